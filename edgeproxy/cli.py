@@ -1,0 +1,204 @@
+"""The ``edgeproxy`` command: serve, invoke, events."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from edgeproxy import config
+from edgeproxy.config import TRIGGERS, Association, Distribution, Trigger
+from edgeproxy.errors import ConfigError, LambdaExecutionError, LambdaValidationError
+from edgeproxy.events import cloudfront
+from edgeproxy.pipeline import toward_origin
+from edgeproxy.rules import STRICT, Snapshot, Strictness, check_result
+from edgeproxy.runtime import Runtime
+from edgeproxy.server import Options, create_app, via_value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgeproxy", description="A local CloudFront + Lambda@Edge emulator.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve a distribution in front of an origin")
+    source = serve.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, help="a TOML distribution config")
+    source.add_argument("--origin", help="one origin: an http(s) URL (its path is the origin path) or a folder")
+    for trigger in TRIGGERS:
+        serve.add_argument(f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)")
+    serve.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    serve.add_argument("--lenient", action="store_true", help="log rule violations as warnings instead of failing")
+    serve.add_argument("--debug-headers", action="store_true", help="send X-Edgeproxy-Error on error pages")
+
+    invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
+    invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
+    invoke.add_argument("--event", required=True, help="event JSON file, or - for standard input")
+    invoke.add_argument("--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers)")
+    invoke.add_argument("--lenient", action="store_true", help="report rule violations as warnings")
+
+    events = commands.add_parser("events", help="print a sample event for a trigger")
+    events.add_argument("trigger", choices=TRIGGERS)
+    events.add_argument("--uri", default="/", help="request path, may include ?query")
+    events.add_argument("--method", default="GET")
+    events.add_argument("--header", action="append", default=[], metavar="'Name: value'")
+    events.add_argument("--client-ip", default="203.0.113.178")
+    events.add_argument("--origin", default="https://example.org", help="origin URL for origin events")
+    events.add_argument("--status", type=int, default=200, help="response status for response events")
+    return parser
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _distribution(args: argparse.Namespace) -> Distribution:
+    if args.config is not None:
+        return config.load(args.config)
+    functions: dict[Trigger, str] = {
+        trigger: getattr(args, trigger.replace("-", "_"))
+        for trigger in TRIGGERS
+        if getattr(args, trigger.replace("-", "_"))
+    }
+    return config.from_flags(args.origin, functions, include_body=args.include_body)
+
+
+async def _serve(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=75)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        print(f"edgeproxy listening on http://{host}:{bound[1]}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(args: argparse.Namespace) -> int:
+    distribution = _distribution(args)
+    options = Options(strictness=Strictness(lenient=args.lenient), debug_headers=args.debug_headers, reload=args.reload)
+    app = create_app(distribution, options)
+    try:
+        asyncio.run(_serve(app, args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"edgeproxy: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print("edgeproxy stopped", file=sys.stderr)
+    return 0
+
+
+def invoke(args: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text(encoding="utf-8")
+        event = json.loads(text)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"edgeproxy: cannot read event {args.event}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        cf = event["Records"][0]["cf"]
+        trigger: Trigger = cf["config"]["eventType"]
+        if trigger not in TRIGGERS:
+            raise ValueError(trigger)
+    except (KeyError, IndexError, TypeError, ValueError):
+        print(f"edgeproxy: {args.event} is not a Lambda@Edge event (no Records[0].cf.config.eventType)", file=sys.stderr)
+        return 2
+    runtime = Runtime(max_threads=2)
+    association = Association(handler=args.ref, base_dir=Path.cwd(), source="command line", key="REF")
+    strictness = Strictness(lenient=args.lenient) if args.lenient else STRICT
+    before = Snapshot.of(cf["request"], cf.get("response"))
+
+    async def run() -> Any:
+        return await runtime.invoke(runtime.load(association), event, trigger=trigger, timeout=args.timeout)
+
+    try:
+        result = asyncio.run(run())
+        checked = check_result(trigger, before, result, strictness)
+        if checked.violations and not args.lenient:
+            raise checked.violations[0].error()
+        for violation in checked.violations:
+            print(f"edgeproxy: warning: {violation.detail}", file=sys.stderr)
+    except (LambdaValidationError, LambdaExecutionError) as error:
+        print(f"edgeproxy: {error.status} {error.x_cache}: {error.message}\n  reason: {error.reason}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.close()
+    json.dump(checked.value, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def sample_event(args: argparse.Namespace) -> cloudfront.Event:
+    """A realistic event for ``args.trigger``, built the way the proxy builds its events."""
+    uri, _, querystring = args.uri.partition("?")
+    distribution = Distribution(default_behavior=config.Behavior(path_pattern="*", origin=config.custom_origin_from_url("o", args.origin)))
+    headers = [("Host", distribution.domain_name), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
+    for header in args.header:
+        name, sep, value = header.partition(":")
+        if not sep:
+            raise SystemExit(f"edgeproxy: --header {header!r} is not 'Name: value'")
+        headers.append((name.strip(), value.strip()))
+    request: dict[str, Any] = dict(
+        cloudfront.request_record(client_ip=args.client_ip, method=args.method.upper(), uri=uri, querystring=querystring, headers=headers)
+    )
+    if args.trigger.startswith("origin"):
+        request = toward_origin(request, distribution.default_behavior.origin, client_ip=args.client_ip, via=via_value(distribution))
+    response = None
+    if args.trigger.endswith("response"):
+        response = cloudfront.response_record(
+            status=args.status,
+            reason=None,
+            headers=[
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", "1024"),
+                ("Date", "Mon, 23 Nov 2026 12:00:00 GMT"),
+                ("Last-Modified", "Fri, 20 Nov 2026 09:30:00 GMT"),
+                ("ETag", '"7f8a9b0c1d2e3f405162738495a6b7c8"'),
+                ("Server", "nginx"),
+            ],
+        )
+    return cloudfront.build_event(
+        trigger=args.trigger,
+        request_id=cloudfront.new_request_id(),
+        domain_name=distribution.domain_name,
+        distribution_id=distribution.id,
+        request=request,  # type: ignore[arg-type]
+        response=response,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging()
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "invoke":
+            return invoke(args)
+        json.dump(sample_event(args), sys.stdout, indent=2)
+        print()
+        return 0
+    except ConfigError as error:
+        print(f"edgeproxy: configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""The distribution: TOML (or command-line flags) to a typed, validated, frozen config.
+
+The file is checked with the JSON Schema in ``schemas/config.json`` first, then for what a schema cannot say
+(a behavior naming an origin that does not exist, a directory that is missing). Every problem becomes one
+:class:`~edgeproxy.errors.ConfigError` naming the file, the key path and what is wrong. Handler references are
+resolved later, when the runtime loads them, and reported the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import jsonschema
+from yarl import URL
+
+from edgeproxy.errors import ConfigError
+
+Trigger = Literal["viewer-request", "origin-request", "origin-response", "viewer-response"]
+TRIGGERS: tuple[Trigger, ...] = ("viewer-request", "origin-request", "origin-response", "viewer-response")
+
+DEFAULT_DOMAIN_NAME = "d111111abcdef8.cloudfront.net"
+DEFAULT_DISTRIBUTION_ID = "EDFDVBD6EXAMPLE"
+DEFAULT_POP = "IAD89-C1"
+DEFAULT_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class CustomOrigin:
+    """An HTTP origin. ``path`` is the origin path, prefixed to every forwarded uri (§5.2)."""
+
+    name: str
+    protocol: str
+    domain_name: str
+    port: int
+    path: str = ""
+    read_timeout: float = 30.0
+    keepalive_timeout: float = 5.0
+    custom_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DirectoryOrigin:
+    """An S3-style origin served from a local folder."""
+
+    name: str
+    directory: Path
+    custom_headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def domain_name(self) -> str:
+        return f"{self.name.lower()}.s3.us-east-1.amazonaws.com"
+
+
+Origin = CustomOrigin | DirectoryOrigin
+
+
+@dataclass(frozen=True)
+class Association:
+    """One function associated with one trigger of one behavior.
+
+    ``source`` and ``key`` say where it was configured, so that a handler that cannot be loaded is reported
+    against the config line that named it.
+    """
+
+    handler: str
+    base_dir: Path
+    source: str
+    key: str
+    include_body: bool = False
+    timeout: float | None = None
+    memory: int = 128
+
+
+@dataclass(frozen=True)
+class Behavior:
+    """A cache behavior: a path pattern, the origin it routes to, its methods and its functions."""
+
+    path_pattern: str
+    origin: Origin
+    allowed_methods: frozenset[str] = DEFAULT_METHODS
+    functions: Mapping[Trigger, Association] = field(default_factory=dict)
+
+    def matches(self, path: str) -> bool:
+        return _pattern_regex(self.path_pattern).fullmatch(path.removeprefix("/")) is not None
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Everything the proxy serves: ordered behaviors, then the default behavior (§5.1)."""
+
+    default_behavior: Behavior
+    behaviors: tuple[Behavior, ...] = ()
+    domain_name: str = DEFAULT_DOMAIN_NAME
+    id: str = DEFAULT_DISTRIBUTION_ID
+    pop: str = DEFAULT_POP
+    origins: Mapping[str, Origin] = field(default_factory=dict)
+
+    def behavior_for(self, path: str) -> Behavior:
+        """The first behavior whose pattern matches the viewer's original path; the default one otherwise."""
+        for behavior in self.behaviors:
+            if behavior.matches(path):
+                return behavior
+        return self.default_behavior
+
+    def all_behaviors(self) -> tuple[Behavior, ...]:
+        return (*self.behaviors, self.default_behavior)
+
+
+@cache
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    # §5.1: '*' is any run of characters including '/', '?' exactly one; case-sensitive; leading '/' optional.
+    body = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char)
+        for char in pattern.removeprefix("/")
+    )
+    return re.compile(body, re.DOTALL)
+
+
+@cache
+def _schema_validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(resources.files("edgeproxy").joinpath("schemas/config.json").read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    return cast(jsonschema.protocols.Validator, validator_class(schema))
+
+
+def _key_path(path: Sequence[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """The key path and a plain-words problem for the most relevant schema error."""
+    key = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
+        name = unknown[0] if unknown else "?"
+        return _key_path([*error.absolute_path, name]), f"unknown key (allowed here: {allowed})"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return _key_path([*error.absolute_path, missing]), "required key is missing"
+    if error.validator == "oneOf" and key.startswith("origins."):
+        return key, "an origin needs exactly one of 'url' (an HTTP origin) or 'directory' (an S3-style folder)"
+    if error.validator == "oneOf" and ".functions." in key:
+        return key, (
+            "a function association is either a handler reference string or a table with 'handler' "
+            "and optional 'include_body', 'timeout', 'memory'"
+        )
+    if error.validator == "enum" and key.endswith("allowed_methods"):
+        return key, (
+            "CloudFront allows only [\"GET\", \"HEAD\"], [\"GET\", \"HEAD\", \"OPTIONS\"] or "
+            "[\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]"
+        )
+    if error.validator == "pattern" and key.endswith("path_pattern"):
+        return key, (
+            f"{error.instance!r} is not a valid path pattern (allowed characters: "
+            "A-Z a-z 0-9 _ - . * $ / ~ \" ' @ : + & ?)"
+        )
+    if error.validator == "pattern" and key.endswith(".url"):
+        return key, f"{error.instance!r} is not an http:// or https:// URL without query or fragment"
+    return key, error.message
+
+
+def load(path: str | Path) -> Distribution:
+    """Read, validate and build the distribution described by a TOML file."""
+    source = str(path)
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot be read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+    return from_mapping(raw, source=source, base_dir=Path(path).resolve().parent)
+
+
+def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Distribution:
+    """Build a distribution from an already-parsed config mapping (a TOML document's contents)."""
+    error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(raw))
+    if error is not None:
+        key, problem = _describe(error)
+        raise ConfigError(source, key, problem)
+    if "origins" not in raw:
+        raise ConfigError(source, "origins", "at least one origin is required")
+    if "default_behavior" not in raw:
+        raise ConfigError(source, "default_behavior", "required key is missing")
+
+    origins = {
+        name: _build_origin(name, spec, source=source, base_dir=base_dir)
+        for name, spec in raw["origins"].items()
+    }
+
+    def behavior(spec: Mapping[str, Any], key: str) -> Behavior:
+        origin_name = spec["origin"]
+        if origin_name not in origins:
+            known = ", ".join(sorted(origins))
+            raise ConfigError(source, f"{key}.origin", f"no origin named {origin_name!r} (origins: {known})")
+        functions = {
+            trigger: _build_association(value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir)
+            for trigger, value in spec.get("functions", {}).items()
+        }
+        return Behavior(
+            path_pattern=spec.get("path_pattern", "*"),
+            origin=origins[origin_name],
+            allowed_methods=frozenset(spec.get("allowed_methods", DEFAULT_METHODS)),
+            functions=functions,
+        )
+
+    distribution = raw.get("distribution", {})
+    return Distribution(
+        default_behavior=behavior(raw["default_behavior"], "default_behavior"),
+        behaviors=tuple(behavior(spec, f"behaviors[{i}]") for i, spec in enumerate(raw.get("behaviors", []))),
+        domain_name=distribution.get("domain_name", DEFAULT_DOMAIN_NAME),
+        id=distribution.get("id", DEFAULT_DISTRIBUTION_ID),
+        pop=distribution.get("pop", DEFAULT_POP),
+        origins=origins,
+    )
+
+
+def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: Path) -> Origin:
+    custom_headers = tuple((key, value) for key, value in spec.get("custom_headers", {}).items())
+    if "directory" in spec:
+        directory = (base_dir / spec["directory"]).resolve()
+        if not directory.is_dir():
+            raise ConfigError(source, f"origins.{name}.directory", f"{str(directory)!r} is not a directory")
+        return DirectoryOrigin(name=name, directory=directory, custom_headers=custom_headers)
+    return custom_origin_from_url(
+        name,
+        spec["url"],
+        read_timeout=spec.get("read_timeout", 30.0),
+        keepalive_timeout=spec.get("keepalive_timeout", 5.0),
+        custom_headers=custom_headers,
+    )
+
+
+def custom_origin_from_url(
+    name: str,
+    url: str,
+    *,
+    read_timeout: float = 30.0,
+    keepalive_timeout: float = 5.0,
+    custom_headers: tuple[tuple[str, str], ...] = (),
+) -> CustomOrigin:
+    """An HTTP origin from a URL whose path is the origin path (``http://127.0.0.1:3000/prod``)."""
+    parsed = URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return CustomOrigin(
+        name=name,
+        protocol=parsed.scheme,
+        domain_name=parsed.host,
+        port=parsed.port or (443 if parsed.scheme == "https" else 80),
+        path=parsed.raw_path.rstrip("/"),
+        read_timeout=float(read_timeout),
+        keepalive_timeout=float(keepalive_timeout),
+        custom_headers=custom_headers,
+    )
+
+
+def _build_association(value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path) -> Association:
+    spec: Mapping[str, Any] = {"handler": value} if isinstance(value, str) else value
+    trigger = key.rsplit(".", 1)[-1]
+    if spec.get("include_body") and trigger not in ("viewer-request", "origin-request"):
+        raise ConfigError(source, f"{key}.include_body", "include_body applies to viewer-request and origin-request only")
+    return Association(
+        handler=spec["handler"],
+        base_dir=base_dir,
+        source=source,
+        key=key,
+        include_body=bool(spec.get("include_body", False)),
+        timeout=spec.get("timeout"),
+        memory=int(spec.get("memory", 128)),
+    )
+
+
+def from_flags(
+    origin: str,
+    functions: Mapping[Trigger, str],
+    *,
+    include_body: bool = False,
+    base_dir: Path | None = None,
+) -> Distribution:
+    """The distribution ``edgeproxy serve --origin URL --viewer-request REF ...`` describes: one origin, one
+    default behavior allowing every method. ``origin`` is an http(s) URL or a local folder (S3-style)."""
+    base = (base_dir or Path.cwd()).resolve()
+    source = "command line"
+    if origin.startswith(("http://", "https://")):
+        try:
+            built: Origin = custom_origin_from_url("origin", origin)
+        except ValueError as exc:
+            raise ConfigError(source, "--origin", str(exc)) from None
+    else:
+        directory = (base / origin).resolve()
+        if not directory.is_dir():
+            raise ConfigError(source, "--origin", f"{origin!r} is neither an http(s) URL nor a directory")
+        built = DirectoryOrigin(name="origin", directory=directory)
+    associations: dict[Trigger, Association] = {
+        trigger: Association(
+            handler=ref,
+            base_dir=base,
+            source=source,
+            key=f"--{trigger}",
+            include_body=include_body and trigger in ("viewer-request", "origin-request"),
+        )
+        for trigger, ref in functions.items()
+    }
+    return Distribution(
+        default_behavior=Behavior(
+            path_pattern="*",
+            origin=built,
+            allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}),
+            functions=associations,
+        ),
+        origins={"origin": built},
+    )

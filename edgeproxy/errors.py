@@ -1,0 +1,91 @@
+"""A shallow error tree.
+
+Every error that can reach a viewer carries the HTTP status CloudFront answers with, the word CloudFront puts in
+``X-Cache`` (``<word> from cloudfront``), the terse message CloudFront shows on its error page, and a precise
+``reason`` for the log: which handler, which trigger, which header or field, which limit
+(reference/aws-behaviour.md §3.1, §3.2).
+"""
+
+from __future__ import annotations
+
+
+class EdgeProxyError(Exception):
+    """Root of everything edgeproxy raises on purpose."""
+
+
+class ConfigError(EdgeProxyError):
+    """A configuration problem found at start-up: names the file, the key path and what is wrong."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}")
+
+
+class HandlerLoadError(EdgeProxyError):
+    """A handler reference that cannot be resolved to a callable."""
+
+
+class ViewerError(EdgeProxyError):
+    """An error CloudFront answers the viewer with, instead of the origin's response.
+
+    ``status`` and ``x_cache`` are what the viewer sees; ``message`` is CloudFront's own terse line on the error
+    page; ``reason`` is edgeproxy's precise explanation, logged and (opt-in) sent in a debug header.
+    """
+
+    status: int = 502
+    x_cache: str = "Error"
+    message: str = "The request could not be satisfied."
+
+    def __init__(self, reason: str, *, message: str | None = None) -> None:
+        self.reason = reason
+        if message is not None:
+            self.message = message
+        super().__init__(reason)
+
+
+class LambdaValidationError(ViewerError):
+    """A handler returned something CloudFront rejects (§3.1: 502)."""
+
+    status = 502
+    x_cache = "LambdaValidationError"
+    message = "The Lambda function result failed validation."
+
+
+class LambdaExecutionError(ViewerError):
+    """A handler raised, could not be loaded, or ran past its timeout (§3.1: 503)."""
+
+    status = 503
+    x_cache = "LambdaExecutionError"
+    message = (
+        "The Lambda function associated with the CloudFront distribution is invalid or doesn't have "
+        "the required permissions."
+    )
+
+
+class OriginConnectionError(ViewerError):
+    """The origin could not be reached (§5.2: 502)."""
+
+    status = 502
+    x_cache = "Error"
+    message = "CloudFront wasn't able to connect to the origin."
+
+
+class OriginTimeoutError(ViewerError):
+    """The origin did not answer within its read timeout (§5.2: 504)."""
+
+    status = 504
+    x_cache = "Error"
+    message = "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."
+
+
+class RequestRejected(ViewerError):
+    """CloudFront refuses the viewer's request before any function runs (method not allowed: 403, too large: 413)."""
+
+    x_cache = "Error"
+
+    def __init__(self, status: int, reason: str, *, message: str | None = None) -> None:
+        self.status = status
+        super().__init__(reason, message=message)

@@ -1,0 +1,182 @@
+"""Lambda@Edge event shapes: build them from wire values, and turn handler results back into wire values.
+
+This is the only place that knows the JSON shape of a CloudFront event (reference/aws-behaviour.md §1). Events
+are plain dicts, because that is what user handlers receive; the TypedDicts below are for readers and mypy.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any, NotRequired, TypedDict
+
+from multidict import CIMultiDict
+
+from edgeproxy.config import CustomOrigin, DirectoryOrigin, Origin, Trigger
+from edgeproxy.wire import title_case
+
+
+class HeaderEntry(TypedDict):
+    key: NotRequired[str]
+    value: str
+
+
+Headers = dict[str, list[HeaderEntry]]
+
+
+class Body(TypedDict):
+    inputTruncated: bool
+    action: str
+    encoding: str
+    data: str
+
+
+class CfRequest(TypedDict):
+    clientIp: str
+    method: str
+    uri: str
+    querystring: str
+    headers: Headers
+    body: NotRequired[Body]
+    origin: NotRequired[dict[str, Any]]
+
+
+class CfResponse(TypedDict):
+    status: str
+    statusDescription: NotRequired[str]
+    headers: NotRequired[Headers]
+    body: NotRequired[str]
+    bodyEncoding: NotRequired[str]
+
+
+class CfConfig(TypedDict):
+    distributionDomainName: str
+    distributionId: str
+    eventType: str
+    requestId: str
+
+
+class Cf(TypedDict):
+    config: CfConfig
+    request: CfRequest
+    response: NotRequired[CfResponse]
+
+
+class Record(TypedDict):
+    cf: Cf
+
+
+class Event(TypedDict):
+    Records: list[Record]
+
+
+def new_request_id() -> str:
+    """A CloudFront request id: 56 characters of the base64url alphabet ending in ``==`` (§4.2)."""
+    return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
+
+
+def to_event_headers(headers: Iterable[tuple[str, str]]) -> Headers:
+    """Wire headers to the event shape: lower-case name -> one ``{key, value}`` per occurrence (§1.4)."""
+    result: Headers = {}
+    for name, value in headers:
+        result.setdefault(name.lower(), []).append({"key": name, "value": value})
+    return result
+
+
+def to_wire_headers(headers: Mapping[str, Any]) -> CIMultiDict[str]:
+    """Event headers (already validated) to wire headers; a missing ``key`` is the title-cased map name."""
+    wire: CIMultiDict[str] = CIMultiDict()
+    for name, entries in headers.items():
+        for entry in entries:
+            wire.add(entry.get("key") or title_case(name), entry["value"])
+    return wire
+
+
+def request_record(
+    *, client_ip: str, method: str, uri: str, querystring: str, headers: Iterable[tuple[str, str]]
+) -> CfRequest:
+    return {
+        "clientIp": client_ip,
+        "headers": to_event_headers(headers),
+        "method": method,
+        "querystring": querystring,
+        "uri": uri,
+    }
+
+
+def origin_record(origin: Origin) -> dict[str, Any]:
+    """``request.origin`` for a configured origin (§1.6): exactly one of ``custom`` / ``s3``."""
+    custom_headers = to_event_headers((title_case(name), value) for name, value in origin.custom_headers)
+    if isinstance(origin, CustomOrigin):
+        return {
+            "custom": {
+                "customHeaders": custom_headers,
+                "domainName": origin.domain_name,
+                "keepaliveTimeout": int(origin.keepalive_timeout),
+                "path": origin.path,
+                "port": origin.port,
+                "protocol": origin.protocol,
+                "readTimeout": int(origin.read_timeout),
+                "sslProtocols": ["TLSv1.2"],
+            }
+        }
+    assert isinstance(origin, DirectoryOrigin)
+    return {
+        "s3": {
+            "authMethod": "none",
+            "customHeaders": custom_headers,
+            "domainName": origin.domain_name,
+            "path": "",
+            "region": "us-east-1",
+        }
+    }
+
+
+def response_record(*, status: int, reason: str | None, headers: Iterable[tuple[str, str]]) -> CfResponse:
+    return {
+        "headers": to_event_headers(headers),
+        "status": str(status),
+        "statusDescription": reason if reason is not None else reason_phrase(status),
+    }
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def build_event(
+    *,
+    trigger: Trigger,
+    request_id: str,
+    domain_name: str,
+    distribution_id: str,
+    request: CfRequest,
+    response: CfResponse | None = None,
+) -> Event:
+    cf: Cf = {
+        "config": {
+            "distributionDomainName": domain_name,
+            "distributionId": distribution_id,
+            "eventType": trigger,
+            "requestId": request_id,
+        },
+        "request": request,
+    }
+    if response is not None:
+        cf["response"] = response
+    return {"Records": [{"cf": cf}]}
+
+
+def body_bytes(response: Mapping[str, Any]) -> bytes | None:
+    """The body a (validated) generated or replaced response carries, decoded; ``None`` when it sets none."""
+    body = response.get("body")
+    if body is None:
+        return None
+    if response.get("bodyEncoding") == "base64":
+        return base64.b64decode(body, validate=True)
+    return str(body).encode("utf-8")

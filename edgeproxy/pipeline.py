@@ -1,0 +1,302 @@
+"""The ordered trigger sequence of one viewer request, and its skip rules (reference/aws-behaviour.md §2.1, §2.2).
+
+viewer-request -> [origin-request -> origin -> origin-response] -> viewer-response
+
+* a response returned at viewer-request goes straight to the viewer: nothing else runs;
+* a response returned at origin-request replaces the origin: origin-response is skipped, viewer-response runs;
+* viewer-response is skipped when the response status is 400 or more.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import StreamReader
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from edgeproxy.config import Association, Behavior, Distribution, Origin, Trigger
+from edgeproxy.errors import LambdaValidationError
+from edgeproxy.events import cloudfront
+from edgeproxy.origin import OriginClient, RequestBody, origin_headers
+from edgeproxy.rules import STRICT, Checked, Snapshot, Strictness, check_result, is_disallowed, size_limit
+from edgeproxy.runtime import Runtime
+from edgeproxy.wire import HOP_BY_HOP
+
+log = logging.getLogger("edgeproxy")
+
+# §4.1: never forwarded to the origin, whatever the configuration.
+REMOVED_TOWARD_ORIGIN = frozenset(
+    {"expect", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade",
+     "x-forwarded-proto", "x-http-method-override", "x-real-ip"}
+) | HOP_BY_HOP
+CLOUDFRONT_USER_AGENT = "Amazon CloudFront"
+
+
+@dataclass(frozen=True)
+class ViewerRequest:
+    """A viewer's request as CloudFront received it. ``uri`` and ``querystring`` are raw (still percent-encoded)."""
+
+    request_id: str
+    client_ip: str
+    method: str
+    uri: str
+    querystring: str
+    headers: CIMultiDictProxy[str] | CIMultiDict[str]
+    body: StreamReader | None
+    http_version: str = "1.1"
+
+
+@dataclass
+class Outcome:
+    """What goes back to the viewer (before CloudFront's own response headers are added)."""
+
+    status: int
+    reason: str | None
+    headers: CIMultiDict[str]
+    body: bytes | AsyncIterator[bytes]
+    x_cache: str
+    generated: bool = False
+
+
+class _Body:
+    """The request body as the pipeline knows it: streamed from the viewer until a rule needs it in memory."""
+
+    def __init__(self, stream: StreamReader | None) -> None:
+        self._stream = stream
+        self._data: bytes | None = None if stream is not None else b""
+
+    async def read(self) -> bytes:
+        if self._data is None:
+            assert self._stream is not None
+            self._data = await self._stream.read()
+        return self._data
+
+    def replace(self, data: bytes) -> None:
+        self._data = data
+
+    @property
+    def replaced_length(self) -> int | None:
+        return None if self._data is None else len(self._data)
+
+    def for_origin(self) -> RequestBody:
+        return self._data if self._data is not None else self._stream
+
+
+def toward_origin(request: dict[str, Any], origin: Origin, *, client_ip: str, via: str) -> dict[str, Any]:
+    """The request as CloudFront sends it to the origin, which is what origin-request sees (§1.4, §4.1): viewer
+    headers less those never forwarded, ``Host`` set to the origin, ``User-Agent: Amazon CloudFront``, CloudFront's
+    ``Via`` hop and the client address appended to ``X-Forwarded-For`` (comma, no space)."""
+    headers = [
+        (entry.get("key") or name, entry["value"])
+        for name, entries in request["headers"].items()
+        if name not in REMOVED_TOWARD_ORIGIN
+        and not name.startswith("x-edge-")
+        and name not in ("host", "user-agent", "via", "x-forwarded-for")
+        for entry in entries
+    ]
+    incoming_via = ", ".join(entry["value"] for entry in request["headers"].get("via", ()))
+    incoming_xff = ",".join(entry["value"] for entry in request["headers"].get("x-forwarded-for", ()))
+    headers += [
+        ("Host", origin.domain_name),
+        ("User-Agent", CLOUDFRONT_USER_AGENT),
+        ("Via", f"{incoming_via}, {via}" if incoming_via else via),
+        ("X-Forwarded-For", f"{incoming_xff},{client_ip}" if incoming_xff else client_ip),
+    ]
+    result: dict[str, Any] = {
+        "clientIp": request["clientIp"],
+        "headers": cloudfront.to_event_headers(headers),
+        "method": request["method"],
+        "origin": cloudfront.origin_record(origin),
+        "querystring": request.get("querystring", ""),
+        "uri": request["uri"],
+    }
+    if "body" in request:
+        result["body"] = request["body"]
+    return result
+
+
+class Pipeline:
+    """Runs one distribution's behaviors for each viewer request."""
+
+    def __init__(
+        self,
+        distribution: Distribution,
+        runtime: Runtime,
+        origins: OriginClient,
+        *,
+        via: str,
+        strictness: Strictness = STRICT,
+    ) -> None:
+        self.distribution = distribution
+        self.runtime = runtime
+        self.origins = origins
+        self.via = via
+        self.strictness = strictness
+
+    async def run(self, viewer: ViewerRequest, behavior: Behavior, stack: AsyncExitStack) -> Outcome:
+        body = _Body(viewer.body)
+        request = cloudfront.request_record(
+            client_ip=viewer.client_ip,
+            method=viewer.method,
+            uri=viewer.uri,
+            querystring=viewer.querystring,
+            headers=((name, value) for name, value in viewer.headers.items() if not is_disallowed(name)),
+        )
+        if association := behavior.functions.get("viewer-request"):
+            checked = await self._trigger(viewer, "viewer-request", association, request, None, body)
+            if checked.kind == "response":
+                return self._generated(checked.value)
+            request = checked.value
+
+        viewer_side_request = {key: value for key, value in request.items() if key not in ("body", "origin")}
+        origin_request = toward_origin(request, behavior.origin, client_ip=viewer.client_ip, via=self.via)
+        response, outcome_body, x_cache = await self._origin_side(viewer, behavior, origin_request, body, stack)
+
+        if (association := behavior.functions.get("viewer-response")) and int(response["status"]) < 400:
+            checked = await self._trigger(viewer, "viewer-response", association, viewer_side_request, response, body)
+            response = checked.value
+            outcome_body = self._replaced_body(response, outcome_body)
+        return self._outcome(response, outcome_body, x_cache)
+
+    async def _origin_side(
+        self,
+        viewer: ViewerRequest,
+        behavior: Behavior,
+        request: dict[str, Any],
+        body: _Body,
+        stack: AsyncExitStack,
+    ) -> tuple[dict[str, Any], bytes | AsyncIterator[bytes], str]:
+        """origin-request, the origin (unless replaced by a generated response), origin-response."""
+        if association := behavior.functions.get("origin-request"):
+            checked = await self._trigger(viewer, "origin-request", association, request, None, body)
+            if checked.kind == "response":
+                generated = checked.value
+                return generated, cloudfront.body_bytes(generated) or b"", "LambdaGeneratedResponse"
+            request = checked.value
+
+        headers = cloudfront.to_wire_headers(request["headers"])
+        spec = next(iter(request["origin"].values()))
+        for name, entries in spec.get("customHeaders", {}).items():
+            for entry in entries:
+                headers.add(entry.get("key") or name, entry["value"])
+        headers["X-Amz-Cf-Id"] = viewer.request_id
+        if (length := body.replaced_length) is not None and (length or "Content-Length" in headers):
+            headers["Content-Length"] = str(length)
+        fetched = await self.origins.fetch(
+            origin=request["origin"],
+            method=viewer.method,
+            uri=request["uri"],
+            querystring=request.get("querystring", ""),
+            headers=headers,
+            body=body.for_origin() if viewer.body is not None or body.replaced_length else None,
+            stack=stack,
+        )
+        x_cache = "Miss" if fetched.status < 400 else "Error"
+        wire_headers = origin_headers(fetched.headers)
+        response: dict[str, Any] = {"_wire": wire_headers}
+        response.update(
+            cloudfront.response_record(
+                status=fetched.status,
+                reason=fetched.reason,
+                headers=((name, value) for name, value in fetched.headers.items() if not is_disallowed(name)),
+            )
+        )
+        outcome_body = fetched.body
+        if association := behavior.functions.get("origin-response"):
+            request_seen = {key: value for key, value in request.items() if key != "body"}
+            checked = await self._trigger(viewer, "origin-response", association, request_seen, response, body)
+            response = checked.value
+            outcome_body = self._replaced_body(response, outcome_body)
+        return response, outcome_body, x_cache
+
+    async def _trigger(
+        self,
+        viewer: ViewerRequest,
+        trigger: Trigger,
+        association: Association,
+        request: dict[str, Any],
+        response: dict[str, Any] | None,
+        body: _Body,
+    ) -> Checked:
+        """Invoke the function associated with ``trigger`` and validate what it returns."""
+        function = self.runtime.load(association)
+        request = dict(request)
+        if association.include_body and trigger in ("viewer-request", "origin-request"):
+            request["body"] = await self._body_for_event(trigger, body)
+        event_response = None if response is None else {k: v for k, v in response.items() if k != "_wire"}
+        event = cloudfront.build_event(
+            trigger=trigger,
+            request_id=viewer.request_id,
+            domain_name=self.distribution.domain_name,
+            distribution_id=self.distribution.id,
+            request=request,  # type: ignore[arg-type]
+            response=event_response,  # type: ignore[arg-type]
+        )
+        before = Snapshot.of(request, event_response)
+        result = await self.runtime.invoke(
+            function, event, trigger=trigger, timeout=association.timeout, memory=association.memory
+        )
+        try:
+            checked = check_result(trigger, before, result, self.strictness)
+        except LambdaValidationError as exc:
+            raise LambdaValidationError(f"{association.handler} at {trigger}: {exc.reason}", message=exc.message) from None
+        for violation in checked.violations:
+            if not self.strictness.lenient:
+                raise LambdaValidationError(
+                    f"{association.handler} at {trigger}: {violation.detail}", message=violation.message
+                )
+            log.warning("lenient: %s at %s: %s", association.handler, trigger, violation.detail)
+        if checked.kind == "request":
+            await self._apply_request_body(checked.value, body)
+        return checked
+
+    async def _body_for_event(self, trigger: Trigger, body: _Body) -> dict[str, Any]:
+        """``request.body`` for include-body associations: base64, truncated at the trigger's limit (§1.5)."""
+        data = await body.read()
+        limit = size_limit(trigger)
+        return {
+            "inputTruncated": len(data) > limit,
+            "action": "read-only",
+            "encoding": "base64",
+            "data": base64.b64encode(data[:limit]).decode("ascii"),
+        }
+
+    @staticmethod
+    async def _apply_request_body(request: dict[str, Any], body: _Body) -> None:
+        spec = request.get("body")
+        if not isinstance(spec, dict) or spec.get("action") != "replace":
+            return  # read-only: the origin gets the full original body whatever the handler did
+        data = spec.get("data", "")
+        body.replace(base64.b64decode(data) if spec.get("encoding", "base64") == "base64" else data.encode("utf-8"))
+
+    @staticmethod
+    def _replaced_body(
+        response: dict[str, Any], current: bytes | AsyncIterator[bytes]
+    ) -> bytes | AsyncIterator[bytes]:
+        replaced = cloudfront.body_bytes(response)
+        return current if replaced is None else replaced
+
+    def _generated(self, response: dict[str, Any]) -> Outcome:
+        outcome = self._outcome(response, cloudfront.body_bytes(response) or b"", "LambdaGeneratedResponse")
+        outcome.generated = True
+        return outcome
+
+    @staticmethod
+    def _outcome(response: dict[str, Any], body: bytes | AsyncIterator[bytes], x_cache: str) -> Outcome:
+        wire = response.get("_wire")
+        headers = wire if isinstance(wire, CIMultiDict) else origin_headers(cloudfront.to_wire_headers(response["headers"]))
+        if isinstance(body, bytes):
+            headers["Content-Length"] = str(len(body))
+        return Outcome(
+            status=int(response["status"]),
+            reason=response.get("statusDescription"),
+            headers=headers,
+            body=body,
+            x_cache=x_cache,
+            generated=x_cache == "LambdaGeneratedResponse",
+        )

@@ -1,0 +1,415 @@
+"""CloudFront's rules for what a Lambda@Edge function may return, per trigger.
+
+Each check yields :class:`Violation` values: CloudFront's terse message (what the error page says, §3.2) plus a
+precise ``detail`` naming the header, field or limit. :func:`check_result` decides whether a result is a request or
+a response, fills in missing header ``key`` values, and returns every violation it found; the pipeline decides
+whether they are fatal (strict, the default) or warnings (lenient). A result whose shape is unusable raises at once
+whatever the strictness, because there is nothing to let through.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from edgeproxy.config import Trigger
+from edgeproxy.errors import LambdaValidationError
+from edgeproxy.wire import title_case
+
+KB = 1024
+MB = 1024 * KB
+# §2.4: generated/replaced responses (headers and body together) and include-body truncation.
+VIEWER_SIZE_LIMIT = 40 * KB
+ORIGIN_SIZE_LIMIT = 1 * MB
+# §1.5: a replacement body measured on its encoded form; base64 text is 4/3 of the byte limit.
+URI_AND_QUERY_LIMIT = 8192
+
+# §3.3, current list. The X-Amz-Cf- and X-Edge- prefixes are handled by `is_disallowed`.
+DISALLOWED_HEADERS = frozenset(
+    {
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "trailer",
+        "upgrade",
+        "x-accel-buffering",
+        "x-accel-charset",
+        "x-accel-limit-rate",
+        "x-accel-redirect",
+        "x-amzn-auth",
+        "x-amzn-cf-billing",
+        "x-amzn-cf-id",
+        "x-amzn-cf-xff",
+        "x-amzn-errortype",
+        "x-amzn-fle-profile",
+        "x-amzn-header-count",
+        "x-amzn-header-order",
+        "x-amzn-lambda-integration-tag",
+        "x-amzn-requestid",
+        "x-cache",
+        "x-forwarded-proto",
+        "x-real-ip",
+    }
+)
+DISALLOWED_PREFIXES = ("x-amz-cf-", "x-edge-")
+
+# §3.4, current lists (viewer-response was wider in 2021; see `legacy_viewer_response_read_only`).
+READ_ONLY_HEADERS: Mapping[Trigger, frozenset[str]] = {
+    "viewer-request": frozenset({"content-length", "host", "transfer-encoding", "via"}),
+    "origin-request": frozenset(
+        {
+            "accept-encoding",
+            "content-length",
+            "if-modified-since",
+            "if-none-match",
+            "if-range",
+            "if-unmodified-since",
+            "transfer-encoding",
+            "via",
+        }
+    ),
+    "origin-response": frozenset({"transfer-encoding", "via"}),
+    "viewer-response": frozenset({"warning", "via"}),
+}
+LEGACY_VIEWER_RESPONSE_READ_ONLY = frozenset(
+    {"content-encoding", "content-length", "transfer-encoding", "warning", "via"}
+)
+
+MSG_NOT_OBJECT = "The Lambda function returned invalid JSON: The JSON output must be an object type."
+MSG_READ_ONLY = "The Lambda function result failed validation: The function tried to add, delete, or change a read-only header."
+MSG_BLACKLISTED = "The Lambda function result failed validation: The function tried to add a blacklisted header."
+MSG_BODY = "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size."
+MSG_HEADER_ARRAY = "The Lambda function returned an invalid entry in the headers object: Each header entry in the headers object must be an array."
+MSG_HEADER_VALUE = "The Lambda function returned an invalid entry in the headers object: The value of each header value must be of string type."
+MSG_INVALID = "The Lambda function result failed validation."
+MSG_URI = "Lambda function invalid URI format."
+
+QUERYSTRING_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#]")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: CloudFront's message for the error page and the precise reason for the developer."""
+
+    message: str
+    detail: str
+
+    def error(self) -> LambdaValidationError:
+        return LambdaValidationError(self.detail, message=self.message)
+
+
+@dataclass(frozen=True)
+class Strictness:
+    """Which reading of the rules to apply where the reference records a conflict (§10)."""
+
+    lenient: bool = False
+    legacy_viewer_response_read_only: bool = False
+
+    def read_only(self, trigger: Trigger) -> frozenset[str]:
+        if trigger == "viewer-response" and self.legacy_viewer_response_read_only:
+            return LEGACY_VIEWER_RESPONSE_READ_ONLY
+        return READ_ONLY_HEADERS[trigger]
+
+
+STRICT = Strictness()
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A validated result: whether it is a request or a response, the (key-filled) object, and what it broke."""
+
+    kind: Literal["request", "response"]
+    value: dict[str, Any]
+    violations: tuple[Violation, ...]
+
+
+def is_disallowed(name: str) -> bool:
+    lower = name.lower()
+    return lower in DISALLOWED_HEADERS or lower.startswith(DISALLOWED_PREFIXES)
+
+
+def size_limit(trigger: Trigger) -> int:
+    return VIEWER_SIZE_LIMIT if trigger.startswith("viewer") else ORIGIN_SIZE_LIMIT
+
+
+HeaderValues = dict[str, tuple[str, ...]]
+
+
+def header_values(headers: Mapping[str, Any]) -> HeaderValues:
+    """A snapshot of an event's header map (name -> values) to compare a result against."""
+    return {name: tuple(entry["value"] for entry in entries) for name, entries in headers.items()}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a trigger's event held before the handler ran (handlers mutate the event in place)."""
+
+    client_ip: str
+    method: str
+    request_headers: HeaderValues
+    origin: Any = None
+    response_status: str | None = None
+    response_headers: HeaderValues | None = None
+
+    @classmethod
+    def of(cls, request: Mapping[str, Any], response: Mapping[str, Any] | None) -> Snapshot:
+        return cls(
+            client_ip=request.get("clientIp", ""),
+            method=request.get("method", ""),
+            request_headers=header_values(request.get("headers", {})),
+            origin=_deep_copy_json(request.get("origin")),
+            response_status=None if response is None else response["status"],
+            response_headers=None if response is None else header_values(response.get("headers", {})),
+        )
+
+
+def _deep_copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _deep_copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy_json(item) for item in value]
+    return value
+
+
+def _invalid(detail: str, message: str = MSG_INVALID) -> LambdaValidationError:
+    return LambdaValidationError(detail, message=message)
+
+
+def check_result(
+    trigger: Trigger, before: Snapshot, result: Any, strictness: Strictness = STRICT
+) -> Checked:
+    """Validate what a handler returned at ``trigger``. Raises for an unusable shape; returns the rest."""
+    if not isinstance(result, dict):
+        kind = "None" if result is None else type(result).__name__
+        raise _invalid(f"the handler returned {kind}, not an object", MSG_NOT_OBJECT)
+    if "Records" in result:
+        raise _invalid(
+            "the handler returned the whole event; return event['Records'][0]['cf']['request'] "
+            "(or ['response']) instead"
+        )
+    is_request_trigger = trigger in ("viewer-request", "origin-request")
+    if is_request_trigger and "status" not in result:
+        violations = tuple(_check_request(trigger, before, result, strictness))
+        return Checked("request", result, violations)
+    if not is_request_trigger and "status" not in result:
+        raise _invalid("a response trigger must return a response object with a 'status'")
+    violations = tuple(_check_response(trigger, before, result, strictness))
+    return Checked("response", result, violations)
+
+
+def _check_headers_shape(field: str, headers: Any) -> None:
+    """Header maps: lower-case names -> lists of ``{key?, value}`` with string values. Fills missing keys."""
+    if not isinstance(headers, dict):
+        raise _invalid(f"{field} must be an object of header lists, not {type(headers).__name__}", MSG_HEADER_ARRAY)
+    for name, entries in headers.items():
+        if not isinstance(entries, list):
+            raise _invalid(f"{field}[{name!r}] must be an array of {{key, value}} objects", MSG_HEADER_ARRAY)
+        if name != name.lower():
+            raise _invalid(f"{field}[{name!r}]: header map names must be lower case")
+        for index, entry in enumerate(entries):
+            where = f"{field}[{name!r}][{index}]"
+            if not isinstance(entry, dict) or "value" not in entry:
+                raise _invalid(f"{where} must be an object with a 'value'", MSG_HEADER_VALUE)
+            if not isinstance(entry["value"], str):
+                raise _invalid(f"{where}.value must be a string, not {type(entry['value']).__name__}", MSG_HEADER_VALUE)
+            key = entry.get("key")
+            if key is None:
+                entry["key"] = title_case(name)
+            elif not isinstance(key, str) or key.lower() != name:
+                raise _invalid(f"{where}.key {key!r} does not match the header name {name!r}")
+
+
+def _check_header_rules(
+    trigger: Trigger, field: str, before: HeaderValues, after: HeaderValues, strictness: Strictness
+) -> Iterator[Violation]:
+    read_only = strictness.read_only(trigger)
+    for name in after.keys() - before.keys():
+        if is_disallowed(name):
+            yield Violation(MSG_BLACKLISTED, f"{field}: added disallowed header {name!r}")
+        elif trigger == "viewer-request" and name == "cloudfront-viewer-country":
+            yield Violation(MSG_BLACKLISTED, f"{field}: added 'cloudfront-viewer-country' at viewer-request")
+    for name in read_only & (before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        action = "added" if old is None else "deleted" if new is None else "changed"
+        yield Violation(MSG_READ_ONLY, f"{field}: {action} read-only header {name!r}")
+
+
+def _check_request(
+    trigger: Trigger, before: Snapshot, request: dict[str, Any], strictness: Strictness
+) -> Iterator[Violation]:
+    for name in ("uri", "headers"):
+        if name not in request:
+            raise _invalid(f"the returned request has no {name!r}")
+    _check_headers_shape("request.headers", request["headers"])
+    for name, original in (("clientIp", before.client_ip), ("method", before.method)):
+        if request.get(name, original) != original:
+            yield Violation(MSG_INVALID, f"request.{name} is read-only (changed {original!r} to {request[name]!r})")
+    uri, querystring = request["uri"], request.get("querystring", "")
+    if not isinstance(uri, str) or not uri.startswith("/"):
+        yield Violation(MSG_URI, f"request.uri must be a string starting with '/', got {uri!r}")
+    if not isinstance(querystring, str):
+        yield Violation(MSG_URI, f"request.querystring must be a string, got {type(querystring).__name__}")
+    elif match := QUERYSTRING_FORBIDDEN.search(querystring):
+        yield Violation(MSG_URI, f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')")
+    if isinstance(uri, str) and isinstance(querystring, str) and len(uri) + len(querystring) >= URI_AND_QUERY_LIMIT:
+        yield Violation(
+            MSG_URI, f"request.uri + querystring is {len(uri) + len(querystring)} characters (must be < {URI_AND_QUERY_LIMIT})"
+        )
+    yield from _check_header_rules(
+        trigger, "request.headers", before.request_headers, header_values(request["headers"]), strictness
+    )
+    if "body" in request:
+        yield from _check_request_body(trigger, request["body"])
+    if trigger == "origin-request" and request.get("origin", before.origin) != before.origin:
+        yield from _check_origin(request.get("origin"), request["headers"])
+
+
+def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
+    if not isinstance(body, dict):
+        yield Violation(MSG_BODY, "request.body must be an object")
+        return
+    action, encoding, data = body.get("action", "read-only"), body.get("encoding", "base64"), body.get("data", "")
+    if action not in ("read-only", "replace"):
+        yield Violation(MSG_BODY, f"request.body.action must be 'read-only' or 'replace', got {action!r}")
+    if action != "replace":
+        return
+    if encoding not in ("base64", "text"):
+        yield Violation(MSG_BODY, f"request.body.encoding must be 'base64' or 'text', got {encoding!r}")
+        return
+    if not isinstance(data, str):
+        yield Violation(MSG_BODY, f"request.body.data must be a string, got {type(data).__name__}")
+        return
+    limit = size_limit(trigger)
+    if encoding == "base64":
+        try:
+            decoded = base64.b64decode(data, validate=True)
+        except binascii.Error:
+            yield Violation(MSG_BODY, "request.body.data is not valid base64")
+            return
+        size = len(decoded)
+    else:
+        size = len(data.encode("utf-8"))
+    if size > limit:
+        yield Violation(MSG_BODY, f"request.body replacement is {size} bytes (limit {limit} at {trigger})")
+
+
+def _check_origin(origin: Any, request_headers: Mapping[str, Any]) -> Iterator[Violation]:
+    if not isinstance(origin, dict) or len(origin) != 1 or next(iter(origin)) not in ("custom", "s3"):
+        yield Violation(MSG_INVALID, "request.origin must hold exactly one of 'custom' or 's3'")
+        return
+    kind, spec = next(iter(origin.items()))
+    field = f"request.origin.{kind}"
+    if not isinstance(spec, dict):
+        yield Violation(MSG_INVALID, f"{field} must be an object")
+        return
+    custom_headers = spec.get("customHeaders", {})
+    _check_headers_shape(f"{field}.customHeaders", custom_headers)
+    for name in custom_headers:
+        if is_disallowed(name):
+            yield Violation(MSG_BLACKLISTED, f"{field}.customHeaders: disallowed header {name!r}")
+        if name in request_headers:
+            yield Violation(MSG_INVALID, f"{field}.customHeaders: {name!r} is also in request.headers")
+    domain = spec.get("domainName")
+    path = spec.get("path", "")
+    if not isinstance(path, str) or (path and (not path.startswith("/") or path.endswith("/") or len(path) > 255)):
+        yield Violation(MSG_INVALID, f"{field}.path must be '' or start with '/', not end with '/', <= 255 characters")
+    if kind == "custom":
+        if not isinstance(domain, str) or not domain or ":" in domain or len(domain) > 253:
+            yield Violation(MSG_INVALID, f"{field}.domainName must be a DNS name (no ':'), 1-253 characters")
+        elif _is_non_loopback_ip(domain):
+            yield Violation(MSG_INVALID, f"{field}.domainName must be a DNS name, not an IP address")
+        port = spec.get("port")
+        if not isinstance(port, int) or not (port in (80, 443) or 1024 <= port <= 65535):
+            yield Violation(MSG_INVALID, f"{field}.port must be 80, 443 or 1024-65535, got {port!r}")
+        if spec.get("protocol") not in ("http", "https"):
+            yield Violation(MSG_INVALID, f"{field}.protocol must be 'http' or 'https', got {spec.get('protocol')!r}")
+        for name, low, high in (("readTimeout", 4, 60), ("keepaliveTimeout", 1, 60)):
+            value = spec.get(name)
+            if value is not None and (not isinstance(value, int | float) or not low <= value <= high):
+                yield Violation(MSG_INVALID, f"{field}.{name} must be {low}-{high} seconds, got {value!r}")
+        protocols = spec.get("sslProtocols", [])
+        if not isinstance(protocols, list) or not set(protocols) <= {"TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3"}:
+            yield Violation(MSG_INVALID, f"{field}.sslProtocols may hold only TLSv1.2, TLSv1.1, TLSv1, SSLv3")
+    else:
+        if not isinstance(domain, str) or not domain or len(domain) > 128 or domain != domain.lower():
+            yield Violation(MSG_INVALID, f"{field}.domainName must be lower case, 1-128 characters")
+        auth = spec.get("authMethod", "none")
+        if auth not in ("origin-access-identity", "none"):
+            yield Violation(MSG_INVALID, f"{field}.authMethod must be 'origin-access-identity' or 'none'")
+        if auth == "origin-access-identity" and not spec.get("region"):
+            yield Violation(MSG_INVALID, f"{field}.region is required with authMethod 'origin-access-identity'")
+
+
+def _is_non_loopback_ip(domain: str) -> bool:
+    # CloudFront refuses IP addresses as origin domain names (§1.6). Loopback stays allowed so that handlers can
+    # switch between local origins in development.
+    try:
+        return not ipaddress.ip_address(domain.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_response(
+    trigger: Trigger, before: Snapshot, response: dict[str, Any], strictness: Strictness
+) -> Iterator[Violation]:
+    status = response["status"]
+    if isinstance(status, int) and not isinstance(status, bool):
+        yield Violation(MSG_INVALID, f"response.status must be a string, got the number {status}")
+        status = str(status)
+    if not isinstance(status, str) or not status.isdigit() or not 200 <= int(status) <= 599:
+        raise _invalid(f"response.status must be a string from '200' to '599', got {status!r}")
+    response["status"] = status
+    description = response.get("statusDescription")
+    if description is not None and not isinstance(description, str):
+        yield Violation(MSG_INVALID, "response.statusDescription must be a string")
+    headers = response.setdefault("headers", {})
+    _check_headers_shape("response.headers", headers)
+    if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:
+        yield Violation(
+            MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})"
+        )
+    if trigger == "viewer-request" and status == "204" and response.get("body"):
+        yield Violation(MSG_BODY, "a 204 generated at viewer-request cannot have a body")
+    yield from _check_response_body(trigger, response)
+    generated = before.response_headers is None
+    yield from _check_header_rules(
+        trigger,
+        "response.headers",
+        {} if generated else before.response_headers or {},
+        header_values(headers),
+        strictness,
+    )
+
+
+def _check_response_body(trigger: Trigger, response: dict[str, Any]) -> Iterator[Violation]:
+    body = response.get("body")
+    encoding = response.get("bodyEncoding", "text")
+    if encoding not in ("text", "base64"):
+        yield Violation(MSG_BODY, f"response.bodyEncoding must be 'text' or 'base64', got {encoding!r}")
+        return
+    if body is None:
+        return
+    if not isinstance(body, str):
+        yield Violation(MSG_BODY, f"response.body must be a string, got {type(body).__name__}")
+        return
+    if encoding == "base64":
+        try:
+            base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raise _invalid("response.body is not valid base64 (bodyEncoding is 'base64')", MSG_BODY) from None
+    size = len(body.encode("utf-8")) + sum(
+        len(entry.get("key", name)) + len(entry["value"]) for name, entries in response["headers"].items() for entry in entries
+    )
+    limit = size_limit(trigger)
+    if size > limit:
+        yield Violation(MSG_BODY, f"response headers + body are {size} bytes (limit {limit} at {trigger})")
