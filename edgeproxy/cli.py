@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--config", type=Path, help="a TOML distribution config")
     source.add_argument("--origin", help="one origin: an http(s) URL (its path is the origin path) or a folder")
     for trigger in TRIGGERS:
-        serve.add_argument(f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)")
+        serve.add_argument(
+            f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)"
+        )
     serve.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -118,7 +120,9 @@ def invoke(args: argparse.Namespace) -> int:
         if trigger not in TRIGGERS:
             raise ValueError(trigger)
     except (KeyError, IndexError, TypeError, ValueError):
-        print(f"edgeproxy: {args.event} is not a Lambda@Edge event (no Records[0].cf.config.eventType)", file=sys.stderr)
+        print(
+            f"edgeproxy: {args.event} is not a Lambda@Edge event (no Records[0].cf.config.eventType)", file=sys.stderr
+        )
         return 2
     runtime = Runtime(max_threads=2)
     association = Association(handler=args.ref, base_dir=Path.cwd(), source="command line", key="REF")
@@ -126,7 +130,7 @@ def invoke(args: argparse.Namespace) -> int:
     before = Snapshot.of(cf["request"], cf.get("response"))
 
     async def run() -> Any:
-        return await runtime.invoke(runtime.load(association), event, trigger=trigger, timeout=args.timeout)
+        return await runtime.invoke(runtime.load(association), event, trigger=trigger, seconds=args.timeout)
 
     try:
         result = asyncio.run(run())
@@ -148,7 +152,9 @@ def invoke(args: argparse.Namespace) -> int:
 def sample_event(args: argparse.Namespace) -> cloudfront.Event:
     """A realistic event for ``args.trigger``, built the way the proxy builds its events."""
     uri, _, querystring = args.uri.partition("?")
-    distribution = Distribution(default_behavior=config.Behavior(path_pattern="*", origin=config.custom_origin_from_url("o", args.origin)))
+    distribution = Distribution(
+        default_behavior=config.Behavior(path_pattern="*", origin=config.custom_origin_from_url("o", args.origin))
+    )
     headers = [("Host", distribution.domain_name), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
     for header in args.header:
         name, sep, value = header.partition(":")
@@ -156,10 +162,14 @@ def sample_event(args: argparse.Namespace) -> cloudfront.Event:
             raise SystemExit(f"edgeproxy: --header {header!r} is not 'Name: value'")
         headers.append((name.strip(), value.strip()))
     request: dict[str, Any] = dict(
-        cloudfront.request_record(client_ip=args.client_ip, method=args.method.upper(), uri=uri, querystring=querystring, headers=headers)
+        cloudfront.request_record(
+            client_ip=args.client_ip, method=args.method.upper(), uri=uri, querystring=querystring, headers=headers
+        )
     )
     if args.trigger.startswith("origin"):
-        request = toward_origin(request, distribution.default_behavior.origin, client_ip=args.client_ip, via=via_value(distribution))
+        request = toward_origin(
+            request, distribution.default_behavior.origin, client_ip=args.client_ip, via=via_value(distribution)
+        )
     response = None
     if args.trigger.endswith("response"):
         response = cloudfront.response_record(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import jsonschema
 from yarl import URL
@@ -118,8 +118,7 @@ class Distribution:
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     # §5.1: '*' is any run of characters including '/', '?' exactly one; case-sensitive; leading '/' optional.
     body = "".join(
-        ".*" if char == "*" else "." if char == "?" else re.escape(char)
-        for char in pattern.removeprefix("/")
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern.removeprefix("/")
     )
     return re.compile(body, re.DOTALL)
 
@@ -128,7 +127,8 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
 def _schema_validator() -> jsonschema.protocols.Validator:
     schema = json.loads(resources.files("edgeproxy").joinpath("schemas/config.json").read_text())
     validator_class = jsonschema.validators.validator_for(schema)
-    return cast(jsonschema.protocols.Validator, validator_class(schema))
+    validator: jsonschema.protocols.Validator = validator_class(schema)
+    return validator
 
 
 def _key_path(path: Sequence[Any]) -> str:
@@ -142,8 +142,10 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     """The key path and a plain-words problem for the most relevant schema error."""
     key = _key_path(error.absolute_path)
     if error.validator == "additionalProperties":
-        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        allowed = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
+        schema: Any = error.schema
+        known = set(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - known)
+        allowed = ", ".join(sorted(known)) or "none"
         name = unknown[0] if unknown else "?"
         return _key_path([*error.absolute_path, name]), f"unknown key (allowed here: {allowed})"
     if error.validator == "required":
@@ -158,8 +160,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         )
     if error.validator == "enum" and key.endswith("allowed_methods"):
         return key, (
-            "CloudFront allows only [\"GET\", \"HEAD\"], [\"GET\", \"HEAD\", \"OPTIONS\"] or "
-            "[\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]"
+            'CloudFront allows only ["GET", "HEAD"], ["GET", "HEAD", "OPTIONS"] or '
+            '["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]'
         )
     if error.validator == "pattern" and key.endswith("path_pattern"):
         return key, (
@@ -197,8 +199,7 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
         raise ConfigError(source, "default_behavior", "required key is missing")
 
     origins = {
-        name: _build_origin(name, spec, source=source, base_dir=base_dir)
-        for name, spec in raw["origins"].items()
+        name: _build_origin(name, spec, source=source, base_dir=base_dir) for name, spec in raw["origins"].items()
     }
 
     def behavior(spec: Mapping[str, Any], key: str) -> Behavior:
@@ -272,7 +273,9 @@ def _build_association(value: str | Mapping[str, Any], *, source: str, key: str,
     spec: Mapping[str, Any] = {"handler": value} if isinstance(value, str) else value
     trigger = key.rsplit(".", 1)[-1]
     if spec.get("include_body") and trigger not in ("viewer-request", "origin-request"):
-        raise ConfigError(source, f"{key}.include_body", "include_body applies to viewer-request and origin-request only")
+        raise ConfigError(
+            source, f"{key}.include_body", "include_body applies to viewer-request and origin-request only"
+        )
     return Association(
         handler=spec["handler"],
         base_dir=base_dir,

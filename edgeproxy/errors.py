@@ -78,7 +78,10 @@ class OriginTimeoutError(ViewerError):
 
     status = 504
     x_cache = "Error"
-    message = "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."
+    message = (
+        "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the "
+        "origin closed the connection."
+    )
 
 
 class RequestRejected(ViewerError):

@@ -114,9 +114,7 @@ class OriginClient:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
         try:
             response = await stack.enter_async_context(
-                self._session.request(
-                    method, url, headers=headers, data=body, allow_redirects=False, timeout=timeout
-                )
+                self._session.request(method, url, headers=headers, data=body, allow_redirects=False, timeout=timeout)
             )
         except aiohttp.ClientConnectorDNSError as exc:
             raise OriginConnectionError(f"DNS lookup for origin {url.host!r} failed: {exc.os_error}") from None
@@ -154,7 +152,9 @@ def _s3_error(status: int, code: str, message: str, key: str) -> OriginResponse:
     return OriginResponse(status=status, reason=None, headers=headers, body=body)
 
 
-async def serve_directory(origin: DirectoryOrigin, *, method: str, uri: str, headers: CIMultiDict[str]) -> OriginResponse:
+async def serve_directory(
+    origin: DirectoryOrigin, *, method: str, uri: str, headers: CIMultiDict[str]
+) -> OriginResponse:
     """Answer like an S3 bucket without public listing: files by key, 404 NoSuchKey, 403 AccessDenied."""
     key = unquote(uri.removeprefix("/"))
     if method not in ("GET", "HEAD"):
@@ -214,7 +214,7 @@ def _md5_of(path: Path, mtime_ns: int, size: int) -> str:
 
 
 async def _read_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as file:  # noqa: ASYNC230 - reads happen in a thread below
+    with path.open("rb") as file:
         while chunk := await asyncio.to_thread(file.read, CHUNK_SIZE):
             yield chunk
 

@@ -25,15 +25,28 @@ from edgeproxy.events import cloudfront
 from edgeproxy.origin import OriginClient, RequestBody, origin_headers
 from edgeproxy.rules import STRICT, Checked, Snapshot, Strictness, check_result, is_disallowed, size_limit
 from edgeproxy.runtime import Runtime
-from edgeproxy.wire import HOP_BY_HOP
+from edgeproxy.wire import HOP_BY_HOP, end_to_end
 
 log = logging.getLogger("edgeproxy")
 
 # §4.1: never forwarded to the origin, whatever the configuration.
-REMOVED_TOWARD_ORIGIN = frozenset(
-    {"expect", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade",
-     "x-forwarded-proto", "x-http-method-override", "x-real-ip"}
-) | HOP_BY_HOP
+REMOVED_TOWARD_ORIGIN = (
+    frozenset(
+        {
+            "expect",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "upgrade",
+            "x-forwarded-proto",
+            "x-http-method-override",
+            "x-real-ip",
+        }
+    )
+    | HOP_BY_HOP
+)
 CLOUDFRONT_USER_AGENT = "Amazon CloudFront"
 
 
@@ -140,12 +153,14 @@ class Pipeline:
 
     async def run(self, viewer: ViewerRequest, behavior: Behavior, stack: AsyncExitStack) -> Outcome:
         body = _Body(viewer.body)
-        request = cloudfront.request_record(
-            client_ip=viewer.client_ip,
-            method=viewer.method,
-            uri=viewer.uri,
-            querystring=viewer.querystring,
-            headers=((name, value) for name, value in viewer.headers.items() if not is_disallowed(name)),
+        request: dict[str, Any] = dict(
+            cloudfront.request_record(
+                client_ip=viewer.client_ip,
+                method=viewer.method,
+                uri=viewer.uri,
+                querystring=viewer.querystring,
+                headers=((name, value) for name, value in end_to_end(viewer.headers) if not is_disallowed(name)),
+            )
         )
         if association := behavior.functions.get("viewer-request"):
             checked = await self._trigger(viewer, "viewer-request", association, request, None, body)
@@ -239,12 +254,14 @@ class Pipeline:
         )
         before = Snapshot.of(request, event_response)
         result = await self.runtime.invoke(
-            function, event, trigger=trigger, timeout=association.timeout, memory=association.memory
+            function, event, trigger=trigger, seconds=association.timeout, memory=association.memory
         )
         try:
             checked = check_result(trigger, before, result, self.strictness)
         except LambdaValidationError as exc:
-            raise LambdaValidationError(f"{association.handler} at {trigger}: {exc.reason}", message=exc.message) from None
+            raise LambdaValidationError(
+                f"{association.handler} at {trigger}: {exc.reason}", message=exc.message
+            ) from None
         for violation in checked.violations:
             if not self.strictness.lenient:
                 raise LambdaValidationError(
@@ -275,9 +292,7 @@ class Pipeline:
         body.replace(base64.b64decode(data) if spec.get("encoding", "base64") == "base64" else data.encode("utf-8"))
 
     @staticmethod
-    def _replaced_body(
-        response: dict[str, Any], current: bytes | AsyncIterator[bytes]
-    ) -> bytes | AsyncIterator[bytes]:
+    def _replaced_body(response: dict[str, Any], current: bytes | AsyncIterator[bytes]) -> bytes | AsyncIterator[bytes]:
         replaced = cloudfront.body_bytes(response)
         return current if replaced is None else replaced
 
@@ -289,7 +304,9 @@ class Pipeline:
     @staticmethod
     def _outcome(response: dict[str, Any], body: bytes | AsyncIterator[bytes], x_cache: str) -> Outcome:
         wire = response.get("_wire")
-        headers = wire if isinstance(wire, CIMultiDict) else origin_headers(cloudfront.to_wire_headers(response["headers"]))
+        headers = (
+            wire if isinstance(wire, CIMultiDict) else origin_headers(cloudfront.to_wire_headers(response["headers"]))
+        )
         if isinstance(body, bytes):
             headers["Content-Length"] = str(len(body))
         return Outcome(

@@ -84,11 +84,13 @@ LEGACY_VIEWER_RESPONSE_READ_ONLY = frozenset(
 )
 
 MSG_NOT_OBJECT = "The Lambda function returned invalid JSON: The JSON output must be an object type."
-MSG_READ_ONLY = "The Lambda function result failed validation: The function tried to add, delete, or change a read-only header."
-MSG_BLACKLISTED = "The Lambda function result failed validation: The function tried to add a blacklisted header."
-MSG_BODY = "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size."
-MSG_HEADER_ARRAY = "The Lambda function returned an invalid entry in the headers object: Each header entry in the headers object must be an array."
-MSG_HEADER_VALUE = "The Lambda function returned an invalid entry in the headers object: The value of each header value must be of string type."
+_FAILED = "The Lambda function result failed validation: "
+_BAD_HEADERS = "The Lambda function returned an invalid entry in the headers object: "
+MSG_READ_ONLY = _FAILED + "The function tried to add, delete, or change a read-only header."
+MSG_BLACKLISTED = _FAILED + "The function tried to add a blacklisted header."
+MSG_BODY = _FAILED + "The body is not a string, is not an object, or exceeds the maximum size."
+MSG_HEADER_ARRAY = _BAD_HEADERS + "Each header entry in the headers object must be an array."
+MSG_HEADER_VALUE = _BAD_HEADERS + "The value of each header value must be of string or array of string type."
 MSG_INVALID = "The Lambda function result failed validation."
 MSG_URI = "Lambda function invalid URI format."
 
@@ -183,9 +185,7 @@ def _invalid(detail: str, message: str = MSG_INVALID) -> LambdaValidationError:
     return LambdaValidationError(detail, message=message)
 
 
-def check_result(
-    trigger: Trigger, before: Snapshot, result: Any, strictness: Strictness = STRICT
-) -> Checked:
+def check_result(trigger: Trigger, before: Snapshot, result: Any, strictness: Strictness = STRICT) -> Checked:
     """Validate what a handler returned at ``trigger``. Raises for an unusable shape; returns the rest."""
     if not isinstance(result, dict):
         kind = "None" if result is None else type(result).__name__
@@ -260,10 +260,13 @@ def _check_request(
     if not isinstance(querystring, str):
         yield Violation(MSG_URI, f"request.querystring must be a string, got {type(querystring).__name__}")
     elif match := QUERYSTRING_FORBIDDEN.search(querystring):
-        yield Violation(MSG_URI, f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')")
+        yield Violation(
+            MSG_URI, f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')"
+        )
     if isinstance(uri, str) and isinstance(querystring, str) and len(uri) + len(querystring) >= URI_AND_QUERY_LIMIT:
         yield Violation(
-            MSG_URI, f"request.uri + querystring is {len(uri) + len(querystring)} characters (must be < {URI_AND_QUERY_LIMIT})"
+            MSG_URI,
+            f"request.uri + querystring is {len(uri) + len(querystring)} characters (must be < {URI_AND_QUERY_LIMIT})",
         )
     yield from _check_header_rules(
         trigger, "request.headers", before.request_headers, header_values(request["headers"]), strictness
@@ -375,9 +378,7 @@ def _check_response(
     headers = response.setdefault("headers", {})
     _check_headers_shape("response.headers", headers)
     if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:
-        yield Violation(
-            MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})"
-        )
+        yield Violation(MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})")
     if trigger == "viewer-request" and status == "204" and response.get("body"):
         yield Violation(MSG_BODY, "a 204 generated at viewer-request cannot have a body")
     yield from _check_response_body(trigger, response)
@@ -408,7 +409,9 @@ def _check_response_body(trigger: Trigger, response: dict[str, Any]) -> Iterator
         except binascii.Error:
             raise _invalid("response.body is not valid base64 (bodyEncoding is 'base64')", MSG_BODY) from None
     size = len(body.encode("utf-8")) + sum(
-        len(entry.get("key", name)) + len(entry["value"]) for name, entries in response["headers"].items() for entry in entries
+        len(entry.get("key", name)) + len(entry["value"])
+        for name, entries in response["headers"].items()
+        for entry in entries
     )
     limit = size_limit(trigger)
     if size > limit:

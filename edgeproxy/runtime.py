@@ -188,7 +188,7 @@ class _StdoutRouter(io.TextIOBase):
 
 def _install_stdout_router() -> None:
     if not isinstance(sys.stdout, _StdoutRouter):
-        sys.stdout = _StdoutRouter(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _StdoutRouter(sys.stdout)
 
 
 _OWN_FILES = (str(Path(__file__).parent), str(Path(asyncio.__file__).parent), "concurrent/futures", "contextvars")
@@ -237,10 +237,10 @@ class Runtime:
             await asyncio.get_running_loop().run_in_executor(self._executor, self.reload_changed)
 
     async def invoke(
-        self, function: Function, event: Any, *, trigger: Trigger, timeout: float | None = None, memory: int = 128
+        self, function: Function, event: Any, *, trigger: Trigger, seconds: float | None = None, memory: int = 128
     ) -> Any:
         """Run one handler on one event, as Lambda would; raise :class:`LambdaExecutionError` on a crash or timeout."""
-        limit = timeout if timeout is not None else DEFAULT_TIMEOUTS[trigger]
+        limit = seconds if seconds is not None else DEFAULT_TIMEOUTS[trigger]
         aws_request_id = str(uuid.uuid4())
         prefix = f"[{function.name} {trigger}]"
         context = LambdaContext(function, timeout=limit, memory=memory, aws_request_id=aws_request_id)
@@ -262,9 +262,7 @@ class Runtime:
             raise LambdaExecutionError(f"{function.ref} at {trigger} timed out after {limit:g} s") from None
         except Exception as exc:
             log.error("%s %s %s", prefix, aws_request_id, _user_traceback(exc))
-            raise LambdaExecutionError(
-                f"{function.ref} at {trigger} raised {type(exc).__name__}: {exc}"
-            ) from None
+            raise LambdaExecutionError(f"{function.ref} at {trigger} raised {type(exc).__name__}: {exc}") from None
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             invocation.flush()

@@ -69,7 +69,7 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
         f"{message}\n"
         "We can't connect to the server for this app or website at this time. There might be too much traffic or a "
         "configuration error. Try again later, or contact the app or website owner.\n"
-        "<BR clear=\"all\">\n"
+        '<BR clear="all">\n'
         "If you provide content to customers through CloudFront, you can find steps to troubleshoot and help prevent "
         "this error by reviewing the CloudFront documentation.\n"
         '<BR clear="all">\n'
@@ -87,14 +87,19 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
 def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> None:
     if len(request.raw_path.encode()) > MAX_URL_BYTES:
         raise RequestRejected(413, f"the URL is {len(request.raw_path.encode())} bytes (limit {MAX_URL_BYTES})")
-    header_bytes = len(request.method) + len(request.raw_path) + 11 + sum(
-        len(name) + len(value) + 4 for name, value in request.raw_headers
+    header_bytes = (
+        len(request.method)
+        + len(request.raw_path)
+        + 11
+        + sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
     )
     if header_bytes > MAX_HEADER_BYTES:
         raise RequestRejected(413, f"request line + headers are {header_bytes} bytes (limit {MAX_HEADER_BYTES})")
     if request.method not in behavior_methods:
         allowed = ", ".join(sorted(behavior_methods))
-        raise RequestRejected(403, f"method {request.method} is not allowed by this behavior ({allowed})", message=MSG_METHOD)
+        raise RequestRejected(
+            403, f"method {request.method} is not allowed by this behavior ({allowed})", message=MSG_METHOD
+        )
     if request.method == "GET" and request.body_exists:
         raise RequestRejected(403, "a GET request with a body")
 
@@ -168,18 +173,28 @@ async def handle(request: web.Request) -> web.StreamResponse:
             _check_limits(request, behavior.allowed_methods)
             outcome = await pipeline.run(viewer, behavior, stack)
         except ViewerError as error:
-            log.warning("%s %s %s -> %d %s: %s", request_id, request.method, request.raw_path, error.status, error.x_cache, error.reason)
+            log.warning(
+                "%s %s %s -> %d %s: %s",
+                request_id,
+                request.method,
+                request.raw_path,
+                error.status,
+                error.x_cache,
+                error.reason,
+            )
             return _error_response(error, request_id, distribution.pop, via, options.debug_headers)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
             log.exception("%s %s %s: internal error", request_id, request.method, request.raw_path)
-            error = ViewerError("internal error in edgeproxy (see its log)")
-            return _error_response(error, request_id, distribution.pop, via, options.debug_headers)
+            internal = ViewerError("internal error in edgeproxy (see its log)")
+            return _error_response(internal, request_id, distribution.pop, via, options.debug_headers)
         return await _write(request, outcome, request_id, distribution.pop, via)
 
 
-def create_app(distribution: Distribution, options: Options | None = None, *, runtime: Runtime | None = None) -> web.Application:
+def create_app(
+    distribution: Distribution, options: Options | None = None, *, runtime: Runtime | None = None
+) -> web.Application:
     """The aiohttp application serving ``distribution``. Loads every handler now, so that a missing handler stops
     start-up with a :class:`~edgeproxy.errors.ConfigError` instead of failing the first request."""
     options = options or Options()

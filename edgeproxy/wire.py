@@ -27,7 +27,10 @@ HOP_BY_HOP = frozenset(
 def connection_named(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> frozenset[str]:
     """Header names listed in ``Connection`` (lower case), which are hop-by-hop for this message."""
     return frozenset(
-        token.strip().lower() for value in headers.getall("Connection", ()) for token in value.split(",") if token.strip()
+        token.strip().lower()
+        for value in headers.getall("Connection", ())
+        for token in value.split(",")
+        if token.strip()
     )
 
 

@@ -1,0 +1,176 @@
+"""Shared fixtures: a real origin on a real socket that records what reaches it, and a proxy factory."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import textwrap
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from edgeproxy import config
+from edgeproxy.config import Distribution, Trigger
+from edgeproxy.server import Options, create_app
+
+BINARY = bytes(range(256)) * 64
+GZIPPED = gzip.compress(b"compressed hello " * 100)
+
+
+@dataclass
+class Seen:
+    """One request as the origin received it."""
+
+    method: str
+    raw_path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+
+@dataclass
+class Origin:
+    """A running origin: its URL and every request it received."""
+
+    url: str
+    seen: list[Seen] = field(default_factory=list)
+
+    @property
+    def last(self) -> Seen:
+        return self.seen[-1]
+
+
+def origin_app(seen: list[Seen]) -> web.Application:
+    async def record(request: web.Request) -> None:
+        seen.append(
+            Seen(
+                method=request.method,
+                raw_path=request.raw_path,
+                headers=[(key.decode(), value.decode()) for key, value in request.raw_headers],
+                body=await request.read(),
+            )
+        )
+
+    async def echo(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response(
+            {"method": request.method, "path": request.raw_path, "body": seen[-1].body.decode("latin-1")}
+        )
+
+    async def binary(request: web.Request) -> web.Response:
+        await record(request)
+        return web.Response(body=BINARY, content_type="application/octet-stream")
+
+    async def cookies(request: web.Request) -> web.Response:
+        await record(request)
+        response = web.Response(text="cookies", reason="Cookies Set")
+        response.headers.add("Set-Cookie", "a=1; Path=/")
+        response.headers.add("Set-Cookie", "b=2; Path=/; HttpOnly")
+        response.headers.add("X-Repeated", "one")
+        response.headers.add("X-Repeated", "two")
+        return response
+
+    async def compressed(request: web.Request) -> web.Response:
+        await record(request)
+        return web.Response(body=GZIPPED, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+
+    async def status(request: web.Request) -> web.Response:
+        await record(request)
+        code = int(request.match_info["code"])
+        return web.Response(status=code, text=f"status {code}", reason="Custom Reason")
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for part in (b"one,", b"two,", b"three"):
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/bytes", binary)
+    app.router.add_route("*", "/cookies", cookies)
+    app.router.add_route("*", "/gzip", compressed)
+    app.router.add_route("*", "/status/{code}", status)
+    app.router.add_route("*", "/chunked", chunked)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+@pytest.fixture
+async def origin(aiohttp_server: AiohttpServer) -> Origin:
+    seen: list[Seen] = []
+    server: TestServer = await aiohttp_server(origin_app(seen))
+    return Origin(url=str(server.make_url("")).rstrip("/"), seen=seen)
+
+
+HandlerWriter = Callable[[str, str], str]
+
+
+@pytest.fixture
+def write_handler(tmp_path: Path) -> HandlerWriter:
+    """Write handler source to ``tmp_path/<name>.py`` and return its ``file.py:handler`` reference."""
+
+    def write(name: str, source: str) -> str:
+        path = tmp_path / f"{name}.py"
+        path.write_text(textwrap.dedent(source))
+        return f"{path}:handler"
+
+    return write
+
+
+PASS_THROUGH = """
+def handler(event, context):
+    cf = event["Records"][0]["cf"]
+    return cf["response"] if "response" in cf else cf["request"]
+"""
+
+RECORD_EVENTS = """
+import json, pathlib
+LOG = pathlib.Path(__file__).with_suffix(".jsonl")
+
+def handler(event, context):
+    with LOG.open("a") as f:
+        f.write(json.dumps(event) + "\\n")
+    cf = event["Records"][0]["cf"]
+    return cf["response"] if "response" in cf else cf["request"]
+"""
+
+
+def recorded_events(ref: str) -> list[dict[str, object]]:
+    path = Path(ref.rsplit(":", 1)[0]).with_suffix(".jsonl")
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+ProxyFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+@pytest.fixture
+def proxy(aiohttp_client: AiohttpClient) -> ProxyFactory:
+    """Start a proxy on a real socket for a distribution, or for ``origin=`` + ``functions=`` like the CLI flags."""
+
+    async def start(
+        distribution: Distribution | None = None,
+        *,
+        origin: str | None = None,
+        functions: Mapping[Trigger, str] | None = None,
+        include_body: bool = False,
+        options: Options | None = None,
+    ) -> TestClient[web.Request, web.Application]:
+        if distribution is None:
+            assert origin is not None
+            distribution = config.from_flags(origin, dict(functions or {}), include_body=include_body)
+        return await aiohttp_client(create_app(distribution, options or Options(debug_headers=True)))
+
+    return start
