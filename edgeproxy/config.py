@@ -144,7 +144,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     if error.validator == "additionalProperties":
         schema: Any = error.schema
         known = set(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - known)
+        instance: Any = error.instance
+        unknown = sorted(set(instance) - known)
         allowed = ", ".join(sorted(known)) or "none"
         name = unknown[0] if unknown else "?"
         return _key_path([*error.absolute_path, name]), f"unknown key (allowed here: {allowed})"

@@ -10,6 +10,7 @@ handlers do not starve the others.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import hashlib
 import importlib.util
@@ -22,7 +23,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -191,13 +191,19 @@ def _install_stdout_router() -> None:
         sys.stdout = _StdoutRouter(sys.stdout)
 
 
-_OWN_FILES = (str(Path(__file__).parent), str(Path(asyncio.__file__).parent), "concurrent/futures", "contextvars")
+_NOT_USER_CODE = (
+    str(Path(__file__).parent),
+    str(Path(asyncio.__file__).parent),
+    str(Path(concurrent.futures.__file__).parent),
+    "<frozen importlib",
+)
 
 
 def _user_traceback(exc: BaseException) -> str:
     """The traceback cut to the user's own frames (no edgeproxy, asyncio or thread-pool frames)."""
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.startswith(_OWN_FILES)]
-    frames = [frame for frame in frames if "<frozen importlib" not in frame.filename]
+    frames = [
+        frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.startswith(_NOT_USER_CODE)
+    ]
     lines = traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
     return "Traceback (most recent call last):\n" + "".join(lines).rstrip()
@@ -207,9 +213,10 @@ class Runtime:
     """Loads the handlers of a distribution and invokes them."""
 
     def __init__(self, *, max_threads: int = 64) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="edgeproxy-handler")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="edgeproxy-handler"
+        )
         self._functions: dict[tuple[str, Path], Function] = {}
-        _install_stdout_router()
 
     def load(self, association: Association) -> Function:
         """The loaded function for an association (shared by associations naming the same reference)."""
@@ -246,6 +253,7 @@ class Runtime:
         context = LambdaContext(function, timeout=limit, memory=memory, aws_request_id=aws_request_id)
         invocation = _Invocation(prefix=prefix, aws_request_id=aws_request_id)
         log.info("%s START RequestId: %s Version: %s", prefix, aws_request_id, FUNCTION_VERSION)
+        _install_stdout_router()  # again: test runners and embedding programs swap sys.stdout
         token = _current.set(invocation)
         started = time.perf_counter()
         try:

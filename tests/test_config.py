@@ -1,0 +1,196 @@
+"""config.py: TOML to a validated distribution; every error names the file, the key path and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeproxy import config
+from edgeproxy.config import Behavior, CustomOrigin, Distribution, DirectoryOrigin
+from edgeproxy.errors import ConfigError
+from edgeproxy.server import create_app
+
+VALID = """
+[distribution]
+domain_name = "d123.cloudfront.net"
+id = "E123"
+
+[origins.app]
+url = "http://127.0.0.1:3000/prod"
+read_timeout = 10
+custom_headers = { x-origin-secret = "s3cr3t" }
+[origins.site]
+directory = "public"
+
+[[behaviors]]
+path_pattern = "/api/*"
+origin = "app"
+allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+[behaviors.functions]
+viewer-request = "functions/auth.py:handler"
+origin-request = { handler = "functions/route.py:handler", include_body = true, timeout = 3 }
+
+[default_behavior]
+origin = "site"
+[default_behavior.functions]
+viewer-response = "functions.headers.handler"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "public").mkdir(exist_ok=True)
+    path = tmp_path / "edgeproxy.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_config_builds_typed_distribution(tmp_path: Path) -> None:
+    distribution = config.load(write(tmp_path, VALID))
+    assert (distribution.domain_name, distribution.id) == ("d123.cloudfront.net", "E123")
+    api = distribution.behaviors[0]
+    assert api.origin == CustomOrigin(
+        name="app",
+        protocol="http",
+        domain_name="127.0.0.1",
+        port=3000,
+        path="/prod",
+        read_timeout=10.0,
+        custom_headers=(("x-origin-secret", "s3cr3t"),),
+    )
+    assert "POST" in api.allowed_methods
+    route = api.functions["origin-request"]
+    assert (route.handler, route.include_body, route.timeout) == ("functions/route.py:handler", True, 3)
+    assert route.base_dir == tmp_path.resolve()
+    assert isinstance(distribution.default_behavior.origin, DirectoryOrigin)
+    assert distribution.default_behavior.allowed_methods == frozenset({"GET", "HEAD"})
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "problem"),
+    [
+        (lambda t: t.replace('id = "E123"', 'id = "E123"\ncolour = "red"'), "distribution.colour", "unknown key"),
+        (
+            lambda t: t.replace('origin = "site"', 'origin = "nope"'),
+            "default_behavior.origin",
+            "no origin named 'nope'",
+        ),
+        (
+            lambda t: t.replace('path_pattern = "/api/*"', 'path_pattern = "/api/<x>"'),
+            "behaviors[0].path_pattern",
+            "not a valid path pattern",
+        ),
+        (
+            lambda t: t.replace('directory = "public"', 'directory = "missing"'),
+            "origins.site.directory",
+            "is not a directory",
+        ),
+        (
+            lambda t: t.replace('directory = "public"', 'directory = "public"\nurl = "http://x"'),
+            "origins.site",
+            "exactly one of 'url'",
+        ),
+        (
+            lambda t: t.replace('url = "http://127.0.0.1:3000/prod"', 'url = "ftp://x"'),
+            "origins.app.url",
+            "not an http:// or https:// URL",
+        ),
+        (
+            lambda t: t.replace(
+                'allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]',
+                'allowed_methods = ["GET", "POST"]',
+            ),
+            "behaviors[0].allowed_methods",
+            "CloudFront allows only",
+        ),
+        (
+            lambda t: t.replace('[default_behavior]\norigin = "site"', "[default_behavior]"),
+            "default_behavior.origin",
+            "required key is missing",
+        ),
+        (
+            lambda t: t.replace("viewer-response =", "viewer-responze ="),
+            "default_behavior.functions.viewer-responze",
+            "unknown key",
+        ),
+        (
+            lambda t: t.replace("timeout = 3", 'timeout = "3"'),
+            "behaviors[0].functions.origin-request.timeout",
+            "is not of type 'number'",
+        ),
+        (
+            lambda t: t.replace('viewer-response = "functions.headers.handler"', "viewer-response = 3"),
+            "default_behavior.functions.viewer-response",
+            "a function association is either",
+        ),
+        (lambda t: t + "\n[oops", "", "not valid TOML"),
+    ],
+)
+def test_config_errors_name_file_key_and_problem(tmp_path: Path, edit: object, key: str, problem: str) -> None:
+    path = write(tmp_path, edit(VALID))  # type: ignore[operator]
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.source == str(path)
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_missing_handler_file_and_function_are_config_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    distribution = config.load(path)
+    with pytest.raises(ConfigError) as caught:
+        create_app(distribution)
+    assert caught.value.key == "behaviors[0].functions.viewer-request"
+    assert "auth.py' does not exist" in caught.value.problem
+
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "auth.py").write_text("def other(event, context):\n    return None\n")
+    with pytest.raises(ConfigError) as caught:
+        create_app(distribution)
+    assert caught.value.key == "behaviors[0].functions.viewer-request"
+    assert "has no function 'handler'" in caught.value.problem
+
+
+def behaviors(*patterns: str) -> Distribution:
+    origin = CustomOrigin(name="o", protocol="http", domain_name="x", port=80)
+    return Distribution(
+        default_behavior=Behavior(path_pattern="*", origin=origin),
+        behaviors=tuple(Behavior(path_pattern=pattern, origin=origin) for pattern in patterns),
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "chosen"),
+    [
+        ("/images/sample.gif", "images/*"),
+        ("/images/a/b.jpg", "images/*.jpg"),
+        ("/LOGO.JPG", "*"),
+        ("/logo.gif", "*.gif"),
+    ],
+)
+def test_path_patterns_first_match_wins(path: str, chosen: str) -> None:
+    # reference §8 item 40
+    distribution = behaviors("images/*.jpg", "images/*", "*.gif")
+    assert distribution.behavior_for(path).path_pattern == chosen
+
+
+def test_path_pattern_wildcards() -> None:
+    assert Behavior(path_pattern="*.doc*", origin=DirectoryOrigin("s", Path("."))).matches("/x.doc")
+    assert not Behavior(path_pattern="*.doc?", origin=DirectoryOrigin("s", Path("."))).matches("/x.doc")
+    assert Behavior(path_pattern="*.doc?", origin=DirectoryOrigin("s", Path("."))).matches("/x.docx")
+    assert Behavior(path_pattern="/images/*", origin=DirectoryOrigin("s", Path("."))).matches("/images/a")
+    assert Behavior(path_pattern="images/*", origin=DirectoryOrigin("s", Path("."))).matches("/images/a")
+
+
+def test_flags_distribution_accepts_url_or_folder(tmp_path: Path) -> None:
+    assert isinstance(config.from_flags("http://127.0.0.1:9/p", {}).default_behavior.origin, CustomOrigin)
+    assert isinstance(config.from_flags(str(tmp_path), {}).default_behavior.origin, DirectoryOrigin)
+    with pytest.raises(ConfigError, match="--origin"):
+        config.from_flags(str(tmp_path / "missing"), {})

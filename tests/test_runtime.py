@@ -1,0 +1,157 @@
+"""runtime.py: loading, warm module state, context, timeouts, logs, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from edgeproxy.config import Association
+from edgeproxy.errors import ConfigError, LambdaExecutionError
+from edgeproxy.runtime import Function, Runtime
+
+EVENT = {"Records": [{"cf": {"config": {"eventType": "viewer-request"}, "request": {"uri": "/"}}}]}
+
+
+def association(tmp_path: Path, ref: str) -> Association:
+    return Association(handler=ref, base_dir=tmp_path, source="test", key="k")
+
+
+@pytest.fixture
+def runtime() -> Runtime:
+    return Runtime(max_threads=8)
+
+
+async def test_context_fields_and_remaining_time(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "ctx.py").write_text(
+        "import time\n"
+        "def handler(event, context):\n"
+        "    first = context.get_remaining_time_in_millis()\n"
+        "    time.sleep(0.05)\n"
+        "    return {k: getattr(context, k) for k in ('function_name', 'function_version', 'invoked_function_arn',\n"
+        "            'memory_limit_in_mb', 'aws_request_id', 'log_group_name', 'log_stream_name')} | {\n"
+        "            'first': first, 'second': context.get_remaining_time_in_millis()}\n"
+    )
+    function = runtime.load(association(tmp_path, "ctx.py:handler"))
+    result = await runtime.invoke(function, EVENT, trigger="viewer-request", seconds=2, memory=128)
+    assert result["function_name"] == "us-east-1.ctx"
+    assert result["function_version"] == "1"
+    assert result["invoked_function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:ctx:1"
+    assert result["memory_limit_in_mb"] == 128
+    assert re.fullmatch(r"[0-9a-f-]{36}", result["aws_request_id"])
+    assert result["log_group_name"] == "/aws/lambda/us-east-1.ctx"
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[1\][0-9a-f]{32}", result["log_stream_name"])
+    assert 1000 < result["first"] <= 2000
+    assert result["second"] < result["first"]
+
+
+async def test_module_state_persists_between_invocations(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "warm.py").write_text(
+        "COUNT = 0\ndef handler(event, context):\n    global COUNT\n    COUNT += 1\n    return COUNT\n"
+    )
+    function = runtime.load(association(tmp_path, "warm.handler"))  # Lambda-style module.function
+    assert [await runtime.invoke(function, EVENT, trigger="viewer-request") for _ in range(3)] == [1, 2, 3]
+
+
+async def test_async_handler(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "aio.py").write_text(
+        "import asyncio\nasync def handler(event, context):\n    await asyncio.sleep(0)\n    return 'ok'\n"
+    )
+    function = runtime.load(association(tmp_path, "aio.py:handler"))
+    assert await runtime.invoke(function, EVENT, trigger="origin-request") == "ok"
+
+
+async def test_sync_handler_does_not_block_the_event_loop(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "slow.py").write_text("import time\ndef handler(event, context):\n    time.sleep(0.3)\n    return 1\n")
+    function = runtime.load(association(tmp_path, "slow.py:handler"))
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await runtime.invoke(function, EVENT, trigger="viewer-request")
+    task.cancel()
+    assert ticks >= 5  # the loop kept running while the handler slept in its thread
+
+
+async def test_timeout_is_execution_error_and_others_keep_running(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "hang.py").write_text("import time\ndef handler(event, context):\n    time.sleep(3)\n")
+    (tmp_path / "quick.py").write_text("def handler(event, context):\n    return 'quick'\n")
+    hang = runtime.load(association(tmp_path, "hang.py:handler"))
+    quick = runtime.load(association(tmp_path, "quick.py:handler"))
+    hanging = asyncio.create_task(runtime.invoke(hang, EVENT, trigger="viewer-request", seconds=0.2))
+    assert await runtime.invoke(quick, EVENT, trigger="viewer-request") == "quick"
+    with pytest.raises(LambdaExecutionError, match=r"hang.py:handler at viewer-request timed out after 0.2 s"):
+        await hanging
+
+
+async def test_exception_logs_user_traceback(
+    tmp_path: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "boom.py").write_text(
+        "def helper():\n    raise KeyError('missing')\n\ndef handler(event, context):\n    helper()\n"
+    )
+    function = runtime.load(association(tmp_path, "boom.py:handler"))
+    with (
+        caplog.at_level(logging.INFO, logger="edgeproxy.lambda"),
+        pytest.raises(LambdaExecutionError, match="KeyError"),
+    ):
+        await runtime.invoke(function, EVENT, trigger="origin-response")
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert 'boom.py", line 5, in handler' in text
+    assert 'boom.py", line 2, in helper' in text
+    assert "runtime.py" not in text and "concurrent" not in text
+
+
+async def test_lambda_style_log_lines_and_prints(
+    tmp_path: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "chatty.py").write_text(
+        "def handler(event, context):\n    print('hello', 'world')\n    print('second line')\n    return context.aws_request_id\n"
+    )
+    function = runtime.load(association(tmp_path, "chatty.py:handler"))
+    with caplog.at_level(logging.INFO, logger="edgeproxy.lambda"):
+        request_id = await runtime.invoke(function, EVENT, trigger="viewer-response")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == f"[chatty viewer-response] START RequestId: {request_id} Version: 1"
+    assert messages[1] == f"[chatty viewer-response] {request_id}\thello world"
+    assert messages[2] == f"[chatty viewer-response] {request_id}\tsecond line"
+    assert messages[3] == f"[chatty viewer-response] END RequestId: {request_id}"
+    assert re.fullmatch(
+        rf"\[chatty viewer-response\] REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\t"
+        r"Billed Duration: \d+ ms\tMemory Size: 128 MB",
+        messages[4],
+    )
+
+
+def test_reload_picks_up_changes_and_survives_syntax_errors(tmp_path: Path) -> None:
+    source = tmp_path / "live.py"
+    source.write_text("def handler(event, context):\n    return 'v1'\n")
+    function = Function.load("live.py:handler", tmp_path)
+    assert function.handler({}, None) == "v1"  # type: ignore[arg-type]
+    source.write_text("def handler(event, context):\n    return 'v2'\n")
+    os.utime(source, (function.mtime + 5, function.mtime + 5))
+    assert function.reload_if_changed()
+    assert function.handler({}, None) == "v2"  # type: ignore[arg-type]
+    source.write_text("def handler(event, context):\n    return (\n")
+    os.utime(source, (function.mtime + 10, function.mtime + 10))
+    assert not function.reload_if_changed()
+    assert function.handler({}, None) == "v2"  # type: ignore[arg-type]
+
+
+def test_load_errors_name_the_config_key(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "broken.py").write_text("import not_a_module_anywhere\n")
+    with pytest.raises(ConfigError) as caught:
+        runtime.load(association(tmp_path, "broken.py:handler"))
+    assert (caught.value.source, caught.value.key) == ("test", "k")
+    assert "ModuleNotFoundError" in caught.value.problem
+    with pytest.raises(ConfigError, match="is not a handler reference"):
+        runtime.load(association(tmp_path, "nodots"))
