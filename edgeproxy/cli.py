@@ -155,12 +155,15 @@ def sample_event(args: argparse.Namespace) -> cloudfront.Event:
     distribution = Distribution(
         default_behavior=config.Behavior(path_pattern="*", origin=config.custom_origin_from_url("o", args.origin))
     )
-    headers = [("Host", distribution.domain_name), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
+    given: list[tuple[str, str]] = []
     for header in args.header:
         name, sep, value = header.partition(":")
         if not sep:
             raise SystemExit(f"edgeproxy: --header {header!r} is not 'Name: value'")
-        headers.append((name.strip(), value.strip()))
+        given.append((name.strip(), value.strip()))
+    overridden = {name.lower() for name, _ in given}
+    defaults = [("Host", distribution.domain_name), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
+    headers = [(name, value) for name, value in defaults if name.lower() not in overridden] + given
     request: dict[str, Any] = dict(
         cloudfront.request_record(
             client_ip=args.client_ip, method=args.method.upper(), uri=uri, querystring=querystring, headers=headers

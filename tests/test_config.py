@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeproxy import config
-from edgeproxy.config import Behavior, CustomOrigin, Distribution, DirectoryOrigin
+from edgeproxy.config import Behavior, CustomOrigin, DirectoryOrigin, Distribution
 from edgeproxy.errors import ConfigError
 from edgeproxy.server import create_app
 

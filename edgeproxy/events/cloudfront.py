@@ -114,11 +114,11 @@ def origin_record(origin: Origin) -> dict[str, Any]:
             "custom": {
                 "customHeaders": custom_headers,
                 "domainName": origin.domain_name,
-                "keepaliveTimeout": int(origin.keepalive_timeout),
+                "keepaliveTimeout": _seconds(origin.keepalive_timeout),
                 "path": origin.path,
                 "port": origin.port,
                 "protocol": origin.protocol,
-                "readTimeout": int(origin.read_timeout),
+                "readTimeout": _seconds(origin.read_timeout),
                 "sslProtocols": ["TLSv1.2"],
             }
         }
@@ -132,6 +132,11 @@ def origin_record(origin: Origin) -> dict[str, Any]:
             "region": "us-east-1",
         }
     }
+
+
+def _seconds(value: float) -> int | float:
+    """Timeouts are whole seconds on CloudFront; a fractional one (handy in tests) is kept as it is."""
+    return int(value) if value == int(value) else value
 
 
 def response_record(*, status: int, reason: str | None, headers: Iterable[tuple[str, str]]) -> CfResponse:

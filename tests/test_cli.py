@@ -1,0 +1,106 @@
+"""cli.py: serve (as a real subprocess), invoke and events."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from edgeproxy.cli import main
+from edgeproxy.config import TRIGGERS
+
+ROOT = Path(__file__).parents[1]
+EVENTS = ROOT / "fixtures" / "events"
+PASS = (
+    "def handler(event, context):\n    cf = event['Records'][0]['cf']\n    return cf.get('response', cf['request'])\n"
+)
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_events_prints_a_complete_event(trigger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", trigger, "--uri", "/a/b?x=1", "--method", "post", "--header", "X-Test: yes"]) == 0
+    cf = json.loads(capsys.readouterr().out)["Records"][0]["cf"]
+    assert cf["config"]["eventType"] == trigger
+    assert cf["request"]["method"] == "POST"
+    assert (cf["request"]["uri"], cf["request"]["querystring"]) == ("/a/b", "x=1")
+    assert cf["request"]["headers"]["x-test"] == [{"key": "X-Test", "value": "yes"}]
+    assert ("origin" in cf["request"]) == trigger.startswith("origin")
+    assert ("response" in cf) == trigger.endswith("response")
+    if trigger.startswith("origin"):
+        assert cf["request"]["headers"]["user-agent"][0]["value"] == "Amazon CloudFront"
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_invoke_prints_validated_result_for_fixture_events(
+    trigger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pass.py").write_text(PASS)
+    monkeypatch.chdir(tmp_path)
+    event_file = EVENTS / f"{trigger}.json"
+    assert main(["invoke", "pass.py:handler", "--event", str(event_file)]) == 0
+    cf = json.loads(event_file.read_text())["Records"][0]["cf"]
+    assert json.loads(capsys.readouterr().out) == cf.get("response", cf["request"])
+
+
+def test_invoke_reports_validation_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bad.py").write_text(
+        "def handler(event, context):\n"
+        "    request = event['Records'][0]['cf']['request']\n"
+        "    request['headers']['host'] = [{'value': 'other.example'}]\n"
+        "    return request\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["invoke", "bad.handler", "--event", str(EVENTS / "viewer-request.json")]) == 1
+    err = capsys.readouterr().err
+    assert "502 LambdaValidationError" in err
+    assert "changed read-only header 'host'" in err
+
+
+def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[origins.a]\nurl = "http://127.0.0.1:1"\n[default_behavior]\norigin = "b"\n')
+    assert main(["serve", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: default_behavior.origin: no origin named 'b'" in err
+
+
+def test_missing_handler_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--origin", str(tmp_path), "--viewer-request", str(tmp_path / "nope.py") + ":handler"]) == 2
+    assert "command line: --viewer-request: handler file" in capsys.readouterr().err
+
+
+def test_serve_subprocess_prints_url_serves_and_exits_on_ctrl_c(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "hello.txt").write_bytes(b"hello from the folder\n")
+    (tmp_path / "pass.py").write_text(PASS)
+    command = [sys.executable, "-m", "edgeproxy.cli", "serve", "--origin", "site", "--port", "0"]
+    command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", "pass.py:handler")]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            line = process.stdout.readline().strip()
+            assert line.startswith("edgeproxy listening on http://127.0.0.1:")
+            url = line.rsplit(" ", 1)[1]
+            with urllib.request.urlopen(url + "/hello.txt", timeout=10) as response:
+                assert response.read() == b"hello from the folder\n"
+                assert response.headers["Server"] == "AmazonS3"
+                assert response.headers["X-Cache"] == "Miss from cloudfront"
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+            stderr = process.stderr.read()
+            assert "Traceback" not in stderr
+            assert "START RequestId" in stderr
+        finally:
+            process.kill()
