@@ -22,7 +22,8 @@ async def test_folder_origin_serves_files_like_s3(tmp_path: Path, proxy: ProxyFa
     assert response.headers["Content-Length"] == str(len(png))
     assert response.headers["Server"] == "AmazonS3"
     etag = response.headers["ETag"]
-    assert etag.startswith('"') and len(etag) == 34
+    assert etag.startswith('"')
+    assert len(etag) == 34
 
     again = await client.get("/img/logo.png", headers={"If-None-Match": etag})
     assert again.status == 304

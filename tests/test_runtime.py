@@ -108,14 +108,18 @@ async def test_exception_logs_user_traceback(
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert 'boom.py", line 5, in handler' in text
     assert 'boom.py", line 2, in helper' in text
-    assert "runtime.py" not in text and "concurrent" not in text
+    assert "runtime.py" not in text
+    assert "concurrent" not in text
 
 
 async def test_lambda_style_log_lines_and_prints(
     tmp_path: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "chatty.py").write_text(
-        "def handler(event, context):\n    print('hello', 'world')\n    print('second line')\n    return context.aws_request_id\n"
+        "def handler(event, context):\n"
+        "    print('hello', 'world')\n"
+        "    print('second line')\n"
+        "    return context.aws_request_id\n"
     )
     function = runtime.load(association(tmp_path, "chatty.py:handler"))
     with caplog.at_level(logging.INFO, logger="edgeproxy.lambda"):
