@@ -67,11 +67,14 @@ class Function:
     handler: Handler = field(init=False)
     is_async: bool = field(init=False)
     mtime: float = field(init=False)
+    log_stream_name: str = field(init=False)
 
     @classmethod
     def load(cls, ref: str, base_dir: Path) -> Function:
         path, attribute = parse_ref(ref, base_dir)
         function = cls(ref=ref, path=path, attribute=attribute, name=path.stem)
+        # One log stream per warm instance, as in Lambda.
+        function.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
         function._load()
         return function
 
@@ -134,7 +137,7 @@ class LambdaContext:
         self.memory_limit_in_mb = memory
         self.aws_request_id = aws_request_id
         self.log_group_name = f"/aws/lambda/us-east-1.{function.name}"
-        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
+        self.log_stream_name = function.log_stream_name
         self.identity = None
         self.client_context = None
         self._deadline = time.monotonic() + timeout
@@ -145,21 +148,24 @@ class LambdaContext:
 
 @dataclass
 class _Invocation:
-    """Where the prints of one invocation go: the Lambda log, each line prefixed with the request id."""
+    """The Lambda log of one invocation: START, the handler's prints (each line prefixed with the request id), END
+    and REPORT. It is emitted as one multi-line log record when the invocation ends, which keeps concurrent
+    invocations' lines together and costs one write instead of one per line."""
 
     prefix: str
     aws_request_id: str
+    lines: list[str] = field(default_factory=list)
     pending: str = ""
 
     def write(self, text: str) -> None:
         lines = (self.pending + text).split("\n")
         self.pending = lines.pop()
-        for line in lines:
-            log.info("%s %s\t%s", self.prefix, self.aws_request_id, line)
+        self.lines.extend(f"{self.prefix} {self.aws_request_id}\t{line}" for line in lines)
 
-    def flush(self) -> None:
+    def emit(self, level: int = logging.INFO) -> None:
         if self.pending:
             self.write("\n")
+        log.log(level, "\n".join(self.lines))
 
 
 _current: contextvars.ContextVar[_Invocation | None] = contextvars.ContextVar("edgeproxy_invocation", default=None)
@@ -252,8 +258,9 @@ class Runtime:
         prefix = f"[{function.name} {trigger}]"
         context = LambdaContext(function, timeout=limit, memory=memory, aws_request_id=aws_request_id)
         invocation = _Invocation(prefix=prefix, aws_request_id=aws_request_id)
-        log.info("%s START RequestId: %s Version: %s", prefix, aws_request_id, FUNCTION_VERSION)
+        invocation.lines.append(f"{prefix} START RequestId: {aws_request_id} Version: {FUNCTION_VERSION}")
         _install_stdout_router()  # again: test runners and embedding programs swap sys.stdout
+        level = logging.INFO
         token = _current.set(invocation)
         started = time.perf_counter()
         try:
@@ -266,24 +273,22 @@ class Runtime:
                 )
             return await asyncio.wait_for(running, limit)
         except TimeoutError:
-            log.info("%s %s Task timed out after %.2f seconds", prefix, aws_request_id, limit)
+            level = logging.ERROR
+            invocation.lines.append(f"{prefix} {aws_request_id} Task timed out after {limit:.2f} seconds")
             raise LambdaExecutionError(f"{function.ref} at {trigger} timed out after {limit:g} s") from None
         except Exception as exc:
-            log.error("%s %s %s", prefix, aws_request_id, _user_traceback(exc))
+            level = logging.ERROR
+            invocation.lines.append(f"{prefix} {aws_request_id} {_user_traceback(exc)}")
             raise LambdaExecutionError(f"{function.ref} at {trigger} raised {type(exc).__name__}: {exc}") from None
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            invocation.flush()
             _current.reset(token)
-            log.info("%s END RequestId: %s", prefix, aws_request_id)
-            log.info(
-                "%s REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB",
-                prefix,
-                aws_request_id,
-                elapsed_ms,
-                max(1, math.ceil(elapsed_ms)),
-                memory,
+            invocation.lines.append(f"{prefix} END RequestId: {aws_request_id}")
+            invocation.lines.append(
+                f"{prefix} REPORT RequestId: {aws_request_id}\tDuration: {elapsed_ms:.2f} ms\t"
+                f"Billed Duration: {max(1, math.ceil(elapsed_ms))} ms\tMemory Size: {memory} MB"
             )
+            invocation.emit(level)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

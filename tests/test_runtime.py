@@ -124,7 +124,7 @@ async def test_lambda_style_log_lines_and_prints(
     function = runtime.load(association(tmp_path, "chatty.py:handler"))
     with caplog.at_level(logging.INFO, logger="edgeproxy.lambda"):
         request_id = await runtime.invoke(function, EVENT, trigger="viewer-response")
-    messages = [record.getMessage() for record in caplog.records]
+    messages = caplog.records[0].getMessage().split("\n")
     assert messages[0] == f"[chatty viewer-response] START RequestId: {request_id} Version: 1"
     assert messages[1] == f"[chatty viewer-response] {request_id}\thello world"
     assert messages[2] == f"[chatty viewer-response] {request_id}\tsecond line"
