@@ -19,7 +19,10 @@ async def forward(request: web.Request) -> web.StreamResponse:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
     url = request.app["origin"] + request.raw_path
     async with request.app[SESSION].request(
-        request.method, url, headers=headers, data=request.content if request.body_exists else None,
+        request.method,
+        url,
+        headers=headers,
+        data=request.content if request.body_exists else None,
         allow_redirects=False,
     ) as upstream:
         response = web.StreamResponse(

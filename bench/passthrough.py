@@ -18,7 +18,6 @@ the ratio is the meaningful figure, not the absolute rates.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -104,7 +103,9 @@ def fetch(url: str) -> bytes:
 def run_wrk(url: str, duration: float, connections: int) -> Result:
     output = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
 
@@ -182,8 +183,10 @@ def main() -> int:
                     best[name] = result
 
     ratio = best["edgeproxy"].requests_per_second / best["minimal"].requests_per_second
-    print(f"origin: bench/origin.py (aiohttp, 1 KiB body); load: {tool}, {args.connections} connections, "
-          f"{args.duration:g} s x {args.rounds} rounds, best round kept; {os.cpu_count()} CPUs shared by all processes")
+    print(
+        f"origin: bench/origin.py (aiohttp, 1 KiB body); load: {tool}, {args.connections} connections, "
+        f"{args.duration:g} s x {args.rounds} rounds, best round kept; {os.cpu_count()} CPUs shared by all processes"
+    )
     print(f"{'target':<28}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     labels = {"minimal": "minimal aiohttp proxy", "edgeproxy": "edgeproxy, 4 pass-through"}
     for name in ("minimal", "edgeproxy"):
@@ -191,7 +194,9 @@ def main() -> int:
         print(f"{labels[name]:<28}{r.requests_per_second:>12.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}")
     print(f"ratio edgeproxy / minimal: {ratio:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"tool": tool, "ratio": ratio, "results": [asdict(r) for r in best.values()]}, indent=2))
+        args.json.write_text(
+            json.dumps({"tool": tool, "ratio": ratio, "results": [asdict(r) for r in best.values()]}, indent=2)
+        )
     return 0
 
 
