@@ -1,36 +1,82 @@
-"""A generated response (viewer-request): a health check and a maintenance page answered at the edge.
+"""Generated responses: answer health checks, ``robots.txt`` and a maintenance page at the edge.
 
-``/healthz`` gets a small JSON body; while ``MAINTENANCE`` is on, every other page gets a 503 HTML page with
-``Retry-After``. Neither reaches the origin.
+Use case: a ``/healthz`` endpoint for uptime monitors that checks the distribution itself, a ``robots.txt`` that
+keeps crawlers off a staging distribution whatever the origin serves, and a maintenance page during an origin
+outage or migration. None of them reaches the origin.
+Trigger: viewer-request (answered before the cache; origin-request would work too, but only on cache misses).
+What it does: ``GET``/``HEAD /healthz`` gets ``200`` with a JSON body (status, distribution id, request id, time)
+and ``Cache-Control: no-store``; ``/robots.txt`` gets ``200`` with a plain-text body that disallows everything.
+While ``MAINTENANCE`` is ``True`` (deploy a new version to switch it; Lambda@Edge has no environment variables)
+every other request gets a ``503`` HTML page with ``Retry-After``; otherwise it is passed on unchanged.
+Every generated response sets ``Content-Type``.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 MAINTENANCE = False
-PAGE = "<!doctype html><title>Back soon</title><h1>We'll be back soon</h1>"
+RETRY_AFTER_SECONDS = 300
+ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
+MAINTENANCE_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Back soon</title></head>
+<body><h1>We'll be back soon</h1><p>The site is down for maintenance. Please try again in a few minutes.</p></body>
+</html>
+"""
 
 
-def handler(event, context):
-    cf = event["Records"][0]["cf"]
-    request = cf["request"]
-    if request["uri"] == "/healthz":
-        return {
-            "status": "200",
-            "statusDescription": "OK",
-            "headers": {
-                "content-type": [{"key": "Content-Type", "value": "application/json"}],
-                "cache-control": [{"key": "Cache-Control", "value": "no-store"}],
-            },
-            "body": json.dumps({"status": "ok", "requestId": cf["config"]["requestId"]}),
-        }
+def _response(status: str, description: str, content_type: str, body: str, **headers: str) -> dict[str, Any]:
+    """A generated response. ``headers`` are extra ``Name_With_Underscores=value`` pairs."""
+    all_headers = {"Content-Type": content_type, **{name.replace("_", "-"): value for name, value in headers.items()}}
+    return {
+        "status": status,
+        "statusDescription": description,
+        "headers": {name.lower(): [{"key": name, "value": value}] for name, value in all_headers.items()},
+        "body": body,
+    }
+
+
+def _healthz(cf: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "status": "ok",
+        "distributionId": cf["config"]["distributionId"],
+        "requestId": cf["config"]["requestId"],
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return _response("200", "OK", "application/json", json.dumps(body), Cache_Control="no-store")
+
+
+def _robots(cf: dict[str, Any]) -> dict[str, Any]:
+    return _response("200", "OK", "text/plain; charset=utf-8", ROBOTS_TXT, Cache_Control="max-age=86400")
+
+
+def _maintenance() -> dict[str, Any]:
+    return _response(
+        "503",
+        "Service Unavailable",
+        "text/html; charset=utf-8",
+        MAINTENANCE_PAGE,
+        Retry_After=str(RETRY_AFTER_SECONDS),
+        Cache_Control="no-store",
+    )
+
+
+ROUTES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "/healthz": _healthz,
+    "/robots.txt": _robots,
+}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    cf: dict[str, Any] = event["Records"][0]["cf"]
+    request: dict[str, Any] = cf["request"]
+    route = ROUTES.get(request["uri"])
+    if route is not None and request["method"] in ("GET", "HEAD"):
+        return route(cf)
     if MAINTENANCE:
-        return {
-            "status": "503",
-            "statusDescription": "Service Unavailable",
-            "headers": {
-                "content-type": [{"key": "Content-Type", "value": "text/html; charset=utf-8"}],
-                "retry-after": [{"key": "Retry-After", "value": "120"}],
-            },
-            "body": PAGE,
-        }
+        return _maintenance()
     return request
