@@ -29,13 +29,11 @@ MAINTENANCE_PAGE = """<!doctype html>
 """
 
 
-def _response(status: str, description: str, content_type: str, body: str, **headers: str) -> dict[str, Any]:
-    """A generated response. ``headers`` are extra ``Name_With_Underscores=value`` pairs."""
-    all_headers = {"Content-Type": content_type, **{name.replace("_", "-"): value for name, value in headers.items()}}
+def _response(status: str, description: str, body: str, headers: dict[str, str]) -> dict[str, Any]:
     return {
         "status": status,
         "statusDescription": description,
-        "headers": {name.lower(): [{"key": name, "value": value}] for name, value in all_headers.items()},
+        "headers": {name.lower(): [{"key": name, "value": value}] for name, value in headers.items()},
         "body": body,
     }
 
@@ -47,22 +45,22 @@ def _healthz(cf: dict[str, Any]) -> dict[str, Any]:
         "requestId": cf["config"]["requestId"],
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return _response("200", "OK", "application/json", json.dumps(body), Cache_Control="no-store")
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    return _response("200", "OK", json.dumps(body), headers)
 
 
 def _robots(cf: dict[str, Any]) -> dict[str, Any]:
-    return _response("200", "OK", "text/plain; charset=utf-8", ROBOTS_TXT, Cache_Control="max-age=86400")
+    headers = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "max-age=86400"}
+    return _response("200", "OK", ROBOTS_TXT, headers)
 
 
 def _maintenance() -> dict[str, Any]:
-    return _response(
-        "503",
-        "Service Unavailable",
-        "text/html; charset=utf-8",
-        MAINTENANCE_PAGE,
-        Retry_After=str(RETRY_AFTER_SECONDS),
-        Cache_Control="no-store",
-    )
+    headers = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Retry-After": str(RETRY_AFTER_SECONDS),
+        "Cache-Control": "no-store",
+    }
+    return _response("503", "Service Unavailable", MAINTENANCE_PAGE, headers)
 
 
 ROUTES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
