@@ -155,7 +155,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     options = request.app[OPTIONS]
     distribution = pipeline.distribution
     request_id = new_request_id()
-    raw_uri, _, querystring = request.raw_path.partition("?")
+    raw_target = request.raw_path
+    if not raw_target.startswith("/"):  # absolute-form request target (RFC 9112 §3.2.2): keep path and query only
+        raw_target = "/" + raw_target.split("://", 1)[-1].partition("/")[2]
+    raw_uri, _, querystring = raw_target.partition("?")
     behavior = distribution.behavior_for(raw_uri)
     viewer = ViewerRequest(
         request_id=request_id,

@@ -310,3 +310,19 @@ async def test_invalid_result_is_502_validation_error(
     assert "The JSON output must be an object type." in await response.text()
     assert "bad.py:handler at origin-request" in response.headers["X-Edgeproxy-Error"]
     assert origin.seen == []
+
+
+async def test_absolute_form_request_target_uses_path_only(origin: Origin, proxy: ProxyFactory) -> None:
+    import asyncio
+
+    client = await proxy(origin=origin.url + "/v1")
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"GET http://d111111abcdef8.cloudfront.net/page?a=%2F HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    await reader.read()
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 200")
+    assert origin.last.raw_path == "/v1/page?a=%2F"
