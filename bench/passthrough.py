@@ -1,18 +1,32 @@
 """Requests per second through edgeproxy with four pass-through handlers, against a minimal aiohttp proxy.
 
-    .venv/bin/python bench/passthrough.py [--duration 10] [--connections 32] [--rounds 2] [--json out.json]
+    .venv/bin/python bench/passthrough.py [--duration 10] [--connections 32] [--rounds 3] [--warmup 2]
+        [--load-generator auto|wrk|builtin] [--origin auto|nginx|aiohttp] [--json PATH]
 
-One run starts, each as its own process on a free loopback port:
+What is measured
+    The cost of edgeproxy's pipeline (four handler invocations per request, the events built and validated,
+    CloudFront's headers) over plain aiohttp forwarding. Three servers run, each as its own process on a free
+    loopback port:
 
-* ``origin``: ``bench/origin.py``, answering every GET with a fixed 1 KiB body;
-* ``minimal``: ``bench/minimal_proxy.py``, the baseline, forwarding to the origin;
-* ``edgeproxy``: ``edgeproxy serve`` with ``bench/passthrough_handler.py`` at all four triggers, same origin.
+    * the origin: nginx (``/usr/sbin/nginx``, one worker, a config written to a temporary folder) when installed,
+      otherwise ``bench/origin.py`` (aiohttp); either answers every request with the same 1024-byte body;
+    * the baseline: ``bench/minimal_proxy.py``, an aiohttp proxy forwarding through one shared ``ClientSession``;
+    * ``edgeproxy serve`` with ``bench/passthrough_handler.py`` at viewer-request, origin-request, origin-response
+      and viewer-response, in front of the same origin.
 
-It checks that both proxies return the origin's body byte for byte, warms each up, then drives each with the same
-closed-loop load (``wrk`` if it is on PATH, otherwise a built-in aiohttp client in a separate process), alternating
-targets for ``--rounds`` rounds and keeping each target's best round. It prints requests/s, latency percentiles and
-the ratio edgeproxy / minimal. On a 2-core machine the load generator shares the CPU with the proxy and the origin;
-the ratio is the meaningful figure, not the absolute rates.
+How
+    Before measuring, one GET through each proxy must return the origin's body byte for byte (else the run stops).
+    Each target is warmed up, then driven by the same closed-loop load: ``wrk -t1 -cN -dDs --latency`` when wrk
+    is on PATH, otherwise ``bench/loadgen.py`` (concurrent aiohttp clients in their own process). The targets are
+    measured in turns for ``--rounds`` rounds (the order reversed every other round, so a slow drift of the machine
+    hits both alike); each target's figures are its median round by requests/s. The origin alone is measured too,
+    as a reference showing it is not the bottleneck.
+
+    The load generator, the proxy under test and the origin share the machine's cores (2 on the development
+    machine), so the absolute rates are low and the ratio edgeproxy / minimal proxy is the meaningful figure.
+    Each server's output goes to a log file in the temporary folder: edgeproxy's per-invocation START/END/REPORT
+    log is written as a user would get it, so its cost is part of the figure. Every server is stopped at the end,
+    also on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,29 +35,68 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
+NGINX = Path("/usr/sbin/nginx")
 TRIGGERS = ("viewer-request", "origin-request", "origin-response", "viewer-response")
+REQUEST_PATH = "/bench/item?id=42"
+# 1024 bytes of letters and digits: safe to write inside nginx.conf, easy to compare.
+BODY = bytes(b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36] for i in range(1024))
+TARGETS = ("origin", "minimal", "edgeproxy")
+LABELS = {
+    "origin": "origin alone (reference)",
+    "minimal": "minimal aiohttp proxy",
+    "edgeproxy": "edgeproxy, 4 pass-through handlers",
+}
+
+
+class BenchError(Exception):
+    """Stops the benchmark with a message for the user."""
 
 
 @dataclass
-class Result:
-    target: str
+class Measurement:
     requests_per_second: float
-    p50_ms: float
-    p99_ms: float
+    requests: int
     errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass
+class Summary:
+    """A target's figures over all rounds: its median round (by requests/s), and every round."""
+
+    target: str
+    label: str
+    median: Measurement
+    rounds: list[Measurement] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, target: str, rounds: list[Measurement]) -> Summary:
+        by_rate = sorted(rounds, key=lambda measurement: measurement.requests_per_second)
+        return cls(target, LABELS[target], by_rate[(len(by_rate) - 1) // 2], rounds)  # the lower median: a real round
+
+
+# --- servers -----------------------------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -53,150 +106,369 @@ def free_port() -> int:
         return port
 
 
-def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server on port {port} exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listening on port {port} after {timeout} s")
-
-
-@contextlib.contextmanager
-def servers() -> Iterator[dict[str, str]]:
-    """Start the origin and both proxies; yield their URLs; always stop them."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(command: list[str], port: int) -> str:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(process)
-        wait_until_listening(port, process)
-        return f"http://127.0.0.1:{port}"
-
+def accepts(port: int) -> bool:
     try:
-        origin_port, minimal_port, edge_port = free_port(), free_port(), free_port()
-        origin = start([PYTHON, str(HERE / "origin.py"), str(origin_port)], origin_port)
-        minimal = start([PYTHON, str(HERE / "minimal_proxy.py"), str(minimal_port), origin], minimal_port)
-        handler = f"{HERE / 'passthrough_handler.py'}:handler"
-        edge_command = [PYTHON, "-m", "edgeproxy.cli", "serve", "--origin", origin, "--port", str(edge_port)]
-        edge_command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
-        edgeproxy = start(edge_command, edge_port)
-        yield {"origin": origin, "minimal": minimal, "edgeproxy": edgeproxy}
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    description: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+class Servers:
+    """Starts servers as subprocesses, each in its own session (so a Ctrl-C reaches only this script, which then
+    stops them in order), with stdout and stderr in a log file; :meth:`stop` ends them all."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[Server] = []
+
+    def start(
+        self,
+        name: str,
+        description: str,
+        command: list[str],
+        port: int,
+        *,
+        ready_text: str | None = None,
+        timeout: float = 20.0,
+    ) -> Server:
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        server = Server(name, f"http://127.0.0.1:{port}", description, process, log)
+        self.started.append(server)
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise BenchError(f"{name} exited with code {process.returncode} before it was ready:\n{tail(log)}")
+            printed = ready_text is None or ready_text in log.read_text(errors="replace")
+            if printed and accepts(port):
+                return server
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"{name} was not accepting connections on port {port} after {timeout:g} s:\n{tail(log)}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for server in reversed(self.started):
+            if server.process.poll() is None:
+                server.process.terminate()
+        for server in reversed(self.started):
             try:
-                process.wait(timeout=5)
+                server.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                process.kill()
+                # Its own session: the group holds only this server and its children (nginx's worker).
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(server.process.pid, signal.SIGKILL)
+                server.process.wait()
+        self.started.clear()
 
 
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body: bytes = response.read()
-        return body
-
-
-def run_wrk(url: str, duration: float, connections: int) -> Result:
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-
-    def percentile(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", output, re.MULTILINE)
-        if match is None:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|errors: .*?timeout)\D+(\d+)", output))
-    return Result("", rate, percentile("50"), percentile("99"), errors)
-
-
-LOAD_SCRIPT = """
-import asyncio, json, sys, time
-import aiohttp
-
-async def main(url, duration, connections):
-    latencies, errors = [], 0
-    deadline = time.perf_counter() + duration
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
-        async def worker():
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                async with session.get(url) as response:
-                    await response.read()
-                    if response.status != 200:
-                        errors += 1
-                latencies.append(time.perf_counter() - start)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-    print(json.dumps({"rate": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick(0.99), "errors": errors}))
-
-asyncio.run(main(sys.argv[1], float(sys.argv[2]), int(sys.argv[3])))
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    default_type text/plain;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            return 200 "{body}";
+        }}
+    }}
+}}
 """
 
 
-def run_builtin(url: str, duration: float, connections: int) -> Result:
-    output = subprocess.run(
-        [PYTHON, "-c", LOAD_SCRIPT, url, str(duration), str(connections)], capture_output=True, text=True, check=True
-    ).stdout
-    figures = json.loads(output)
-    return Result("", figures["rate"], figures["p50"], figures["p99"], figures["errors"])
+def nginx_version() -> str:
+    output = subprocess.run([str(NGINX), "-v"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r"nginx/(\S+)", output)
+    return match.group(1) if match else "?"
+
+
+def start_origin(servers: Servers, workdir: Path, use_nginx: bool) -> Server:
+    port = free_port()
+    if use_nginx:
+        conf = workdir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=workdir, port=port, body=BODY.decode("ascii")))
+        command = [str(NGINX), "-p", str(workdir), "-e", str(workdir / "nginx-error.log"), "-c", str(conf)]
+        description = f"nginx {nginx_version()}, 1 worker, {len(BODY)}-byte body"
+        return servers.start("origin", description, command, port)
+    body = workdir / "body.txt"
+    body.write_bytes(BODY)
+    command = [PYTHON, str(HERE / "origin.py"), "--port", str(port), "--body", str(body)]
+    return servers.start("origin", f"bench/origin.py (aiohttp), {len(BODY)}-byte body", command, port)
+
+
+def edgeproxy_command() -> list[str]:
+    """``edgeproxy`` from this interpreter's environment, else from PATH, else as a module."""
+    beside = Path(PYTHON).with_name("edgeproxy")
+    if beside.exists():
+        return [str(beside)]
+    if found := shutil.which("edgeproxy"):
+        return [found]
+    return [PYTHON, "-m", "edgeproxy.cli"]
+
+
+def start_proxies(servers: Servers, origin: Server) -> tuple[Server, Server]:
+    port = free_port()
+    minimal = servers.start(
+        "minimal",
+        "bench/minimal_proxy.py",
+        [PYTHON, str(HERE / "minimal_proxy.py"), "--port", str(port), "--origin", origin.url],
+        port,
+    )
+    port = free_port()
+    handler = f"{HERE / 'passthrough_handler.py'}:handler"
+    command = [*edgeproxy_command(), "serve", "--origin", origin.url, "--host", "127.0.0.1", "--port", str(port)]
+    command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
+    edgeproxy = servers.start(
+        "edgeproxy", "edgeproxy serve, 4 x bench/passthrough_handler.py", command, port, ready_text="listening on"
+    )
+    return minimal, edgeproxy
+
+
+# --- checks ------------------------------------------------------------------------------------------------------
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP(S)_PROXY
+    try:
+        with opener.open(url, timeout=10) as response:
+            status: int = response.status
+            return status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError as error:
+        raise BenchError(f"GET {url} failed: {error}") from None
+
+
+def verify(servers: list[Server]) -> list[str]:
+    """One GET through each server must return 200 and :data:`BODY` byte for byte. Returns warnings."""
+    for server in servers:
+        status, body = fetch(server.url + REQUEST_PATH)
+        if status != 200 or body != BODY:
+            raise BenchError(
+                f"{server.name} did not return the origin's body byte for byte (status {status}, {len(body)} bytes"
+                f" instead of {len(BODY)}, starting {body[:80]!r}); not measuring"
+            )
+    edgeproxy = next(server for server in servers if server.name == "edgeproxy")
+    log = edgeproxy.log.read_text(errors="replace")
+    missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
+    if missing:
+        return [f"edgeproxy's log does not show the {', '.join(missing)} handler(s) running (log format changed?)"]
+    return []
+
+
+# --- load generators ---------------------------------------------------------------------------------------------
+
+LoadGenerator = Callable[[str, float, int], Measurement]
+
+_WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _wrk_percentile(output: str, label: str) -> float | None:
+    match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
+    return None if match is None else float(match.group(1)) * _WRK_UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> Measurement:
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    total = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
+    if rate is None or total is None:
+        raise BenchError(f"cannot read wrk's output:\n{output}")
+    errors = 0
+    if socket_errors := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(count) for count in socket_errors.groups())
+    if non_2xx := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        errors += int(non_2xx.group(1))
+    return Measurement(
+        float(rate.group(1)), int(total.group(1)), errors, _wrk_percentile(output, "50"), _wrk_percentile(output, "99")
+    )
+
+
+def run_wrk(url: str, duration: float, connections: int) -> Measurement:
+    seconds = max(1, round(duration))
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+def run_builtin(url: str, duration: float, connections: int) -> Measurement:
+    command = [PYTHON, str(HERE / "loadgen.py"), url, "--duration", str(duration), "--connections", str(connections)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=duration + 120)
+    if done.returncode != 0:
+        raise BenchError(f"bench/loadgen.py failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return Measurement(**figures)
+
+
+def choose_load_generator(choice: str, connections: int) -> tuple[str, LoadGenerator]:
+    wrk = shutil.which("wrk")
+    if choice == "wrk" and wrk is None:
+        raise BenchError("--load-generator wrk: wrk is not on PATH")
+    if choice != "builtin" and wrk is not None:
+        version = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False).stdout.split()
+        name = f"wrk {version[1] if len(version) > 1 else ''}".strip()
+        return f"{name}, 1 thread, {connections} connections", run_wrk
+    return f"bench/loadgen.py (aiohttp clients in one process), {connections} connections", run_builtin
+
+
+# --- report ------------------------------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: list[str]) -> str:
+    lines = [
+        f"edgeproxy pass-through benchmark, {context['date']}",
+        f"machine: {context['cpus']} CPU cores, shared by the origin, the proxy under test and the load generator"
+        " (absolute rates are low; compare the ratio)",
+        f"origin: {context['origin']}",
+        f"load generator: {context['load_generator']}",
+        f"timing: {context['warmup_s']:g} s warm-up per target, then {context['rounds']} interleaved round(s) of "
+        f"{context['duration_s']:g} s per target; figures are each target's median round by requests/s",
+        "",
+        f"{'target':<36}{'requests/s':>12}{'(all rounds)':>24}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
+    ]
+    for summary in summaries.values():
+        median = summary.median
+        every = "/".join(f"{m.requests_per_second:.0f}" for m in summary.rounds)
+        lines.append(
+            f"{summary.label:<36}{median.requests_per_second:>12.0f}{every:>24}{_ms(median.p50_ms):>9}"
+            f"{_ms(median.p99_ms):>9}{median.errors:>8}"
+        )
+    lines += ["", f"ratio edgeproxy / minimal proxy: {context['ratio']:.2f}"]
+    lines += [f"warning: {warning}" for warning in warnings]
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------------------------------
+
+
+def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary], dict[str, Any], list[str]]:
+    generator_name, load = choose_load_generator(args.load_generator, args.connections)
+    use_nginx = NGINX.exists() and args.origin != "aiohttp"
+    if args.origin == "nginx" and not use_nginx:
+        raise BenchError(f"--origin nginx: {NGINX} does not exist")
+    servers = Servers(workdir)
+    try:
+        origin = start_origin(servers, workdir, use_nginx)
+        minimal, edgeproxy = start_proxies(servers, origin)
+        targets = {"origin": origin, "minimal": minimal, "edgeproxy": edgeproxy}
+        warnings = verify(list(targets.values()))
+        print(f"servers up and verified; origin: {origin.description}; load: {generator_name}", file=sys.stderr)
+
+        for name, server in targets.items():
+            print(f"warm-up: {name}", file=sys.stderr)
+            load(server.url + REQUEST_PATH, args.warmup, args.connections)
+        rounds: dict[str, list[Measurement]] = {name: [] for name in targets}
+        for index in range(args.rounds):
+            order = list(targets) if index % 2 == 0 else list(reversed(targets))
+            for name in order:
+                result = load(targets[name].url + REQUEST_PATH, args.duration, args.connections)
+                rounds[name].append(result)
+                print(f"round {index + 1}: {name}: {result.requests_per_second:.0f} requests/s", file=sys.stderr)
+        for name, server in targets.items():
+            if server.process.poll() is not None:
+                raise BenchError(f"{name} exited during the measurement:\n{tail(server.log)}")
+    finally:
+        servers.stop()
+
+    summaries = {name: Summary.of(name, rounds[name]) for name in TARGETS}
+    ratio = summaries["edgeproxy"].median.requests_per_second / summaries["minimal"].median.requests_per_second
+    context = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "origin": origin.description,
+        "load_generator": generator_name,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+        "request": REQUEST_PATH,
+        "ratio": ratio,
+    }
+    return summaries, context, warnings
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per target, interleaved (default 3)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per target (default 2)")
+    parser.add_argument("--load-generator", choices=("auto", "wrk", "builtin"), default="auto")
+    parser.add_argument("--origin", choices=("auto", "nginx", "aiohttp"), default="auto")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
     args = parser.parse_args()
-    tool = "wrk" if shutil.which("wrk") else "built-in aiohttp client"
-    measure = run_wrk if tool == "wrk" else run_builtin
+    if args.duration <= 0 or args.connections < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--duration, --connections and --rounds must be positive, --warmup not negative")
 
-    with servers() as urls:
-        path = "/bench/item?id=42"
-        expected = fetch(urls["origin"] + path)
-        for name in ("minimal", "edgeproxy"):
-            if fetch(urls[name] + path) != expected:
-                raise SystemExit(f"{name} did not return the origin's body byte for byte; not measuring")
-        best: dict[str, Result] = {}
-        for name in ("minimal", "edgeproxy"):
-            measure(urls[name] + path, 2.0, args.connections)  # warm-up
-        for _ in range(args.rounds):
-            for name in ("minimal", "edgeproxy"):
-                result = measure(urls[name] + path, args.duration, args.connections)
-                result.target = name
-                if name not in best or result.requests_per_second > best[name].requests_per_second:
-                    best[name] = result
+    signal.signal(signal.SIGTERM, _raise_system_exit)  # so that the servers are stopped on SIGTERM too
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeproxy-bench-") as workdir:
+            summaries, context, warnings = measure(args, Path(workdir))
+    except BenchError as error:
+        print(f"passthrough.py: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("passthrough.py: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    except SystemExit:
+        print("passthrough.py: terminated; servers stopped", file=sys.stderr)
+        raise
 
-    ratio = best["edgeproxy"].requests_per_second / best["minimal"].requests_per_second
-    print(
-        f"origin: bench/origin.py (aiohttp, 1 KiB body); load: {tool}, {args.connections} connections, "
-        f"{args.duration:g} s x {args.rounds} rounds, best round kept; {os.cpu_count()} CPUs shared by all processes"
-    )
-    print(f"{'target':<28}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
-    labels = {"minimal": "minimal aiohttp proxy", "edgeproxy": "edgeproxy, 4 pass-through"}
-    for name in ("minimal", "edgeproxy"):
-        r = best[name]
-        print(f"{labels[name]:<28}{r.requests_per_second:>12.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}")
-    print(f"ratio edgeproxy / minimal: {ratio:.2f}")
+    print(report(summaries, context, warnings))
     if args.json:
-        args.json.write_text(
-            json.dumps({"tool": tool, "ratio": ratio, "results": [asdict(r) for r in best.values()]}, indent=2)
-        )
+        figures = {
+            **context,
+            "warnings": warnings,
+            "targets": {name: asdict(summary) for name, summary in summaries.items()},
+        }
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 
