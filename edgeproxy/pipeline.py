@@ -93,7 +93,8 @@ class _Body:
         self._data = data
 
     @property
-    def replaced_length(self) -> int | None:
+    def buffered_length(self) -> int | None:
+        """The body's length once it is in memory (read for include-body, or replaced); None while it streams."""
         return None if self._data is None else len(self._data)
 
     def for_origin(self) -> RequestBody:
@@ -196,11 +197,9 @@ class Pipeline:
 
         headers = cloudfront.to_wire_headers(request["headers"])
         spec = next(iter(request["origin"].values()))
-        for name, entries in spec.get("customHeaders", {}).items():
-            for entry in entries:
-                headers.add(entry.get("key") or name, entry["value"])
+        headers.extend(cloudfront.to_wire_headers(spec.get("customHeaders", {})))
         headers["X-Amz-Cf-Id"] = viewer.request_id
-        if (length := body.replaced_length) is not None and (length or "Content-Length" in headers):
+        if (length := body.buffered_length) is not None and (length or "Content-Length" in headers):
             headers["Content-Length"] = str(length)
         fetched = await self.origins.fetch(
             origin=request["origin"],
@@ -208,7 +207,7 @@ class Pipeline:
             uri=request["uri"],
             querystring=request.get("querystring", ""),
             headers=headers,
-            body=body.for_origin() if viewer.body is not None or body.replaced_length else None,
+            body=body.for_origin() if viewer.body is not None or body.buffered_length else None,
             stack=stack,
         )
         x_cache = "Miss" if fetched.status < 400 else "Error"
@@ -297,9 +296,7 @@ class Pipeline:
         return current if replaced is None else replaced
 
     def _generated(self, response: dict[str, Any]) -> Outcome:
-        outcome = self._outcome(response, cloudfront.body_bytes(response) or b"", "LambdaGeneratedResponse")
-        outcome.generated = True
-        return outcome
+        return self._outcome(response, cloudfront.body_bytes(response) or b"", "LambdaGeneratedResponse")
 
     @staticmethod
     def _outcome(response: dict[str, Any], body: bytes | AsyncIterator[bytes], x_cache: str) -> Outcome:

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 from edgeproxy.config import Association, Trigger
@@ -107,7 +106,6 @@ class Function:
         self.handler = handler
         self.is_async = inspect.iscoroutinefunction(handler)
         self.mtime = mtime
-        self._module: ModuleType = module
 
     def reload_if_changed(self) -> bool:
         """Re-load the source if its modification time changed. Keeps the old code if the new one fails."""
