@@ -23,7 +23,16 @@ from edgeproxy.config import Association, Behavior, Distribution, Origin, Trigge
 from edgeproxy.errors import LambdaValidationError
 from edgeproxy.events import cloudfront
 from edgeproxy.origin import OriginClient, RequestBody, origin_headers
-from edgeproxy.rules import STRICT, Checked, Snapshot, Strictness, check_result, is_disallowed, size_limit
+from edgeproxy.rules import (
+    STRICT,
+    Checked,
+    Snapshot,
+    Strictness,
+    check_result,
+    copy_json,
+    is_disallowed,
+    size_limit,
+)
 from edgeproxy.runtime import Runtime
 from edgeproxy.wire import HOP_BY_HOP, end_to_end
 
@@ -251,12 +260,18 @@ class Pipeline:
             request=request,  # type: ignore[arg-type]
             response=event_response,  # type: ignore[arg-type]
         )
-        before = Snapshot.of(request, event_response)
+        # The event as it was, to tell what the handler changed (handlers mutate the event in place). A result
+        # equal to it breaks no rule: CloudFront validates what a function returns against what it was given.
+        before_request, before_response = copy_json((request, event_response))
         result = await self.runtime.invoke(
             function, event, trigger=trigger, seconds=association.timeout, memory=association.memory
         )
+        if response is None and result == before_request:
+            return Checked("request", result, ())
+        if response is not None and result == before_response:
+            return Checked("response", response, ())
         try:
-            checked = check_result(trigger, before, result, self.strictness)
+            checked = check_result(trigger, Snapshot.of(before_request, before_response), result, self.strictness)
         except LambdaValidationError as exc:
             raise LambdaValidationError(
                 f"{association.handler} at {trigger}: {exc.reason}", message=exc.message

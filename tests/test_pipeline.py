@@ -312,6 +312,25 @@ async def test_invalid_result_is_502_validation_error(
     assert origin.seen == []
 
 
+async def test_result_mutated_in_place_is_validated(
+    origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
+    # The handler returns the very object it was given, changed: it must be checked like any other result.
+    sneaky = write_handler(
+        "sneaky",
+        "def handler(event, context):\n"
+        "    request = event['Records'][0]['cf']['request']\n"
+        "    request['headers']['host'][0]['value'] = 'elsewhere.example'\n"
+        "    return request\n",
+    )
+    client = await proxy(origin=origin.url, functions={"viewer-request": sneaky})
+    response = await client.get("/x")
+    assert response.status == 502
+    assert response.headers["X-Cache"] == "LambdaValidationError from cloudfront"
+    assert "changed read-only header 'host'" in response.headers["X-Edgeproxy-Error"]
+    assert origin.seen == []
+
+
 async def test_absolute_form_request_target_uses_path_only(origin: Origin, proxy: ProxyFactory) -> None:
     import asyncio
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,10 @@ def association(tmp_path: Path, ref: str) -> Association:
 
 
 @pytest.fixture
-def runtime() -> Runtime:
-    return Runtime(max_threads=8)
+def runtime() -> Iterator[Runtime]:
+    runtime = Runtime(max_threads=8)
+    yield runtime
+    runtime.close()
 
 
 async def test_context_fields_and_remaining_time(tmp_path: Path, runtime: Runtime) -> None:
@@ -91,6 +94,31 @@ async def test_timeout_is_execution_error_and_others_keep_running(tmp_path: Path
     assert await runtime.invoke(quick, EVENT, trigger="viewer-request") == "quick"
     with pytest.raises(LambdaExecutionError, match=r"hang.py:handler at viewer-request timed out after 0.2 s"):
         await hanging
+
+
+async def test_concurrent_sync_invocations_each_get_their_own_result(tmp_path: Path, runtime: Runtime) -> None:
+    # Results come back to the loop in batches; each must reach the invocation that produced it.
+    (tmp_path / "echo.py").write_text(
+        "import random, time\n"
+        "def handler(event, context):\n"
+        "    time.sleep(random.random() / 200)\n"
+        "    return event['n'], context.aws_request_id\n"
+    )
+    function = runtime.load(association(tmp_path, "echo.py:handler"))
+    results = await asyncio.gather(*(runtime.invoke(function, {"n": n}, trigger="origin-request") for n in range(300)))
+    assert [n for n, _ in results] == list(range(300))
+    assert len({request_id for _, request_id in results}) == 300
+
+
+async def test_sys_exit_in_a_handler_is_an_execution_error(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "quits.py").write_text("import sys\ndef handler(event, context):\n    sys.exit(3)\n")
+    (tmp_path / "aquits.py").write_text("import sys\nasync def handler(event, context):\n    sys.exit(3)\n")
+    for ref in ("quits.py:handler", "aquits.py:handler"):
+        with pytest.raises(LambdaExecutionError, match=rf"{ref} at viewer-request raised SystemExit: 3"):
+            await runtime.invoke(runtime.load(association(tmp_path, ref)), EVENT, trigger="viewer-request")
+    (tmp_path / "still.py").write_text("def handler(event, context):\n    return 'still here'\n")
+    still = runtime.load(association(tmp_path, "still.py:handler"))
+    assert await runtime.invoke(still, EVENT, trigger="viewer-request") == "still here"
 
 
 async def test_exception_logs_user_traceback(

@@ -81,7 +81,8 @@ def to_event_headers(headers: Iterable[tuple[str, str]]) -> Headers:
     """Wire headers to the event shape: lower-case name -> one ``{key, value}`` per occurrence (§1.4)."""
     result: Headers = {}
     for name, value in headers:
-        result.setdefault(name.lower(), []).append({"key": name, "value": value})
+        key = str(name)  # plain str, not multidict's istr: handlers get JSON-shaped data
+        result.setdefault(key.lower(), []).append({"key": key, "value": value})
     return result
 
 
