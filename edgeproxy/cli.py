@@ -10,18 +10,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
-from edgeproxy import config
-from edgeproxy.config import TRIGGERS, Association, Distribution, Trigger
+from edgeproxy import config, testing
+from edgeproxy.config import TRIGGERS, Distribution, Trigger
 from edgeproxy.errors import ConfigError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import cloudfront
-from edgeproxy.pipeline import toward_origin
-from edgeproxy.rules import STRICT, Snapshot, Strictness, check_result
-from edgeproxy.runtime import Runtime
-from edgeproxy.server import Options, create_app, via_value
+from edgeproxy.rules import Strictness
+from edgeproxy.server import Options, create_app
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,76 +123,32 @@ def invoke(args: argparse.Namespace) -> int:
             f"edgeproxy: {args.event} is not a Lambda@Edge event (no Records[0].cf.config.eventType)", file=sys.stderr
         )
         return 2
-    runtime = Runtime(max_threads=2)
-    association = Association(handler=args.ref, base_dir=Path.cwd(), source="command line", key="REF")
-    strictness = Strictness(lenient=args.lenient) if args.lenient else STRICT
-    before = Snapshot.of(cf["request"], cf.get("response"))
-
-    async def run() -> Any:
-        return await runtime.invoke(runtime.load(association), event, trigger=trigger, seconds=args.timeout)
-
     try:
-        result = asyncio.run(run())
-        checked = check_result(trigger, before, result, strictness)
-        if checked.violations and not args.lenient:
-            raise checked.violations[0].error()
-        for violation in checked.violations:
-            print(f"edgeproxy: warning: {violation.detail}", file=sys.stderr)
+        result = asyncio.run(testing.ainvoke(args.ref, event, timeout=args.timeout, lenient=args.lenient))
     except (LambdaValidationError, LambdaExecutionError) as error:
         print(f"edgeproxy: {error.status} {error.x_cache}: {error.message}\n  reason: {error.reason}", file=sys.stderr)
         return 1
-    finally:
-        runtime.close()
-    json.dump(checked.value, sys.stdout, indent=2)
+    json.dump(result, sys.stdout, indent=2)
     print()
     return 0
 
 
 def sample_event(args: argparse.Namespace) -> cloudfront.Event:
     """A realistic event for ``args.trigger``, built the way the proxy builds its events."""
-    uri, _, querystring = args.uri.partition("?")
-    distribution = Distribution(
-        default_behavior=config.Behavior(path_pattern="*", origin=config.custom_origin_from_url("o", args.origin))
-    )
-    given: list[tuple[str, str]] = []
+    headers: list[tuple[str, str]] = []
     for header in args.header:
         name, sep, value = header.partition(":")
         if not sep:
             raise SystemExit(f"edgeproxy: --header {header!r} is not 'Name: value'")
-        given.append((name.strip(), value.strip()))
-    overridden = {name.lower() for name, _ in given}
-    defaults = [("Host", distribution.domain_name), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
-    headers = [(name, value) for name, value in defaults if name.lower() not in overridden] + given
-    request: dict[str, Any] = dict(
-        cloudfront.request_record(
-            client_ip=args.client_ip, method=args.method.upper(), uri=uri, querystring=querystring, headers=headers
-        )
-    )
-    if args.trigger.startswith("origin"):
-        request = toward_origin(
-            request, distribution.default_behavior.origin, client_ip=args.client_ip, via=via_value(distribution)
-        )
-    response = None
-    if args.trigger.endswith("response"):
-        response = cloudfront.response_record(
-            status=args.status,
-            reason=None,
-            headers=[
-                ("Content-Type", "text/html; charset=utf-8"),
-                ("Content-Length", "1024"),
-                ("Date", "Mon, 23 Nov 2026 12:00:00 GMT"),
-                ("Last-Modified", "Fri, 20 Nov 2026 09:30:00 GMT"),
-                ("ETag", '"7f8a9b0c1d2e3f405162738495a6b7c8"'),
-                ("Server", "nginx"),
-            ],
-        )
-    return cloudfront.build_event(
-        trigger=args.trigger,
-        request_id=cloudfront.new_request_id(),
-        domain_name=distribution.domain_name,
-        distribution_id=distribution.id,
-        request=request,  # type: ignore[arg-type]
-        response=response,
+        headers.append((name.strip(), value.strip()))
+    return testing.cloudfront_event(
+        args.trigger,
+        args.uri,
+        method=args.method,
+        headers=headers,
+        client_ip=args.client_ip,
+        origin=args.origin,
+        status=args.status,
     )
 
 

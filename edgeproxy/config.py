@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -62,6 +62,10 @@ class DirectoryOrigin:
 Origin = CustomOrigin | DirectoryOrigin
 
 
+# A handler reference (``file.py:function`` or ``module.function``), or the function itself (the Python API).
+HandlerRef = str | Callable[..., Any]
+
+
 @dataclass(frozen=True)
 class Association:
     """One function associated with one trigger of one behavior.
@@ -70,7 +74,7 @@ class Association:
     against the config line that named it.
     """
 
-    handler: str
+    handler: HandlerRef
     base_dir: Path
     source: str
     key: str
@@ -290,9 +294,10 @@ def _build_association(value: str | Mapping[str, Any], *, source: str, key: str,
 
 def from_flags(
     origin: str,
-    functions: Mapping[Trigger, str],
+    functions: Mapping[Trigger, HandlerRef],
     *,
     include_body: bool = False,
+    timeouts: Mapping[Trigger, float] | None = None,
     base_dir: Path | None = None,
 ) -> Distribution:
     """The distribution ``edgeproxy serve --origin URL --viewer-request REF ...`` describes: one origin, one
@@ -316,6 +321,7 @@ def from_flags(
             source=source,
             key=f"--{trigger}",
             include_body=include_body and trigger in ("viewer-request", "origin-request"),
+            timeout=(timeouts or {}).get(trigger),
         )
         for trigger, ref in functions.items()
     }

@@ -64,6 +64,10 @@ class LambdaExecutionError(ViewerError):
         "the required permissions."
     )
 
+    def __init__(self, reason: str, *, message: str | None = None, handler_traceback: str | None = None) -> None:
+        super().__init__(reason, message=message)
+        self.handler_traceback = handler_traceback  # the crash, cut to the handler's own frames
+
 
 class OriginConnectionError(ViewerError):
     """The origin could not be reached (§5.2: 502)."""

@@ -11,27 +11,27 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from edgeproxy.config import Association, Behavior, Distribution, Origin, Trigger
-from edgeproxy.errors import LambdaValidationError
+from edgeproxy.errors import ViewerError
 from edgeproxy.events import cloudfront
 from edgeproxy.origin import OriginClient, RequestBody, origin_headers
 from edgeproxy.rules import (
     STRICT,
     Checked,
-    Snapshot,
     Strictness,
-    check_result,
     copy_json,
     is_disallowed,
     size_limit,
+    validate,
 )
 from edgeproxy.runtime import Runtime
 from edgeproxy.wire import HOP_BY_HOP, end_to_end
@@ -71,6 +71,23 @@ class ViewerRequest:
     headers: CIMultiDictProxy[str] | CIMultiDict[str]
     body: StreamReader | None
     http_version: str = "1.1"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One handler invocation as the pipeline saw it: the event it was given (as it was before the handler ran),
+    what it returned, how long it took, and the error the viewer got because of it, if any."""
+
+    request_id: str  # CloudFront's request id: the viewer response's X-Amz-Cf-Id
+    trigger: Trigger
+    handler: str
+    event: Any
+    result: Any
+    duration: float  # seconds
+    error: ViewerError | None
+
+
+Observer = Callable[[Invocation], None]
 
 
 @dataclass
@@ -154,8 +171,10 @@ class Pipeline:
         *,
         via: str,
         strictness: Strictness = STRICT,
+        observer: Observer | None = None,
     ) -> None:
         self.distribution = distribution
+        self.observer = observer
         self.runtime = runtime
         self.origins = origins
         self.via = via
@@ -260,42 +279,44 @@ class Pipeline:
             request=request,  # type: ignore[arg-type]
             response=event_response,  # type: ignore[arg-type]
         )
-        # The event as it was, to tell what the handler changed (handlers mutate the event in place). A result
-        # equal to it breaks no rule: CloudFront validates what a function returns against what it was given.
-        before_request, before_response = copy_json((request, event_response))
-        result = await self.runtime.invoke(
-            function, event, trigger=trigger, seconds=association.timeout, memory=association.memory
-        )
-        if response is None and result == before_request:
-            return Checked("request", result, ())
-        if response is not None and result == before_response:
-            return Checked("response", response, ())
+        before = copy_json((request, event_response))  # handlers mutate the event in place
+        event_in = copy_json(event) if self.observer is not None else None
+        started = time.perf_counter()
+        result: Any = None
+        error: ViewerError | None = None
         try:
-            checked = check_result(trigger, Snapshot.of(before_request, before_response), result, self.strictness)
-        except LambdaValidationError as exc:
-            raise LambdaValidationError(
-                f"{association.handler} at {trigger}: {exc.reason}", message=exc.message
-            ) from None
-        for violation in checked.violations:
-            if not self.strictness.lenient:
-                raise LambdaValidationError(
-                    f"{association.handler} at {trigger}: {violation.detail}", message=violation.message
+            try:
+                result = await self.runtime.invoke(
+                    function, event, trigger=trigger, seconds=association.timeout, memory=association.memory
                 )
-            log.warning("lenient: %s at %s: %s", association.handler, trigger, violation.detail)
+            finally:
+                duration = time.perf_counter() - started
+            checked = validate(trigger, before, result, self.strictness, handler=function.ref)
+        except ViewerError as exc:
+            error = exc
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(
+                    Invocation(
+                        request_id=viewer.request_id,
+                        trigger=trigger,
+                        handler=function.ref,
+                        event=event_in,
+                        result=result,
+                        duration=duration,
+                        error=error,
+                    )
+                )
+        if response is not None and not checked.changed:
+            return replace(checked, value=response)  # keeps the origin's wire headers as they came
         if checked.kind == "request":
             await self._apply_request_body(checked.value, body)
         return checked
 
     async def _body_for_event(self, trigger: Trigger, body: _Body) -> dict[str, Any]:
         """``request.body`` for include-body associations: base64, truncated at the trigger's limit (§1.5)."""
-        data = await body.read()
-        limit = size_limit(trigger)
-        return {
-            "inputTruncated": len(data) > limit,
-            "action": "read-only",
-            "encoding": "base64",
-            "data": base64.b64encode(data[:limit]).decode("ascii"),
-        }
+        return dict(cloudfront.body_record(await body.read(), size_limit(trigger)))
 
     @staticmethod
     async def _apply_request_body(request: dict[str, Any], body: _Body) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import logging
 import marshal
 import re
 from collections.abc import Iterator, Mapping
@@ -21,6 +22,8 @@ from typing import Any, Literal
 from edgeproxy.config import Trigger
 from edgeproxy.errors import LambdaValidationError
 from edgeproxy.wire import title_case
+
+log = logging.getLogger("edgeproxy")
 
 KB = 1024
 MB = 1024 * KB
@@ -132,6 +135,7 @@ class Checked:
     kind: Literal["request", "response"]
     value: dict[str, Any]
     violations: tuple[Violation, ...]
+    changed: bool = True
 
 
 def is_disallowed(name: str) -> bool:
@@ -213,6 +217,34 @@ def check_result(trigger: Trigger, before: Snapshot, result: Any, strictness: St
         raise _invalid("a response trigger must return a response object with a 'status'")
     violations = tuple(_check_response(trigger, before, result, strictness))
     return Checked("response", result, violations)
+
+
+def validate(
+    trigger: Trigger,
+    before: tuple[dict[str, Any], dict[str, Any] | None],
+    result: Any,
+    strictness: Strictness = STRICT,
+    *,
+    handler: str,
+) -> Checked:
+    """CloudFront's whole check of what ``handler`` returned at ``trigger``, given a copy of the event's request and
+    response as they were before it ran (handlers mutate the event in place; see :func:`copy_json`).
+
+    A result equal to what the handler was given breaks no rule. Otherwise an unusable shape, or in strict mode
+    any violation, raises :class:`LambdaValidationError` naming the handler, the trigger and the rule; in lenient
+    mode each violation is logged as a warning and the result goes through."""
+    before_request, before_response = before
+    if result == (before_request if before_response is None else before_response):
+        return Checked("request" if before_response is None else "response", result, (), changed=False)
+    try:
+        checked = check_result(trigger, Snapshot.of(before_request, before_response), result, strictness)
+    except LambdaValidationError as exc:
+        raise LambdaValidationError(f"{handler} at {trigger}: {exc.reason}", message=exc.message) from None
+    for violation in checked.violations:
+        if not strictness.lenient:
+            raise LambdaValidationError(f"{handler} at {trigger}: {violation.detail}", message=violation.message)
+        log.warning("lenient: %s at %s: %s", handler, trigger, violation.detail)
+    return checked
 
 
 def _check_headers_shape(field: str, headers: Any) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from edgeproxy.config import Association, Trigger
+from edgeproxy.config import Association, HandlerRef, Trigger
 from edgeproxy.errors import ConfigError, HandlerLoadError, LambdaExecutionError
 
 log = logging.getLogger("edgeproxy.lambda")
@@ -61,27 +61,43 @@ def parse_ref(ref: str, base_dir: Path) -> tuple[Path, str]:
 
 @dataclass
 class Function:
-    """One handler, loaded from its source file. ``reload_if_changed`` re-executes the module on change."""
+    """One handler: loaded from its source file (``reload_if_changed`` re-executes the module on change), or a
+    Python callable handed over directly (the testing API; never reloaded)."""
 
     ref: str
-    path: Path
+    path: Path | None
     attribute: str
     name: str
     handler: Handler = field(init=False)
     is_async: bool = field(init=False)
     mtime: float = field(init=False)
-    log_stream_name: str = field(init=False)
+    # One log stream per warm instance, as in Lambda.
+    log_stream_name: str = field(
+        init=False, default_factory=lambda: f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
+    )
 
     @classmethod
     def load(cls, ref: str, base_dir: Path) -> Function:
         path, attribute = parse_ref(ref, base_dir)
         function = cls(ref=ref, path=path, attribute=attribute, name=path.stem)
-        # One log stream per warm instance, as in Lambda.
-        function.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
         function._load()
         return function
 
+    @classmethod
+    def of(cls, handler: Handler) -> Function:
+        """A function for a callable, named after it (``module.qualname``)."""
+        if not callable(handler):
+            raise HandlerLoadError(f"{handler!r} is not callable")
+        name = getattr(handler, "__name__", type(handler).__name__)
+        ref = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', name)}"
+        function = cls(ref=ref, path=None, attribute=name, name=name)
+        function.handler = handler
+        function.is_async = inspect.iscoroutinefunction(handler)
+        function.mtime = 0.0
+        return function
+
     def _load(self) -> None:
+        assert self.path is not None
         if not self.path.is_file():
             raise HandlerLoadError(f"handler file {str(self.path)!r} does not exist")
         mtime = self.path.stat().st_mtime
@@ -113,6 +129,8 @@ class Function:
 
     def reload_if_changed(self) -> bool:
         """Re-load the source if its modification time changed. Keeps the old code if the new one fails."""
+        if self.path is None:
+            return False
         try:
             mtime = self.path.stat().st_mtime
         except OSError:
@@ -306,7 +324,7 @@ class Runtime:
 
     def __init__(self, *, max_threads: int = 64) -> None:
         self._workers = _Workers(max_threads)
-        self._functions: dict[tuple[str, Path], Function] = {}
+        self._functions: dict[tuple[HandlerRef, Path], Function] = {}
 
     def load(self, association: Association) -> Function:
         """The loaded function for an association (shared by associations naming the same reference)."""
@@ -314,7 +332,11 @@ class Runtime:
         function = self._functions.get(key)
         if function is None:
             try:
-                function = Function.load(association.handler, association.base_dir)
+                handler = association.handler
+                if isinstance(handler, str):
+                    function = Function.load(handler, association.base_dir)
+                else:
+                    function = Function.of(handler)
             except HandlerLoadError as exc:
                 raise ConfigError(association.source, association.key, str(exc)) from None
             self._functions[key] = function
@@ -358,8 +380,11 @@ class Runtime:
             raise LambdaExecutionError(f"{function.ref} at {trigger} timed out after {limit:g} s") from None
         except (Exception, SystemExit) as exc:  # sys.exit() in a handler is a crash of that invocation
             level = logging.ERROR
-            invocation.lines.append(f"{prefix} {aws_request_id} {_user_traceback(exc)}")
-            raise LambdaExecutionError(f"{function.ref} at {trigger} raised {type(exc).__name__}: {exc}") from None
+            user_traceback = _user_traceback(exc)
+            invocation.lines.append(f"{prefix} {aws_request_id} {user_traceback}")
+            raise LambdaExecutionError(
+                f"{function.ref} at {trigger} raised {type(exc).__name__}: {exc}", handler_traceback=user_traceback
+            ) from None
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             _current.reset(token)

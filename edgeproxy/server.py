@@ -23,7 +23,7 @@ from edgeproxy.config import DirectoryOrigin, Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.origin import OriginClient
-from edgeproxy.pipeline import Outcome, Pipeline, ViewerRequest
+from edgeproxy.pipeline import Observer, Outcome, Pipeline, ViewerRequest
 from edgeproxy.rules import STRICT, Strictness
 from edgeproxy.runtime import Runtime
 
@@ -44,6 +44,7 @@ class Options:
     strictness: Strictness = STRICT
     debug_headers: bool = False  # send X-Edgeproxy-Error with the precise reason of an error page
     reload: bool = False
+    observer: Observer | None = None  # called with each handler invocation (the testing API records them)
 
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
@@ -206,7 +207,14 @@ def create_app(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
     )
     origins = OriginClient(origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin))
-    pipeline = Pipeline(distribution, runtime, origins, via=via_value(distribution), strictness=options.strictness)
+    pipeline = Pipeline(
+        distribution,
+        runtime,
+        origins,
+        via=via_value(distribution),
+        strictness=options.strictness,
+        observer=options.observer,
+    )
     app = web.Application(handler_args={"max_line_size": 16384, "max_field_size": 16384})
     app[PIPELINE] = pipeline
     app[OPTIONS] = options

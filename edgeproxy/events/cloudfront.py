@@ -107,6 +107,16 @@ def request_record(
     }
 
 
+def body_record(data: bytes, limit: int) -> Body:
+    """``request.body`` for an include-body association (§1.5): base64 of at most ``limit`` bytes, read-only."""
+    return {
+        "inputTruncated": len(data) > limit,
+        "action": "read-only",
+        "encoding": "base64",
+        "data": base64.b64encode(data[:limit]).decode("ascii"),
+    }
+
+
 def origin_record(origin: Origin) -> dict[str, Any]:
     """``request.origin`` for a configured origin (§1.6): exactly one of ``custom`` / ``s3``."""
     custom_headers = to_event_headers((title_case(name), value) for name, value in origin.custom_headers)

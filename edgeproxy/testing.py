@@ -1,0 +1,261 @@
+"""Unit-testing one edge function without a server: realistic events, and one invocation checked the way
+CloudFront checks it.
+
+    from edgeproxy.testing import cloudfront_event, invoke
+
+    def test_redirects_old_page() -> None:
+        event = cloudfront_event("viewer-request", "/old-page")
+        response = invoke("sample_functions/redirects.py:handler", event)
+        assert response["status"] == "301"
+
+The events are built by the same code the proxy uses, so they carry every field a deployed function sees
+(``edgeproxy events TRIGGER`` prints the same events). :func:`invoke` runs the handler with a Lambda context and
+its timeout, then applies CloudFront's validation: a result CloudFront would reject raises
+:class:`~edgeproxy.errors.LambdaValidationError` naming the handler, the trigger and the rule it broke; a crash or
+a timeout raises :class:`~edgeproxy.errors.LambdaExecutionError` (its ``handler_traceback`` holds the handler's own
+frames).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from aiohttp import ClientResponse, ClientSession, web
+from yarl import URL
+
+from edgeproxy import config
+from edgeproxy.config import Association, Distribution, HandlerRef, Trigger
+from edgeproxy.events import cloudfront
+from edgeproxy.events.cloudfront import Event
+from edgeproxy.pipeline import Invocation, toward_origin
+from edgeproxy.rules import Strictness, copy_json, size_limit, validate
+from edgeproxy.runtime import Runtime
+from edgeproxy.server import Options, create_app, via_value
+
+CLIENT_IP = "203.0.113.10"  # TEST-NET-3: a documentation address
+ORIGIN_URL = "https://origin.example.com"
+ORIGIN_RESPONSE_HEADERS = (
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Content-Length", "1024"),
+    ("Date", "Mon, 23 Nov 2026 12:00:00 GMT"),
+    ("Last-Modified", "Fri, 20 Nov 2026 09:30:00 GMT"),
+    ("ETag", '"7f8a9b0c1d2e3f405162738495a6b7c8"'),
+    ("Server", "nginx"),
+)
+HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def _pairs(headers: HeadersArg | None) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+
+
+def cloudfront_event(
+    trigger: Trigger,
+    uri: str = "/",
+    *,
+    method: str = "GET",
+    headers: HeadersArg | None = None,
+    client_ip: str = CLIENT_IP,
+    origin: str = ORIGIN_URL,
+    body: bytes | str | None = None,
+    status: int = 200,
+    response_headers: HeadersArg | None = None,
+) -> Event:
+    """A Lambda@Edge event for ``trigger``, as the proxy would build it for this viewer request.
+
+    ``uri`` may carry a query string (``/search?q=1``). ``headers`` are the viewer's (``Host``, ``User-Agent`` and
+    ``Accept`` are filled in unless given); at origin triggers they become what CloudFront sends the origin
+    (``origin`` is that origin's URL). ``body`` adds ``request.body`` as an include-body association would (request
+    triggers only). ``status`` and ``response_headers`` make the origin's response at response triggers.
+    """
+    path, _, querystring = uri.partition("?")
+    distribution = Distribution(
+        default_behavior=config.Behavior(path_pattern="*", origin=config.custom_origin_from_url("origin", origin))
+    )
+    given = _pairs(headers)
+    named = {name.lower() for name, _ in given}
+    defaults = [("Host", distribution.domain_name), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
+    viewer_headers = [(name, value) for name, value in defaults if name.lower() not in named] + given
+    request: dict[str, Any] = dict(
+        cloudfront.request_record(
+            client_ip=client_ip, method=method.upper(), uri=path, querystring=querystring, headers=viewer_headers
+        )
+    )
+    if body is not None and trigger in ("viewer-request", "origin-request"):
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        request["body"] = dict(cloudfront.body_record(data, size_limit(trigger)))
+    if trigger.startswith("origin"):
+        request = toward_origin(
+            request, distribution.default_behavior.origin, client_ip=client_ip, via=via_value(distribution)
+        )
+    if trigger.endswith("response"):
+        request.pop("body", None)
+    response = None
+    if trigger.endswith("response"):
+        response = cloudfront.response_record(
+            status=status,
+            reason=None,
+            headers=ORIGIN_RESPONSE_HEADERS if response_headers is None else _pairs(response_headers),
+        )
+    return cloudfront.build_event(
+        trigger=trigger,
+        request_id=cloudfront.new_request_id(),
+        domain_name=distribution.domain_name,
+        distribution_id=distribution.id,
+        request=request,  # type: ignore[arg-type]
+        response=response,
+    )
+
+
+async def ainvoke(
+    handler: HandlerRef,
+    event: Event | Mapping[str, Any],
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 -- the function's configured Lambda timeout
+    memory: int = 128,
+    lenient: bool = False,
+    base_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Run ``handler`` (a ``file.py:function`` / ``module.function`` reference, resolved from ``base_dir`` or the
+    working directory, or a callable) on a Lambda@Edge ``event`` and return its result, validated and with missing
+    header ``key`` fields filled in as CloudFront does. The trigger is the event's ``config.eventType``.
+
+    Each call is a cold start: a referenced module is imported afresh. Raises
+    :class:`~edgeproxy.errors.LambdaValidationError`, :class:`~edgeproxy.errors.LambdaExecutionError`, or
+    :class:`~edgeproxy.errors.ConfigError` for a reference that cannot be loaded."""
+    try:
+        cf = event["Records"][0]["cf"]
+        event_type = cf["config"]["eventType"]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError("not a Lambda@Edge event: no Records[0].cf.config.eventType") from None
+    if event_type not in config.TRIGGERS:
+        raise ValueError(f"not a Lambda@Edge event type: {event_type!r}")
+    trigger = cast(Trigger, event_type)
+    runtime = Runtime(max_threads=2)
+    try:
+        key = "handler"
+        function = runtime.load(Association(handler, (base_dir or Path.cwd()).resolve(), "edgeproxy.testing", key))
+        before = copy_json((cf["request"], cf.get("response")))
+        result = await runtime.invoke(function, event, trigger=trigger, seconds=timeout, memory=memory)
+        return validate(trigger, before, result, Strictness(lenient=lenient), handler=function.ref).value
+    finally:
+        runtime.close()
+
+
+def invoke(
+    handler: HandlerRef,
+    event: Event | Mapping[str, Any],
+    *,
+    timeout: float | None = None,
+    memory: int = 128,
+    lenient: bool = False,
+    base_dir: Path | None = None,
+) -> dict[str, Any]:
+    """:func:`ainvoke` for synchronous code; also callable from inside a running event loop (it then runs on a
+    loop of its own in a helper thread)."""
+    running = ainvoke(handler, event, timeout=timeout, memory=memory, lenient=lenient, base_dir=base_dir)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(running)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, running).result()
+
+
+class EdgeProxy:
+    """A running edgeproxy (see :func:`start`): its ``url``, a ``client`` whose relative URLs go to it, and every
+    handler ``invocation`` it made, in order."""
+
+    def __init__(self, url: URL, runner: web.AppRunner, origin_runner: web.AppRunner | None) -> None:
+        self.url = url
+        self.invocations: list[Invocation] = []
+        self.client = ClientSession(base_url=url, auto_decompress=False)
+        self._runners = [runner] if origin_runner is None else [runner, origin_runner]
+
+    def invocations_for(self, response: ClientResponse) -> list[Invocation]:
+        """The invocations made for the request ``response`` answers (matched by its ``X-Amz-Cf-Id``)."""
+        request_id = response.headers.get("X-Amz-Cf-Id")
+        return [invocation for invocation in self.invocations if invocation.request_id == request_id]
+
+    @property
+    def errors(self) -> list[Invocation]:
+        """The invocations that ended in a CloudFront error (crash, timeout or a result that failed validation)."""
+        return [invocation for invocation in self.invocations if invocation.error is not None]
+
+    async def close(self) -> None:
+        await self.client.close()
+        for runner in self._runners:
+            await runner.cleanup()
+
+
+# What the ``edgeproxy`` pytest fixture is: ``await edgeproxy(**start_arguments)`` -> EdgeProxy.
+EdgeProxyFactory = Callable[..., Awaitable[EdgeProxy]]
+
+
+async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, URL]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    return runner, URL.build(scheme="http", host=host, port=bound_port)
+
+
+async def start(
+    *,
+    config_file: str | Path | None = None,
+    origin: str | Path | web.Application | None = None,
+    viewer_request: HandlerRef | None = None,
+    origin_request: HandlerRef | None = None,
+    origin_response: HandlerRef | None = None,
+    viewer_response: HandlerRef | None = None,
+    include_body: bool = False,
+    timeouts: Mapping[Trigger, float] | None = None,
+    lenient: bool = False,
+    debug_headers: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> EdgeProxy:
+    """Start edgeproxy in the running event loop, on a free port unless ``port`` is given.
+
+    Either ``config_file`` (an ``edgeproxy.toml``), or ``origin`` — an http(s) URL, a folder served like S3, or an
+    :class:`aiohttp.web.Application` that is served as the origin on a free port — plus a handler per trigger
+    (a reference or a callable), ``include_body`` for the request triggers and per-trigger ``timeouts`` in seconds.
+    ``lenient`` logs rule violations instead of answering 502; ``debug_headers`` adds ``X-Edgeproxy-Error`` with
+    the precise reason to error pages. Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
+    origin_runner = None
+    if config_file is not None:
+        if origin is not None:
+            raise ValueError("give either config_file or origin, not both")
+        distribution = config.load(Path(config_file))
+    else:
+        if origin is None:
+            raise ValueError("give config_file, or origin (a URL, a folder or an aiohttp Application)")
+        if isinstance(origin, web.Application):
+            origin_runner, origin_url = await _serve(origin, "127.0.0.1", 0)
+            origin = str(origin_url)
+        given: dict[Trigger, HandlerRef | None] = {
+            "viewer-request": viewer_request,
+            "origin-request": origin_request,
+            "origin-response": origin_response,
+            "viewer-response": viewer_response,
+        }
+        functions = {trigger: handler for trigger, handler in given.items() if handler is not None}
+        distribution = config.from_flags(str(origin), functions, include_body=include_body, timeouts=timeouts)
+    recorded: list[Invocation] = []
+    options = Options(strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observer=recorded.append)
+    try:
+        runner, url = await _serve(create_app(distribution, options), host, port)
+    except BaseException:
+        if origin_runner is not None:
+            await origin_runner.cleanup()
+        raise
+    proxy = EdgeProxy(url, runner, origin_runner)
+    proxy.invocations = recorded
+    return proxy
