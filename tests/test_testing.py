@@ -1,0 +1,201 @@
+"""testing.py: event builders, single validated invocations, and a proxy started in the test's loop."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from edgeproxy import (
+    EdgeProxy,
+    LambdaExecutionError,
+    LambdaValidationError,
+    ainvoke,
+    cloudfront_event,
+    invoke,
+    start,
+)
+from edgeproxy.config import TRIGGERS, Trigger
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
+
+
+def keys(value: Any) -> Any:
+    """The shape of an event: its keys, recursively (values vary per request)."""
+    if isinstance(value, dict):
+        return {key: keys(item) for key, item in value.items() if key not in ("headers",)}
+    if isinstance(value, list):
+        return [keys(item) for item in value[:1]]
+    return type(value).__name__
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_cloudfront_event_has_the_shape_the_proxy_builds(trigger: Trigger) -> None:
+    recorded = json.loads((FIXTURES / f"{trigger}.json").read_text())  # recorded through the proxy
+    built = cloudfront_event(trigger, "/path", headers={"Accept-Language": "en"})
+    assert keys(built) == keys(recorded)
+    cf = built["Records"][0]["cf"]
+    assert cf["config"]["eventType"] == trigger
+    assert cf["request"]["headers"]["accept-language"] == [{"key": "Accept-Language", "value": "en"}]
+
+
+def test_cloudfront_event_details() -> None:
+    event = cloudfront_event(
+        "origin-request",
+        "/search?q=a%20b",
+        method="post",
+        headers=[("Cookie", "a=1"), ("Cookie", "b=2")],
+        client_ip="192.0.2.7",
+        origin="http://127.0.0.1:9000/prod",
+        body=b"x" * (1024 * 1024 + 1),
+    )
+    request = event["Records"][0]["cf"]["request"]
+    assert (request["method"], request["uri"], request["querystring"]) == ("POST", "/search", "q=a%20b")
+    assert [entry["value"] for entry in request["headers"]["cookie"]] == ["a=1", "b=2"]
+    assert request["headers"]["x-forwarded-for"] == [{"key": "X-Forwarded-For", "value": "192.0.2.7"}]
+    assert request["origin"]["custom"]["path"] == "/prod"
+    body = request["body"]
+    assert body["inputTruncated"] is True
+    assert len(base64.b64decode(body["data"])) == 1024 * 1024  # truncated at the origin-request limit
+    response_event = cloudfront_event("viewer-response", status=404, response_headers={"X-A": "1"})
+    response = response_event["Records"][0]["cf"]["response"]
+    assert response == {
+        "headers": {"x-a": [{"key": "X-A", "value": "1"}]},
+        "status": "404",
+        "statusDescription": "Not Found",
+    }
+
+
+def test_invoke_returns_validated_result_with_keys_filled(tmp_path: Path) -> None:
+    (tmp_path / "add_header.py").write_text(
+        "def handler(event, context):\n"
+        "    request = event['Records'][0]['cf']['request']\n"
+        "    request['headers']['x-team'] = [{'value': context.function_name}]\n"
+        "    return request\n"
+    )
+    result = invoke("add_header.py:handler", cloudfront_event("viewer-request"), base_dir=tmp_path)
+    assert result["headers"]["x-team"] == [{"key": "X-Team", "value": "us-east-1.add_header"}]
+
+
+def test_invoke_accepts_a_callable() -> None:
+    def generate(event: dict[str, Any], context: object) -> dict[str, Any]:
+        return {"status": "204"}
+
+    assert invoke(generate, cloudfront_event("origin-request"))["status"] == "204"
+
+
+def test_invoke_raises_validation_error_naming_handler_trigger_and_rule() -> None:
+    def touch_host(event: dict[str, Any], context: object) -> Any:
+        request = event["Records"][0]["cf"]["request"]
+        request["headers"]["host"] = [{"value": "other.example"}]
+        return request
+
+    with pytest.raises(LambdaValidationError) as raised:
+        invoke(touch_host, cloudfront_event("viewer-request"))
+    assert "touch_host at viewer-request: request.headers: changed read-only header 'host'" in raised.value.reason
+    assert raised.value.status == 502
+    # the same result passes where Host is writable, and in lenient mode
+    assert invoke(touch_host, cloudfront_event("origin-request"))["headers"]["host"][0]["value"] == "other.example"
+    assert invoke(touch_host, cloudfront_event("viewer-request"), lenient=True)["headers"]["host"]
+
+
+def test_invoke_raises_execution_error_with_the_handler_traceback(tmp_path: Path) -> None:
+    (tmp_path / "crash.py").write_text(
+        "def helper():\n    return {}['missing']\n\ndef handler(event, context):\n    helper()\n"
+    )
+    with pytest.raises(LambdaExecutionError) as raised:
+        invoke("crash.handler", cloudfront_event("origin-response"), base_dir=tmp_path)
+    assert raised.value.status == 503
+    assert "crash.handler at origin-response raised KeyError" in raised.value.reason
+    traceback = raised.value.handler_traceback or ""
+    assert "crash.py" in traceback
+    assert "in helper" in traceback
+    assert "edgeproxy" not in traceback
+
+
+def test_invoke_enforces_the_timeout() -> None:
+    import time
+
+    def slow(event: Any, context: Any) -> Any:
+        time.sleep(1)
+
+    with pytest.raises(LambdaExecutionError, match=r"timed out after 0\.1 s"):
+        invoke(slow, cloudfront_event("viewer-request"), timeout=0.1)
+
+
+async def test_invoke_works_inside_a_running_loop_and_ainvoke_runs_async_handlers() -> None:
+    async def passthrough(event: Any, context: Any) -> Any:
+        return event["Records"][0]["cf"]["request"]
+
+    event = cloudfront_event("viewer-request", "/x")
+    assert invoke(passthrough, event)["uri"] == "/x"
+    assert (await ainvoke(passthrough, cloudfront_event("viewer-request", "/y")))["uri"] == "/y"
+
+
+def test_invoke_rejects_what_is_not_an_edge_event() -> None:
+    with pytest.raises(ValueError, match="not a Lambda@Edge event"):
+        invoke(lambda event, context: event, {"httpMethod": "GET"})
+
+
+async def test_start_serves_an_aiohttp_origin_and_records_invocations() -> None:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=f"hello {request.path}", headers={"Set-Cookie": "a=1"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+
+    def tag(event: dict[str, Any], context: object) -> Any:
+        response = event["Records"][0]["cf"]["response"]
+        response["headers"]["x-tag"] = [{"value": "1"}]
+        return response
+
+    proxy: EdgeProxy = await start(origin=app, viewer_response=tag)
+    try:
+        async with proxy.client.get("/a") as response:
+            assert response.status == 200
+            assert await response.text() == "hello /a"
+            assert response.headers["X-Tag"] == "1"
+            assert response.headers["X-Cache"] == "Miss from cloudfront"
+            [invocation] = proxy.invocations_for(response)
+        assert invocation.trigger == "viewer-response"
+        assert invocation.handler.endswith("tag")
+        assert "x-tag" not in invocation.event["Records"][0]["cf"]["response"]["headers"]  # as it was given
+        assert invocation.result["headers"]["x-tag"] == [{"key": "X-Tag", "value": "1"}]
+        assert invocation.error is None
+        assert invocation.duration >= 0
+        assert str(proxy.url).startswith("http://127.0.0.1:")
+    finally:
+        await proxy.close()
+
+
+async def test_start_records_errors_and_accepts_a_config_file(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>hi</h1>")
+    (tmp_path / "bad.py").write_text("def handler(event, context):\n    return 'oops'\n")
+    config_file = tmp_path / "edgeproxy.toml"
+    config_file.write_text(
+        '[origins.site]\ndirectory = "site"\n'
+        '[default_behavior]\norigin = "site"\n'
+        '[default_behavior.functions]\norigin-request = "bad.py:handler"\n'
+    )
+    proxy = await start(config_file=config_file, debug_headers=True)
+    try:
+        async with proxy.client.get("/index.html") as response:
+            assert response.status == 502
+            assert response.headers["X-Cache"] == "LambdaValidationError from cloudfront"
+        [error] = proxy.errors
+        assert error.trigger == "origin-request"
+        assert error.result == "oops"
+        assert error.error is not None
+        assert "bad.py:handler at origin-request" in error.error.reason
+    finally:
+        await proxy.close()
+
+
+async def test_start_needs_an_origin_or_a_config() -> None:
+    with pytest.raises(ValueError, match="give config_file, or origin"):
+        await start()
