@@ -57,8 +57,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that, on the event loop, flushes once per loop iteration instead of once per record: under
+    load the proxy logs several records per iteration (one per invocation), and each flush is a write syscall."""
+
+    _flush_pending = False
+
+    def flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            super().flush()
+            return
+        if not self._flush_pending:
+            self._flush_pending = True
+            loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
+        super().flush()
+
+
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    handler = _BatchedStreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # The format above uses none of these; not collecting them makes each log record cheaper.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

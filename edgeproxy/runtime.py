@@ -20,6 +20,7 @@ import io
 import logging
 import math
 import queue
+import random
 import sys
 import threading
 import time
@@ -360,7 +361,7 @@ class Runtime:
     ) -> Any:
         """Run one handler on one event, as Lambda would; raise :class:`LambdaExecutionError` on a crash or timeout."""
         limit = seconds if seconds is not None else DEFAULT_TIMEOUTS[trigger]
-        aws_request_id = str(uuid.uuid4())
+        aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))  # no getrandom() syscall
         prefix = f"[{function.name} {trigger}]"
         context = LambdaContext(function, timeout=limit, memory=memory, aws_request_id=aws_request_id)
         invocation = _Invocation(prefix=prefix, aws_request_id=aws_request_id)

@@ -7,7 +7,7 @@ are plain dicts, because that is what user handlers receive; the TypedDicts belo
 from __future__ import annotations
 
 import base64
-import os
+import random
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, NotRequired, TypedDict
@@ -74,7 +74,8 @@ class Event(TypedDict):
 
 def new_request_id() -> str:
     """A CloudFront request id: 56 characters of the base64url alphabet ending in ``==`` (§4.2)."""
-    return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
+    # random, not os.urandom: an id, not a secret, and one syscall less per request
+    return base64.urlsafe_b64encode(random.getrandbits(320).to_bytes(40, "big")).decode("ascii")
 
 
 def to_event_headers(headers: Iterable[tuple[str, str]]) -> Headers:
