@@ -126,7 +126,8 @@ async def ainvoke(
     working directory, or a callable) on a Lambda@Edge ``event`` and return its result, validated and with missing
     header ``key`` fields filled in as CloudFront does. The trigger is the event's ``config.eventType``.
 
-    Each call is a cold start: a referenced module is imported afresh. Raises
+    Each call is a cold start: a referenced module is imported afresh. The handler gets a copy of ``event``, which
+    is left unchanged. Raises
     :class:`~edgeproxy.errors.LambdaValidationError`, :class:`~edgeproxy.errors.LambdaExecutionError`, or
     :class:`~edgeproxy.errors.ConfigError` for a reference that cannot be loaded."""
     try:
@@ -137,6 +138,10 @@ async def ainvoke(
     if event_type not in config.TRIGGERS:
         raise ValueError(f"not a Lambda@Edge event type: {event_type!r}")
     trigger = cast(Trigger, event_type)
+    # Lambda hands the handler a deserialised copy: the caller's event must stay as built (reusable for another
+    # call), and the result must not share objects with it.
+    event = copy_json(event)
+    cf = event["Records"][0]["cf"]
     runtime = Runtime(max_threads=2)
     try:
         key = "handler"
