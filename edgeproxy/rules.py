@@ -369,7 +369,7 @@ def _check_response(
     if isinstance(status, int) and not isinstance(status, bool):
         yield Violation(MSG_INVALID, f"response.status must be a string, got the number {status}")
         status = str(status)
-    if not isinstance(status, str) or not status.isdigit() or not 200 <= int(status) <= 599:
+    if not isinstance(status, str) or not (status.isascii() and status.isdigit()) or not 200 <= int(status) <= 599:
         raise _invalid(f"response.status must be a string from '200' to '599', got {status!r}")
     response["status"] = status
     description = response.get("statusDescription")
