@@ -378,6 +378,7 @@ def _check_response(
     headers = response.setdefault("headers", {})
     _check_headers_shape("response.headers", headers)
     if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:
+        response["status"] = before.response_status  # even when lenient: the status cannot change (§1.8)
         yield Violation(MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})")
     if trigger == "viewer-request" and status == "204" and response.get("body"):
         yield Violation(MSG_BODY, "a 204 generated at viewer-request cannot have a body")
