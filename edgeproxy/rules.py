@@ -273,7 +273,7 @@ def _check_request(
     )
     if "body" in request:
         yield from _check_request_body(trigger, request["body"])
-    if trigger == "origin-request" and request.get("origin", before.origin) != before.origin:
+    if trigger == "origin-request" and request.get("origin") != before.origin:
         yield from _check_origin(request.get("origin"), request["headers"])
 
 
