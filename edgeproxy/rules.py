@@ -205,15 +205,18 @@ def check_result(trigger: Trigger, before: Snapshot, result: Any, strictness: St
     return Checked("response", result, violations)
 
 
-def _check_headers_shape(field: str, headers: Any) -> None:
-    """Header maps: lower-case names -> lists of ``{key?, value}`` with string values. Fills missing keys."""
+def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
+    """Header maps: lower-case names -> lists of ``{key?, value}`` with string values. Fills missing keys. Raises
+    for an unusable shape; returns name/key mismatches, which §3.6 leaves undocumented: rejected when strict, sent
+    with the ``key`` spelling when lenient."""
+    mismatches: list[Violation] = []
     if not isinstance(headers, dict):
         raise _invalid(f"{field} must be an object of header lists, not {type(headers).__name__}", MSG_HEADER_ARRAY)
     for name, entries in headers.items():
         if not isinstance(entries, list):
             raise _invalid(f"{field}[{name!r}] must be an array of {{key, value}} objects", MSG_HEADER_ARRAY)
         if name != name.lower():
-            raise _invalid(f"{field}[{name!r}]: header map names must be lower case")
+            mismatches.append(Violation(MSG_INVALID, f"{field}[{name!r}]: header map names must be lower case"))
         for index, entry in enumerate(entries):
             where = f"{field}[{name!r}][{index}]"
             if not isinstance(entry, dict) or "value" not in entry:
@@ -223,8 +226,13 @@ def _check_headers_shape(field: str, headers: Any) -> None:
             key = entry.get("key")
             if key is None:
                 entry["key"] = title_case(name)
-            elif not isinstance(key, str) or key.lower() != name:
+            elif not isinstance(key, str):
                 raise _invalid(f"{where}.key {key!r} does not match the header name {name!r}")
+            elif key.lower() != name.lower():
+                mismatches.append(
+                    Violation(MSG_INVALID, f"{where}.key {key!r} does not match the header name {name!r}")
+                )
+    return mismatches
 
 
 def _check_header_rules(
@@ -250,7 +258,7 @@ def _check_request(
     for name in ("uri", "headers"):
         if name not in request:
             raise _invalid(f"the returned request has no {name!r}")
-    _check_headers_shape("request.headers", request["headers"])
+    yield from _check_headers_shape("request.headers", request["headers"])
     for name, original in (("clientIp", before.client_ip), ("method", before.method)):
         if request.get(name, original) != original:
             yield Violation(MSG_INVALID, f"request.{name} is read-only (changed {original!r} to {request[name]!r})")
@@ -316,7 +324,7 @@ def _check_origin(origin: Any, request_headers: Mapping[str, Any]) -> Iterator[V
         yield Violation(MSG_INVALID, f"{field} must be an object")
         return
     custom_headers = spec.get("customHeaders", {})
-    _check_headers_shape(f"{field}.customHeaders", custom_headers)
+    yield from _check_headers_shape(f"{field}.customHeaders", custom_headers)
     for name in custom_headers:
         if is_disallowed(name):
             yield Violation(MSG_BLACKLISTED, f"{field}.customHeaders: disallowed header {name!r}")
@@ -376,7 +384,7 @@ def _check_response(
     if description is not None and not isinstance(description, str):
         yield Violation(MSG_INVALID, "response.statusDescription must be a string")
     headers = response.setdefault("headers", {})
-    _check_headers_shape("response.headers", headers)
+    yield from _check_headers_shape("response.headers", headers)
     if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:
         response["status"] = before.response_status  # even when lenient: the status cannot change (§1.8)
         yield Violation(MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})")
