@@ -118,7 +118,8 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
     if isinstance(outcome.body, bytes):
         response.content_length = len(outcome.body)
         await response.prepare(request)
-        if outcome.body and request.method != "HEAD":
+        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
+        if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
             await response.write(outcome.body)
     else:
         await response.prepare(request)
