@@ -337,8 +337,15 @@ def present(trigger: Trigger, name: str) -> dict[str, dict[str, str]]:
     return {side: {name: "original"}}
 
 
-@pytest.mark.parametrize(("trigger", "name"), READ_ONLY_CASES)
-@pytest.mark.parametrize("action", ["added", "changed", "deleted"])
+@pytest.mark.parametrize(
+    ("trigger", "name", "action"),
+    [
+        (trigger, name, action)
+        for trigger, name in READ_ONLY_CASES
+        for action in ("added", "changed", "deleted")
+        if (name, action) != ("Host", "added")  # every viewer request has a Host
+    ],
+)
 def test_read_only_header_may_not_be_added_changed_or_deleted(trigger: Trigger, name: str, action: str) -> None:
     lower = name.lower()
 
@@ -351,8 +358,6 @@ def test_read_only_header_may_not_be_added_changed_or_deleted(trigger: Trigger, 
         return target(request, response)
 
     headers = {} if action == "added" else present(trigger, name)
-    if lower == "host" and action == "added":
-        pytest.skip("every viewer request has a Host")
     found = outcome(trigger, mutate, **headers)  # type: ignore[arg-type]
     assert found == (MSG_READ_ONLY, f"{target_field(trigger)}: {action} read-only header {lower!r}")
 
