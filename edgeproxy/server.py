@@ -87,10 +87,10 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
 def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> None:
     if len(request.raw_path.encode()) > MAX_URL_BYTES:
         raise RequestRejected(413, f"the URL is {len(request.raw_path.encode())} bytes (limit {MAX_URL_BYTES})")
-    header_bytes = (
+    header_bytes = (  # each line with its CRLF: "GET /path HTTP/1.1\r\n", "Name: value\r\n"
         len(request.method)
         + len(request.raw_path)
-        + 11
+        + 12
         + sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
     )
     if header_bytes > MAX_HEADER_BYTES:
