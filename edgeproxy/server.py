@@ -186,7 +186,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 error.x_cache,
                 error.reason,
             )
-            return _error_response(error, request_id, distribution.pop, via, options.debug_headers)
+            response = _error_response(error, request_id, distribution.pop, via, options.debug_headers)
+            if error.status == 413:
+                response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
+            return response
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
