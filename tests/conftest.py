@@ -102,8 +102,10 @@ def origin_app(seen: list[Seen]) -> web.Application:
         await response.write_eof()
         return response
 
-    # Long request lines accepted, so that URL limits are the proxy's to enforce (CloudFront allows 8,192 bytes).
-    app = web.Application(client_max_size=16 * 1024 * 1024, handler_args={"max_line_size": 32768})
+    # Long request lines and headers accepted, so that size limits are the proxy's to enforce (§5.3).
+    app = web.Application(
+        client_max_size=16 * 1024 * 1024, handler_args={"max_line_size": 32768, "max_field_size": 32768}
+    )
     app.router.add_route("*", "/bytes", binary)
     app.router.add_route("*", "/cookies", cookies)
     app.router.add_route("*", "/gzip", compressed)
