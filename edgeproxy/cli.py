@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from edgeproxy.config import TRIGGERS, Association, Distribution, Trigger
 from edgeproxy.errors import ConfigError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import cloudfront
 from edgeproxy.pipeline import toward_origin
-from edgeproxy.rules import STRICT, Snapshot, Strictness, check_result
+from edgeproxy.rules import Snapshot, Strictness, check_result
 from edgeproxy.runtime import Runtime
 from edgeproxy.server import Options, create_app, via_value
 
@@ -42,12 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="reload handler source files when they change")
     serve.add_argument("--lenient", action="store_true", help="log rule violations as warnings instead of failing")
     serve.add_argument("--debug-headers", action="store_true", help="send X-Edgeproxy-Error on error pages")
+    serve.add_argument(
+        "--viewer-response-read-only",
+        choices=["current", "2021"],
+        help="read-only headers at viewer-response: current (Warning, Via; the default) or 2021 (also "
+        "Content-Encoding, Content-Length, Transfer-Encoding); overrides the config file",
+    )
 
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
     invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
     invoke.add_argument("--event", required=True, help="event JSON file, or - for standard input")
     invoke.add_argument("--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers)")
     invoke.add_argument("--lenient", action="store_true", help="report rule violations as warnings")
+    invoke.add_argument(
+        "--viewer-response-read-only", choices=["current", "2021"], default="current", help="as for serve"
+    )
 
     events = commands.add_parser("events", help="print a sample event for a trigger")
     events.add_argument("trigger", choices=TRIGGERS)
@@ -66,14 +76,19 @@ def _configure_logging() -> None:
 
 
 def _distribution(args: argparse.Namespace) -> Distribution:
+    """The distribution ``serve`` runs: the config file or the flags, with command-line overrides applied."""
     if args.config is not None:
-        return config.load(args.config)
-    functions: dict[Trigger, str] = {
-        trigger: getattr(args, trigger.replace("-", "_"))
-        for trigger in TRIGGERS
-        if getattr(args, trigger.replace("-", "_"))
-    }
-    return config.from_flags(args.origin, functions, include_body=args.include_body)
+        distribution = config.load(args.config)
+    else:
+        functions: dict[Trigger, str] = {
+            trigger: getattr(args, trigger.replace("-", "_"))
+            for trigger in TRIGGERS
+            if getattr(args, trigger.replace("-", "_"))
+        }
+        distribution = config.from_flags(args.origin, functions, include_body=args.include_body)
+    if args.viewer_response_read_only is not None:
+        distribution = replace(distribution, viewer_response_read_only=args.viewer_response_read_only)
+    return distribution
 
 
 async def _serve(app: web.Application, host: str, port: int) -> None:
@@ -126,7 +141,9 @@ def invoke(args: argparse.Namespace) -> int:
         return 2
     runtime = Runtime(max_threads=2)
     association = Association(handler=args.ref, base_dir=Path.cwd(), source="command line", key="REF")
-    strictness = Strictness(lenient=args.lenient) if args.lenient else STRICT
+    strictness = Strictness(
+        lenient=args.lenient, legacy_viewer_response_read_only=args.viewer_response_read_only == "2021"
+    )
     before = Snapshot.of(cf["request"], cf.get("response"))
 
     async def run() -> Any:

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formatdate
 
 from aiohttp import web
@@ -205,12 +205,15 @@ def create_app(
     """The aiohttp application serving ``distribution``. Loads every handler now, so that a missing handler stops
     start-up with a :class:`~edgeproxy.errors.ConfigError` instead of failing the first request."""
     options = options or Options()
+    strictness = options.strictness
+    if distribution.viewer_response_read_only == "2021":
+        strictness = replace(strictness, legacy_viewer_response_read_only=True)
     runtime = runtime or Runtime()
     runtime.load_all(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
     )
     origins = OriginClient(origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin))
-    pipeline = Pipeline(distribution, runtime, origins, via=via_value(distribution), strictness=options.strictness)
+    pipeline = Pipeline(distribution, runtime, origins, via=via_value(distribution), strictness=strictness)
     app = web.Application(handler_args={"max_line_size": 16384, "max_field_size": 16384})
     app[PIPELINE] = pipeline
     app[OPTIONS] = options

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from edgeproxy import config
 from edgeproxy.config import TRIGGERS, Trigger
 from edgeproxy.rules import MSG_BLACKLISTED, MSG_BODY, MSG_NOT_OBJECT, MSG_READ_ONLY, MSG_URI, Strictness
 from edgeproxy.server import Options
@@ -780,3 +782,55 @@ async def test_lenient_mode_still_rejects_unusable_results(
 ) -> None:
     response = await run(proxy, origin, "viewer-request", snippet(code), options=LENIENT)
     assert (response.status, response.headers["X-Cache"]) == (502, "LambdaValidationError from cloudfront")
+
+
+# -- which read-only list applies at viewer-response (§3.4, §10.5; checklist 28) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "path", "detail"),
+    [
+        (
+            "response['headers']['content-length'] = [{'value': '13'}]",
+            "/chunked",
+            "added read-only header 'content-length'",
+        ),
+        ("del response['headers']['content-length']", "/x", "deleted read-only header 'content-length'"),
+        (
+            "response['headers']['content-encoding'] = [{'value': 'identity'}]",
+            "/x",
+            "added read-only header 'content-encoding'",
+        ),
+        ("del response['headers']['transfer-encoding']", "/chunked", "deleted read-only header 'transfer-encoding'"),
+        ("response['headers']['warning'] = [{'value': '199 - x'}]", "/x", "added read-only header 'warning'"),
+    ],
+)
+@pytest.mark.parametrize("setting", ["current", "2021"])
+async def test_viewer_response_read_only_list_setting(
+    setting: str,
+    code: str,
+    path: str,
+    detail: str,
+    origin: Origin,
+    proxy: ProxyFactory,
+    snippet: SnippetWriter,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ref = snippet(code)
+    distribution = config.from_mapping(
+        {
+            "distribution": {"viewer_response_read_only": setting},
+            "origins": {"app": {"url": origin.url}},
+            "default_behavior": {"origin": "app", "functions": {"viewer-response": ref}},
+        },
+        source="test",
+        base_dir=tmp_path,
+    )
+    response = await (await proxy(distribution)).get(path)
+    if setting == "current" and "warning" not in detail:  # only Warning and Via are read-only now
+        assert (response.status, response.headers["X-Cache"]) == (200, "Miss from cloudfront")
+        expected = b"one,two,three" if path == "/chunked" else b'"path": "/x"'
+        assert expected in await response.read()  # the origin's body, whatever the headers say
+    else:
+        await check(response, caplog, ref, "viewer-response", f"response.headers: {detail}")
