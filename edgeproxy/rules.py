@@ -95,6 +95,7 @@ MSG_INVALID = "The Lambda function result failed validation."
 MSG_URI = "Lambda function invalid URI format."
 
 QUERYSTRING_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#]")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.1: a token
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,8 @@ def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
     for name, entries in headers.items():
         if not isinstance(entries, list):
             raise _invalid(f"{field}[{name!r}] must be an array of {{key, value}} objects", MSG_HEADER_ARRAY)
+        if not HEADER_NAME.fullmatch(name):
+            raise _invalid(f"{field}[{name!r}] is not a valid header name")
         if name != name.lower():
             mismatches.append(Violation(MSG_INVALID, f"{field}[{name!r}]: header map names must be lower case"))
         for index, entry in enumerate(entries):
@@ -223,11 +226,13 @@ def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
                 raise _invalid(f"{where} must be an object with a 'value'", MSG_HEADER_VALUE)
             if not isinstance(entry["value"], str):
                 raise _invalid(f"{where}.value must be a string, not {type(entry['value']).__name__}", MSG_HEADER_VALUE)
+            if "\r" in entry["value"] or "\n" in entry["value"] or "\x00" in entry["value"]:
+                raise _invalid(f"{where}.value contains a line break or NUL", MSG_HEADER_VALUE)
             key = entry.get("key")
             if key is None:
                 entry["key"] = title_case(name)
-            elif not isinstance(key, str):
-                raise _invalid(f"{where}.key {key!r} does not match the header name {name!r}")
+            elif not isinstance(key, str) or not HEADER_NAME.fullmatch(key):
+                raise _invalid(f"{where}.key {key!r} is not a valid header name")
             elif key.lower() != name.lower():
                 mismatches.append(
                     Violation(MSG_INVALID, f"{where}.key {key!r} does not match the header name {name!r}")
@@ -383,6 +388,8 @@ def _check_response(
     description = response.get("statusDescription")
     if description is not None and not isinstance(description, str):
         yield Violation(MSG_INVALID, "response.statusDescription must be a string")
+    elif description is not None and ("\r" in description or "\n" in description):
+        raise _invalid("response.statusDescription contains a line break")
     headers = response.setdefault("headers", {})
     yield from _check_headers_shape("response.headers", headers)
     if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:

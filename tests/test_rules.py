@@ -197,7 +197,11 @@ def test_request_without_uri_or_headers_is_rejected(trigger: Trigger, field: str
         ([{"key": "X-A"}], MSG_HEADER_VALUE, "must be an object with a 'value'"),
         (["1"], MSG_HEADER_VALUE, "must be an object with a 'value'"),
         ([{"key": "X-B", "value": "1"}], MSG_INVALID, "does not match the header name 'x-a'"),
-        ([{"key": 7, "value": "1"}], MSG_INVALID, "does not match the header name 'x-a'"),
+        ([{"key": 7, "value": "1"}], MSG_INVALID, "key 7 is not a valid header name"),
+        ([{"key": "X A", "value": "1"}], MSG_INVALID, "key 'X A' is not a valid header name"),
+        ([{"key": "X-A", "value": "1\r\nX-Injected: 1"}], MSG_HEADER_VALUE, "value contains a line break or NUL"),
+        ([{"key": "X-A", "value": "1\n"}], MSG_HEADER_VALUE, "value contains a line break or NUL"),
+        ([{"key": "X-A", "value": "1\x00"}], MSG_HEADER_VALUE, "value contains a line break or NUL"),
     ],
 )
 def test_header_map_shape(trigger: Trigger, entries: Any, message: str, detail: str) -> None:
@@ -205,6 +209,20 @@ def test_header_map_shape(trigger: Trigger, entries: Any, message: str, detail: 
     assert found is not None
     assert found[0] == message
     assert detail in found[1]
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.parametrize("name", ["x a", "", "x-a:", "x-a\r\nx-b", "é"])
+def test_header_map_names_must_be_tokens(trigger: Trigger, name: str) -> None:
+    found = outcome(trigger, set_header(name, [{"value": "1"}]))
+    assert found is not None
+    assert f"[{name!r}] is not a valid header name" in found[1]
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.parametrize("value", ["tab\tand spaces are fine", "", "üñí"])
+def test_header_values_may_hold_any_other_text(trigger: Trigger, value: str) -> None:
+    assert outcome(trigger, set_header("x-a", [{"value": value}])) is None
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
@@ -623,6 +641,14 @@ def test_body_encoding(trigger: Trigger, fields: Json, detail: str | None) -> No
 def test_status_description_must_be_a_string() -> None:
     found = outcome("viewer-request", generated(statusDescription=404))
     assert found == (MSG_INVALID, "response.statusDescription must be a string")
+
+
+@pytest.mark.parametrize(
+    ("description", "ok"), [("Moved\r\nX-Injected: 1", False), ("Moved\n", False), ("Très bien", True)]
+)
+def test_status_description_is_one_line(description: str, ok: bool) -> None:
+    found = outcome("origin-request", generated(statusDescription=description))
+    assert found == (None if ok else (MSG_INVALID, "response.statusDescription contains a line break"))
 
 
 # -- include-body replacement (§1.5) --------------------------------------------------------------------------------
