@@ -95,6 +95,7 @@ MSG_INVALID = "The Lambda function result failed validation."
 MSG_URI = "Lambda function invalid URI format."
 
 QUERYSTRING_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#]")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.1: a token
 
 
@@ -268,15 +269,24 @@ def _check_request(
         if request.get(name, original) != original:
             yield Violation(MSG_INVALID, f"request.{name} is read-only (changed {original!r} to {request[name]!r})")
     uri, querystring = request["uri"], request.get("querystring", "")
-    if not isinstance(uri, str) or not uri.startswith("/"):
-        yield Violation(MSG_URI, f"request.uri must be a string starting with '/', got {uri!r}")
+    # Not strings, or control characters: nothing that could be sent, whatever the strictness.
+    if not isinstance(uri, str):
+        raise _invalid(f"request.uri must be a string starting with '/', got {uri!r}", MSG_URI)
     if not isinstance(querystring, str):
-        yield Violation(MSG_URI, f"request.querystring must be a string, got {type(querystring).__name__}")
-    elif match := QUERYSTRING_FORBIDDEN.search(querystring):
+        raise _invalid(f"request.querystring must be a string, got {type(querystring).__name__}", MSG_URI)
+    if match := CONTROL_CHARACTER.search(uri):
+        raise _invalid(f"request.uri contains {match.group()!r} (no control characters)", MSG_URI)
+    if match := CONTROL_CHARACTER.search(querystring):
+        raise _invalid(
+            f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')", MSG_URI
+        )
+    if not uri.startswith("/"):
+        yield Violation(MSG_URI, f"request.uri must be a string starting with '/', got {uri!r}")
+    if match := QUERYSTRING_FORBIDDEN.search(querystring):
         yield Violation(
             MSG_URI, f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')"
         )
-    if isinstance(uri, str) and isinstance(querystring, str) and len(uri) + len(querystring) >= URI_AND_QUERY_LIMIT:
+    if len(uri) + len(querystring) >= URI_AND_QUERY_LIMIT:
         yield Violation(
             MSG_URI,
             f"request.uri + querystring is {len(uri) + len(querystring)} characters (must be < {URI_AND_QUERY_LIMIT})",

@@ -479,6 +479,7 @@ async def test_origin_response_may_change_the_status_within_200_599(
     cases(
         ("request['uri'] = 'no-slash'", "request.uri must be a string starting with '/', got 'no-slash'"),
         ("request['uri'] = ''", "request.uri must be a string starting with '/', got ''"),
+        ("request['uri'] = '/a\\r\\nX-Injected: 1'", "request.uri contains '\\r' (no control characters)"),
         ("request['querystring'] = 'a=1 2'", "request.querystring contains ' '"),
         ("request['querystring'] = 'a=1#top'", "request.querystring contains '#'"),
         ("request['querystring'] = 'a=\\x01'", "request.querystring contains '\\x01'"),
