@@ -96,6 +96,7 @@ MSG_URI = "Lambda function invalid URI format."
 
 QUERYSTRING_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#]")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+DNS_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.1: a token
 
 
@@ -312,16 +313,14 @@ def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
     if encoding not in ("base64", "text"):
         yield Violation(MSG_BODY, f"request.body.encoding must be 'base64' or 'text', got {encoding!r}")
         return
-    if not isinstance(data, str):
-        yield Violation(MSG_BODY, f"request.body.data must be a string, got {type(data).__name__}")
-        return
+    if not isinstance(data, str):  # nothing to send, whatever the strictness
+        raise _invalid(f"request.body.data must be a string, got {type(data).__name__}", MSG_BODY)
     limit = size_limit(trigger)
     if encoding == "base64":
         try:
             decoded = base64.b64decode(data, validate=True)
         except binascii.Error:
-            yield Violation(MSG_BODY, "request.body.data is not valid base64")
-            return
+            raise _invalid("request.body.data is not valid base64", MSG_BODY) from None
         size = len(decoded)
     else:
         size = len(data.encode("utf-8"))
@@ -330,14 +329,14 @@ def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
 
 
 def _check_origin(origin: Any, request_headers: Mapping[str, Any]) -> Iterator[Violation]:
+    """An origin rewrite (§1.6). What no request could be sent to raises whatever the strictness; values outside
+    CloudFront's ranges are violations."""
     if not isinstance(origin, dict) or len(origin) != 1 or next(iter(origin)) not in ("custom", "s3"):
-        yield Violation(MSG_INVALID, "request.origin must hold exactly one of 'custom' or 's3'")
-        return
+        raise _invalid("request.origin must hold exactly one of 'custom' or 's3'")
     kind, spec = next(iter(origin.items()))
     field = f"request.origin.{kind}"
     if not isinstance(spec, dict):
-        yield Violation(MSG_INVALID, f"{field} must be an object")
-        return
+        raise _invalid(f"{field} must be an object")
     custom_headers = spec.get("customHeaders", {})
     yield from _check_headers_shape(f"{field}.customHeaders", custom_headers)
     for name in custom_headers:
@@ -347,27 +346,37 @@ def _check_origin(origin: Any, request_headers: Mapping[str, Any]) -> Iterator[V
             yield Violation(MSG_INVALID, f"{field}.customHeaders: {name!r} is also in request.headers")
     domain = spec.get("domainName")
     path = spec.get("path", "")
-    if not isinstance(path, str) or (path and (not path.startswith("/") or path.endswith("/") or len(path) > 255)):
-        yield Violation(MSG_INVALID, f"{field}.path must be '' or start with '/', not end with '/', <= 255 characters")
+    path_rule = f"{field}.path must be '' or start with '/', not end with '/', <= 255 characters"
+    if not isinstance(path, str):
+        raise _invalid(path_rule)
+    if path and (not path.startswith("/") or path.endswith("/") or len(path) > 255):
+        yield Violation(MSG_INVALID, path_rule)
     if kind == "custom":
-        if not isinstance(domain, str) or not domain or ":" in domain or len(domain) > 253:
-            yield Violation(MSG_INVALID, f"{field}.domainName must be a DNS name (no ':'), 1-253 characters")
-        elif _is_non_loopback_ip(domain):
+        if not isinstance(domain, str) or len(domain) > 253 or not all(map(DNS_LABEL.fullmatch, domain.split("."))):
+            raise _invalid(f"{field}.domainName must be a DNS name (no ':'), 1-253 characters")
+        if _is_non_loopback_ip(domain):
             yield Violation(MSG_INVALID, f"{field}.domainName must be a DNS name, not an IP address")
         port = spec.get("port")
-        if not isinstance(port, int) or not (port in (80, 443) or 1024 <= port <= 65535):
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise _invalid(f"{field}.port must be 80, 443 or 1024-65535, got {port!r}")
+        if not (port in (80, 443) or 1024 <= port <= 65535):
             yield Violation(MSG_INVALID, f"{field}.port must be 80, 443 or 1024-65535, got {port!r}")
         if spec.get("protocol") not in ("http", "https"):
-            yield Violation(MSG_INVALID, f"{field}.protocol must be 'http' or 'https', got {spec.get('protocol')!r}")
+            raise _invalid(f"{field}.protocol must be 'http' or 'https', got {spec.get('protocol')!r}")
         for name, low, high in (("readTimeout", 4, 60), ("keepaliveTimeout", 1, 60)):
             value = spec.get(name)
-            if value is not None and (not isinstance(value, int | float) or not low <= value <= high):
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+                raise _invalid(f"{field}.{name} must be {low}-{high} seconds, got {value!r}")
+            if value is not None and not low <= value <= high:
                 yield Violation(MSG_INVALID, f"{field}.{name} must be {low}-{high} seconds, got {value!r}")
         protocols = spec.get("sslProtocols", [])
-        if not isinstance(protocols, list) or not set(protocols) <= {"TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3"}:
+        allowed = ("TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3")  # a tuple: items may be unhashable
+        if not isinstance(protocols, list) or not all(protocol in allowed for protocol in protocols):
             yield Violation(MSG_INVALID, f"{field}.sslProtocols may hold only TLSv1.2, TLSv1.1, TLSv1, SSLv3")
     else:
-        if not isinstance(domain, str) or not domain or len(domain) > 128 or domain != domain.lower():
+        if not isinstance(domain, str) or not domain:
+            raise _invalid(f"{field}.domainName must be lower case, 1-128 characters")
+        if len(domain) > 128 or domain != domain.lower():
             yield Violation(MSG_INVALID, f"{field}.domainName must be lower case, 1-128 characters")
         auth = spec.get("authMethod", "none")
         if auth not in ("origin-access-identity", "none"):
@@ -396,12 +405,17 @@ def _check_response(
         raise _invalid(f"response.status must be a string from '200' to '599', got {status!r}")
     response["status"] = status
     description = response.get("statusDescription")
+    # Nothing that could go on the wire, whatever the strictness: a status line with a non-text or multi-line
+    # reason, a Content-Length that is not a number.
     if description is not None and not isinstance(description, str):
-        yield Violation(MSG_INVALID, "response.statusDescription must be a string")
-    elif description is not None and ("\r" in description or "\n" in description):
+        raise _invalid("response.statusDescription must be a string")
+    if description is not None and ("\r" in description or "\n" in description):
         raise _invalid("response.statusDescription contains a line break")
     headers = response.setdefault("headers", {})
     yield from _check_headers_shape("response.headers", headers)
+    for entry in headers.get("content-length", ()):
+        if not (entry["value"].isascii() and entry["value"].isdigit()):
+            raise _invalid(f"response.headers['content-length'] must be a number, got {entry['value']!r}")
     if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:
         response["status"] = before.response_status  # even when lenient: the status cannot change (§1.8)
         yield Violation(MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})")

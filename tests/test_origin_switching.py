@@ -54,7 +54,7 @@ def switch_to(origin_value: Any, *, host: str | None = None) -> str:
 
 
 FIELD_CASES = [
-    ("domainName", ["", "127.0.0.1:80", "192.0.2.10", "a" * 254], ["localhost", "127.0.0.1"]),
+    ("domainName", ["", "127.0.0.1:80", "192.0.2.10", "a" * 64, "b..c", "bücher.example"], ["localhost", "127.0.0.1"]),
     ("port", [79, 1023, 65536, "8080"], ["<second origin's port>"]),
     ("protocol", ["ftp", "HTTP"], ["http"]),
     ("path", ["prefix", "/prefix/", "/" + "p" * 255], ["/prefix", "/" + "p" * 254]),
