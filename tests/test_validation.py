@@ -835,3 +835,67 @@ async def test_viewer_response_read_only_list_setting(
         assert expected in await response.read()  # the origin's body, whatever the headers say
     else:
         await check(response, caplog, ref, "viewer-response", f"response.headers: {detail}")
+
+
+# Results that cannot be sent at all (left) stay 502 in lenient mode; results that merely break a rule (right) go
+# through. Either way the proxy never fails with an internal error (checked by ``check``'s X-Cache).
+UNUSABLE = [
+    ("viewer-request", "request['uri'] = 7", "request.uri must be a string"),
+    ("viewer-request", "request['uri'] = '/a\\r\\nb'", "request.uri contains '\\r'"),
+    ("viewer-request", "request['querystring'] = 5", "request.querystring must be a string"),
+    ("viewer-request", "request['querystring'] = 'a\\x01'", "request.querystring contains '\\x01'"),
+    ("viewer-request", "request['headers']['x-a'] = [{'value': 'a\\r\\nb'}]", "value contains a line break"),
+    ("viewer-request", "request['headers']['x a'] = [{'value': '1'}]", "['x a'] is not a valid header name"),
+    ("viewer-request", "request['body'] = {'action': 'replace', 'data': 'aGk'}", "not valid base64"),
+    ("viewer-request", "request['body'] = {'action': 'replace', 'data': 5}", "data must be a string"),
+    ("origin-request", "request['origin'] = {}", "exactly one of 'custom' or 's3'"),
+    ("origin-request", "del request['origin']", "exactly one of 'custom' or 's3'"),
+    ("origin-request", "request['origin'] = {'s3': {}}", "request.origin.s3.domainName must be"),
+    ("origin-request", "request['origin']['custom']['port'] = 'x'", "request.origin.custom.port must be"),
+    ("origin-request", "del request['origin']['custom']['protocol']", "request.origin.custom.protocol must be"),
+    ("origin-request", "request['origin']['custom']['domainName'] = 'a' * 64", "domainName must be a DNS name"),
+    ("origin-request", "request['origin']['custom']['readTimeout'] = 'x'", "readTimeout must be 4-60 seconds"),
+    ("origin-request", "request['origin']['custom']['path'] = None", "request.origin.custom.path must be"),
+    ("viewer-request", "return {'status': '200', 'statusDescription': 5}", "statusDescription must be a string"),
+    ("viewer-request", "return {'status': '200', 'statusDescription': 'A\\nB'}", "statusDescription contains a"),
+    ("origin-response", "response['headers']['content-length'] = [{'value': 'abc'}]", "must be a number, got 'abc'"),
+]
+ONLY_BROKEN = [
+    ("viewer-request", "request['method'] = 'POST'", "request.method is read-only"),
+    ("viewer-request", "del request['headers']['host']", "deleted read-only header 'host'"),
+    ("viewer-request", "request['querystring'] = 'a#b'", "request.querystring contains '#'"),
+    ("origin-request", "request['uri'] = '/' + 'u' * 9000", "request.uri + querystring is 9001 characters"),
+    ("viewer-request", "request['body'] = {'action': 'replace', 'encoding': 'gzip', 'data': 'x'}", "encoding must be"),
+    ("origin-request", "request['origin']['custom']['sslProtocols'] = [['TLSv1.2']]", "sslProtocols may hold only"),
+    ("origin-request", "request['origin']['custom']['readTimeout'] = 61", "readTimeout must be 4-60 seconds"),
+    ("origin-request", "request['origin']['custom']['customHeaders'] = {'x-cache': [{'value': '1'}]}", "disallowed"),
+    ("viewer-request", "return {'status': '200', 'body': 7}", "response.body must be a string, got int"),
+    ("viewer-request", "return {'status': '204', 'body': 'x'}", "a 204 generated at viewer-request cannot have"),
+    ("viewer-response", "response['status'] = '500'", "viewer-response cannot change the status (200 -> 500)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "code", "detail", "unusable"),
+    [(*case, True) for case in UNUSABLE] + [(*case, False) for case in ONLY_BROKEN],
+)
+async def test_lenient_mode_lets_through_only_what_can_be_sent(
+    trigger: Trigger,
+    code: str,
+    detail: str,
+    unusable: bool,
+    origin: Origin,
+    proxy: ProxyFactory,
+    snippet: SnippetWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ref = snippet(code)
+    await check(await run(proxy, origin, trigger, ref), caplog, ref, trigger, detail)
+    caplog.clear()
+    lenient = await run(proxy, origin, trigger, ref, options=LENIENT)
+    if unusable:
+        await check(lenient, caplog, ref, trigger, detail)
+    else:
+        assert lenient.status < 500, lenient.headers.get("X-Edgeproxy-Error")
+        assert f"lenient: {ref} at {trigger}: " in caplog.text
+        assert detail in caplog.text
