@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 def distribution(
     tmp_path: Path,
     origin_url: str,
-    functions: dict[str, Any] | None = None,
+    functions: Mapping[Trigger, Any] | None = None,
     *,
     allowed_methods: list[str] | None = None,
     behaviors: list[dict[str, Any]] | None = None,
@@ -139,7 +140,7 @@ async def test_timeout_is_503_execution_error(
 ) -> None:
     slow = write_handler("slow", ASYNC_SLEEP.format(seconds=seconds, rest=RETURN))
     recorder = write_handler("recorder", RECORD_EVENTS)
-    functions: dict[str, Any] = dict.fromkeys(TRIGGERS, recorder) | {trigger: {"handler": slow, "timeout": limit}}
+    functions: dict[Trigger, Any] = dict.fromkeys(TRIGGERS, recorder) | {trigger: {"handler": slow, "timeout": limit}}
     client = await proxy(distribution(tmp_path, origin.url, functions))
     response = await client.get("/x")
     if not timed_out:
@@ -159,8 +160,8 @@ async def test_timed_out_handler_does_not_hold_up_other_requests(
     keep being served meanwhile, through sync handlers of their own."""
     slow = write_handler("slow", handler.format(seconds=3, rest=RETURN))
     quick = write_handler("quick", PASS_THROUGH)
-    behaviors = [{"path_pattern": "/slow", "origin": "app", "functions": {"viewer-request": {"handler": slow}}}]
-    behaviors[0]["functions"]["viewer-request"]["timeout"] = 0.5
+    slow_association = {"handler": slow, "timeout": 0.5}
+    behaviors = [{"path_pattern": "/slow", "origin": "app", "functions": {"viewer-request": slow_association}}]
     client = await proxy(distribution(tmp_path, origin.url, {"viewer-request": quick}, behaviors=behaviors))
 
     started = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,7 @@ async def test_replace_with_invalid_base64_is_502(
     )
 
 
-def with_body_at(tmp_path: Path, origin_url: str, functions: dict[str, Any]) -> config.Distribution:
+def with_body_at(tmp_path: Path, origin_url: str, functions: Mapping[Trigger, Any]) -> config.Distribution:
     return config.from_mapping(
         {
             "origins": {"app": {"url": origin_url}},
@@ -188,7 +189,7 @@ async def test_origin_request_sees_the_body_viewer_request_replaced(
 ) -> None:
     replace = snippet("request['body'].update(action='replace', encoding='text', data='replaced')")
     recorder = write_handler("recorder", RECORD_EVENTS)
-    functions = {
+    functions: dict[Trigger, Any] = {
         "viewer-request": {"handler": replace, "include_body": True},
         "origin-request": {"handler": recorder, "include_body": True},
     }

@@ -53,7 +53,7 @@ def switch_to(origin_value: Any, *, host: str | None = None) -> str:
     return code
 
 
-FIELD_CASES = [
+FIELD_CASES: list[tuple[str, list[Any], list[Any]]] = [
     ("domainName", ["", "127.0.0.1:80", "192.0.2.10", "a" * 64, "b..c", "bücher.example"], ["localhost", "127.0.0.1"]),
     ("port", [79, 1023, 65536, "8080"], ["<second origin's port>"]),
     ("protocol", ["ftp", "HTTP"], ["http"]),
@@ -131,7 +131,7 @@ async def test_switched_origin_custom_headers(
         assert second_origin.seen == []
 
 
-S3_ASSETS = {
+S3_ASSETS: dict[str, Any] = {
     "authMethod": "none",
     "customHeaders": {},
     "domainName": "assets.s3.us-east-1.amazonaws.com",  # the configured folder origin named "assets"
