@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
@@ -39,12 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="reload handler source files when they change")
     serve.add_argument("--lenient", action="store_true", help="log rule violations as warnings instead of failing")
     serve.add_argument("--debug-headers", action="store_true", help="send X-Edgeproxy-Error on error pages")
+    serve.add_argument(
+        "--viewer-response-read-only",
+        choices=["current", "2021"],
+        help="read-only headers at viewer-response: current (Warning, Via; the default) or 2021 (also "
+        "Content-Encoding, Content-Length, Transfer-Encoding); overrides the config file",
+    )
 
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
     invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
     invoke.add_argument("--event", required=True, help="event JSON file, or - for standard input")
     invoke.add_argument("--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers)")
     invoke.add_argument("--lenient", action="store_true", help="report rule violations as warnings")
+    invoke.add_argument(
+        "--viewer-response-read-only", choices=["current", "2021"], default="current", help="as for serve"
+    )
 
     events = commands.add_parser("events", help="print a sample event for a trigger")
     events.add_argument("trigger", choices=TRIGGERS)
@@ -88,14 +98,19 @@ def _configure_logging() -> None:
 
 
 def _distribution(args: argparse.Namespace) -> Distribution:
+    """The distribution ``serve`` runs: the config file or the flags, with command-line overrides applied."""
     if args.config is not None:
-        return config.load(args.config)
-    functions: dict[Trigger, str] = {
-        trigger: getattr(args, trigger.replace("-", "_"))
-        for trigger in TRIGGERS
-        if getattr(args, trigger.replace("-", "_"))
-    }
-    return config.from_flags(args.origin, functions, include_body=args.include_body)
+        distribution = config.load(args.config)
+    else:
+        functions: dict[Trigger, str] = {
+            trigger: getattr(args, trigger.replace("-", "_"))
+            for trigger in TRIGGERS
+            if getattr(args, trigger.replace("-", "_"))
+        }
+        distribution = config.from_flags(args.origin, functions, include_body=args.include_body)
+    if args.viewer_response_read_only is not None:
+        distribution = replace(distribution, viewer_response_read_only=args.viewer_response_read_only)
+    return distribution
 
 
 async def _serve(app: web.Application, host: str, port: int) -> None:
@@ -147,7 +162,15 @@ def invoke(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        result = asyncio.run(testing.ainvoke(args.ref, event, timeout=args.timeout, lenient=args.lenient))
+        result = asyncio.run(
+            testing.ainvoke(
+                args.ref,
+                event,
+                timeout=args.timeout,
+                lenient=args.lenient,
+                viewer_response_read_only=args.viewer_response_read_only or "current",
+            )
+        )
     except (LambdaValidationError, LambdaExecutionError) as error:
         print(f"edgeproxy: {error.status} {error.x_cache}: {error.message}\n  reason: {error.reason}", file=sys.stderr)
         return 1

@@ -30,6 +30,8 @@ DEFAULT_DOMAIN_NAME = "d111111abcdef8.cloudfront.net"
 DEFAULT_DISTRIBUTION_ID = "EDFDVBD6EXAMPLE"
 DEFAULT_POP = "IAD89-C1"
 DEFAULT_METHODS = frozenset({"GET", "HEAD"})
+# Which of CloudFront's documented read-only lists applies at viewer-response (reference §3.4, §10.5).
+ViewerResponseReadOnly = Literal["current", "2021"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ class Distribution:
     id: str = DEFAULT_DISTRIBUTION_ID
     pop: str = DEFAULT_POP
     origins: Mapping[str, Origin] = field(default_factory=dict)
+    # "current": Warning and Via are read-only at viewer-response; "2021": also Content-Encoding, Content-Length and
+    # Transfer-Encoding, as the guide said until 2021.
+    viewer_response_read_only: ViewerResponseReadOnly = "current"
 
     def behavior_for(self, path: str) -> Behavior:
         """The first behavior whose pattern matches the viewer's original path; the default one otherwise."""
@@ -173,6 +178,11 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
             f"{error.instance!r} is not a valid path pattern (allowed characters: "
             "A-Z a-z 0-9 _ - . * $ / ~ \" ' @ : + & ?)"
         )
+    if error.validator == "enum" and key.endswith("viewer_response_read_only"):
+        return key, (
+            f'{error.instance!r} is not "current" (Warning, Via read-only at viewer-response) or "2021" '
+            "(also Content-Encoding, Content-Length, Transfer-Encoding)"
+        )
     if error.validator == "pattern" and key.endswith(".url"):
         return key, f"{error.instance!r} is not an http:// or https:// URL without query or fragment"
     return key, error.message
@@ -231,6 +241,7 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
         id=distribution.get("id", DEFAULT_DISTRIBUTION_ID),
         pop=distribution.get("pop", DEFAULT_POP),
         origins=origins,
+        viewer_response_read_only=distribution.get("viewer_response_read_only", "current"),
     )
 
 

@@ -268,8 +268,12 @@ class Pipeline:
         """Invoke the function associated with ``trigger`` and validate what it returns."""
         function = self.runtime.load(association)
         request = dict(request)
-        if association.include_body and trigger in ("viewer-request", "origin-request"):
+        # §1.3: request.body only for associations with Include Body, and for methods that carry a body.
+        carries_body = viewer.method not in ("GET", "HEAD")
+        if association.include_body and carries_body and trigger in ("viewer-request", "origin-request"):
             request["body"] = await self._body_for_event(trigger, body)
+        else:
+            request.pop("body", None)
         event_response = None if response is None else {k: v for k, v in response.items() if k != "_wire"}
         event = cloudfront.build_event(
             trigger=trigger,

@@ -99,6 +99,9 @@ MSG_INVALID = "The Lambda function result failed validation."
 MSG_URI = "Lambda function invalid URI format."
 
 QUERYSTRING_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#]")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+DNS_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.1: a token
 
 
 @dataclass(frozen=True)
@@ -247,26 +250,38 @@ def validate(
     return checked
 
 
-def _check_headers_shape(field: str, headers: Any) -> None:
-    """Header maps: lower-case names -> lists of ``{key?, value}`` with string values. Fills missing keys."""
+def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
+    """Header maps: lower-case names -> lists of ``{key?, value}`` with string values. Fills missing keys. Raises
+    for an unusable shape; returns name/key mismatches, which §3.6 leaves undocumented: rejected when strict, sent
+    with the ``key`` spelling when lenient."""
+    mismatches: list[Violation] = []
     if not isinstance(headers, dict):
         raise _invalid(f"{field} must be an object of header lists, not {type(headers).__name__}", MSG_HEADER_ARRAY)
     for name, entries in headers.items():
         if not isinstance(entries, list):
             raise _invalid(f"{field}[{name!r}] must be an array of {{key, value}} objects", MSG_HEADER_ARRAY)
+        if not HEADER_NAME.fullmatch(name):
+            raise _invalid(f"{field}[{name!r}] is not a valid header name")
         if name != name.lower():
-            raise _invalid(f"{field}[{name!r}]: header map names must be lower case")
+            mismatches.append(Violation(MSG_INVALID, f"{field}[{name!r}]: header map names must be lower case"))
         for index, entry in enumerate(entries):
             where = f"{field}[{name!r}][{index}]"
             if not isinstance(entry, dict) or "value" not in entry:
                 raise _invalid(f"{where} must be an object with a 'value'", MSG_HEADER_VALUE)
             if not isinstance(entry["value"], str):
                 raise _invalid(f"{where}.value must be a string, not {type(entry['value']).__name__}", MSG_HEADER_VALUE)
+            if "\r" in entry["value"] or "\n" in entry["value"] or "\x00" in entry["value"]:
+                raise _invalid(f"{where}.value contains a line break or NUL", MSG_HEADER_VALUE)
             key = entry.get("key")
             if key is None:
                 entry["key"] = title_case(name)
-            elif not isinstance(key, str) or key.lower() != name:
-                raise _invalid(f"{where}.key {key!r} does not match the header name {name!r}")
+            elif not isinstance(key, str) or not HEADER_NAME.fullmatch(key):
+                raise _invalid(f"{where}.key {key!r} is not a valid header name")
+            elif key.lower() != name.lower():
+                mismatches.append(
+                    Violation(MSG_INVALID, f"{where}.key {key!r} does not match the header name {name!r}")
+                )
+    return mismatches
 
 
 def _check_header_rules(
@@ -292,20 +307,29 @@ def _check_request(
     for name in ("uri", "headers"):
         if name not in request:
             raise _invalid(f"the returned request has no {name!r}")
-    _check_headers_shape("request.headers", request["headers"])
+    yield from _check_headers_shape("request.headers", request["headers"])
     for name, original in (("clientIp", before.client_ip), ("method", before.method)):
         if request.get(name, original) != original:
             yield Violation(MSG_INVALID, f"request.{name} is read-only (changed {original!r} to {request[name]!r})")
     uri, querystring = request["uri"], request.get("querystring", "")
-    if not isinstance(uri, str) or not uri.startswith("/"):
-        yield Violation(MSG_URI, f"request.uri must be a string starting with '/', got {uri!r}")
+    # Not strings, or control characters: nothing that could be sent, whatever the strictness.
+    if not isinstance(uri, str):
+        raise _invalid(f"request.uri must be a string starting with '/', got {uri!r}", MSG_URI)
     if not isinstance(querystring, str):
-        yield Violation(MSG_URI, f"request.querystring must be a string, got {type(querystring).__name__}")
-    elif match := QUERYSTRING_FORBIDDEN.search(querystring):
+        raise _invalid(f"request.querystring must be a string, got {type(querystring).__name__}", MSG_URI)
+    if match := CONTROL_CHARACTER.search(uri):
+        raise _invalid(f"request.uri contains {match.group()!r} (no control characters)", MSG_URI)
+    if match := CONTROL_CHARACTER.search(querystring):
+        raise _invalid(
+            f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')", MSG_URI
+        )
+    if not uri.startswith("/"):
+        yield Violation(MSG_URI, f"request.uri must be a string starting with '/', got {uri!r}")
+    if match := QUERYSTRING_FORBIDDEN.search(querystring):
         yield Violation(
             MSG_URI, f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')"
         )
-    if isinstance(uri, str) and isinstance(querystring, str) and len(uri) + len(querystring) >= URI_AND_QUERY_LIMIT:
+    if len(uri) + len(querystring) >= URI_AND_QUERY_LIMIT:
         yield Violation(
             MSG_URI,
             f"request.uri + querystring is {len(uri) + len(querystring)} characters (must be < {URI_AND_QUERY_LIMIT})",
@@ -315,7 +339,7 @@ def _check_request(
     )
     if "body" in request:
         yield from _check_request_body(trigger, request["body"])
-    if trigger == "origin-request" and request.get("origin", before.origin) != before.origin:
+    if trigger == "origin-request" and request.get("origin") != before.origin:
         yield from _check_origin(request.get("origin"), request["headers"])
 
 
@@ -331,16 +355,14 @@ def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
     if encoding not in ("base64", "text"):
         yield Violation(MSG_BODY, f"request.body.encoding must be 'base64' or 'text', got {encoding!r}")
         return
-    if not isinstance(data, str):
-        yield Violation(MSG_BODY, f"request.body.data must be a string, got {type(data).__name__}")
-        return
+    if not isinstance(data, str):  # nothing to send, whatever the strictness
+        raise _invalid(f"request.body.data must be a string, got {type(data).__name__}", MSG_BODY)
     limit = size_limit(trigger)
     if encoding == "base64":
         try:
             decoded = base64.b64decode(data, validate=True)
         except binascii.Error:
-            yield Violation(MSG_BODY, "request.body.data is not valid base64")
-            return
+            raise _invalid("request.body.data is not valid base64", MSG_BODY) from None
         size = len(decoded)
     else:
         size = len(data.encode("utf-8"))
@@ -349,16 +371,16 @@ def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
 
 
 def _check_origin(origin: Any, request_headers: Mapping[str, Any]) -> Iterator[Violation]:
+    """An origin rewrite (§1.6). What no request could be sent to raises whatever the strictness; values outside
+    CloudFront's ranges are violations."""
     if not isinstance(origin, dict) or len(origin) != 1 or next(iter(origin)) not in ("custom", "s3"):
-        yield Violation(MSG_INVALID, "request.origin must hold exactly one of 'custom' or 's3'")
-        return
+        raise _invalid("request.origin must hold exactly one of 'custom' or 's3'")
     kind, spec = next(iter(origin.items()))
     field = f"request.origin.{kind}"
     if not isinstance(spec, dict):
-        yield Violation(MSG_INVALID, f"{field} must be an object")
-        return
+        raise _invalid(f"{field} must be an object")
     custom_headers = spec.get("customHeaders", {})
-    _check_headers_shape(f"{field}.customHeaders", custom_headers)
+    yield from _check_headers_shape(f"{field}.customHeaders", custom_headers)
     for name in custom_headers:
         if is_disallowed(name):
             yield Violation(MSG_BLACKLISTED, f"{field}.customHeaders: disallowed header {name!r}")
@@ -366,27 +388,37 @@ def _check_origin(origin: Any, request_headers: Mapping[str, Any]) -> Iterator[V
             yield Violation(MSG_INVALID, f"{field}.customHeaders: {name!r} is also in request.headers")
     domain = spec.get("domainName")
     path = spec.get("path", "")
-    if not isinstance(path, str) or (path and (not path.startswith("/") or path.endswith("/") or len(path) > 255)):
-        yield Violation(MSG_INVALID, f"{field}.path must be '' or start with '/', not end with '/', <= 255 characters")
+    path_rule = f"{field}.path must be '' or start with '/', not end with '/', <= 255 characters"
+    if not isinstance(path, str):
+        raise _invalid(path_rule)
+    if path and (not path.startswith("/") or path.endswith("/") or len(path) > 255):
+        yield Violation(MSG_INVALID, path_rule)
     if kind == "custom":
-        if not isinstance(domain, str) or not domain or ":" in domain or len(domain) > 253:
-            yield Violation(MSG_INVALID, f"{field}.domainName must be a DNS name (no ':'), 1-253 characters")
-        elif _is_non_loopback_ip(domain):
+        if not isinstance(domain, str) or len(domain) > 253 or not all(map(DNS_LABEL.fullmatch, domain.split("."))):
+            raise _invalid(f"{field}.domainName must be a DNS name (no ':'), 1-253 characters")
+        if _is_non_loopback_ip(domain):
             yield Violation(MSG_INVALID, f"{field}.domainName must be a DNS name, not an IP address")
         port = spec.get("port")
-        if not isinstance(port, int) or not (port in (80, 443) or 1024 <= port <= 65535):
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise _invalid(f"{field}.port must be 80, 443 or 1024-65535, got {port!r}")
+        if not (port in (80, 443) or 1024 <= port <= 65535):
             yield Violation(MSG_INVALID, f"{field}.port must be 80, 443 or 1024-65535, got {port!r}")
         if spec.get("protocol") not in ("http", "https"):
-            yield Violation(MSG_INVALID, f"{field}.protocol must be 'http' or 'https', got {spec.get('protocol')!r}")
+            raise _invalid(f"{field}.protocol must be 'http' or 'https', got {spec.get('protocol')!r}")
         for name, low, high in (("readTimeout", 4, 60), ("keepaliveTimeout", 1, 60)):
             value = spec.get(name)
-            if value is not None and (not isinstance(value, int | float) or not low <= value <= high):
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+                raise _invalid(f"{field}.{name} must be {low}-{high} seconds, got {value!r}")
+            if value is not None and not low <= value <= high:
                 yield Violation(MSG_INVALID, f"{field}.{name} must be {low}-{high} seconds, got {value!r}")
         protocols = spec.get("sslProtocols", [])
-        if not isinstance(protocols, list) or not set(protocols) <= {"TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3"}:
+        allowed = ("TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3")  # a tuple: items may be unhashable
+        if not isinstance(protocols, list) or not all(protocol in allowed for protocol in protocols):
             yield Violation(MSG_INVALID, f"{field}.sslProtocols may hold only TLSv1.2, TLSv1.1, TLSv1, SSLv3")
     else:
-        if not isinstance(domain, str) or not domain or len(domain) > 128 or domain != domain.lower():
+        if not isinstance(domain, str) or not domain:
+            raise _invalid(f"{field}.domainName must be lower case, 1-128 characters")
+        if len(domain) > 128 or domain != domain.lower():
             yield Violation(MSG_INVALID, f"{field}.domainName must be lower case, 1-128 characters")
         auth = spec.get("authMethod", "none")
         if auth not in ("origin-access-identity", "none"):
@@ -411,15 +443,23 @@ def _check_response(
     if isinstance(status, int) and not isinstance(status, bool):
         yield Violation(MSG_INVALID, f"response.status must be a string, got the number {status}")
         status = str(status)
-    if not isinstance(status, str) or not status.isdigit() or not 200 <= int(status) <= 599:
+    if not isinstance(status, str) or not (status.isascii() and status.isdigit()) or not 200 <= int(status) <= 599:
         raise _invalid(f"response.status must be a string from '200' to '599', got {status!r}")
     response["status"] = status
     description = response.get("statusDescription")
+    # Nothing that could go on the wire, whatever the strictness: a status line with a non-text or multi-line
+    # reason, a Content-Length that is not a number.
     if description is not None and not isinstance(description, str):
-        yield Violation(MSG_INVALID, "response.statusDescription must be a string")
+        raise _invalid("response.statusDescription must be a string")
+    if description is not None and ("\r" in description or "\n" in description):
+        raise _invalid("response.statusDescription contains a line break")
     headers = response.setdefault("headers", {})
-    _check_headers_shape("response.headers", headers)
+    yield from _check_headers_shape("response.headers", headers)
+    for entry in headers.get("content-length", ()):
+        if not (entry["value"].isascii() and entry["value"].isdigit()):
+            raise _invalid(f"response.headers['content-length'] must be a number, got {entry['value']!r}")
     if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:
+        response["status"] = before.response_status  # even when lenient: the status cannot change (§1.8)
         yield Violation(MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})")
     if trigger == "viewer-request" and status == "204" and response.get("body"):
         yield Violation(MSG_BODY, "a 204 generated at viewer-request cannot have a body")

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formatdate
 
 from aiohttp import web
@@ -88,10 +88,10 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
 def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> None:
     if len(request.raw_path.encode()) > MAX_URL_BYTES:
         raise RequestRejected(413, f"the URL is {len(request.raw_path.encode())} bytes (limit {MAX_URL_BYTES})")
-    header_bytes = (
+    header_bytes = (  # each line with its CRLF: "GET /path HTTP/1.1\r\n", "Name: value\r\n"
         len(request.method)
         + len(request.raw_path)
-        + 11
+        + 12
         + sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
     )
     if header_bytes > MAX_HEADER_BYTES:
@@ -119,7 +119,8 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
     if isinstance(outcome.body, bytes):
         response.content_length = len(outcome.body)
         await response.prepare(request)
-        if outcome.body and request.method != "HEAD":
+        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
+        if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
             await response.write(outcome.body)
     else:
         await response.prepare(request)
@@ -186,7 +187,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 error.x_cache,
                 error.reason,
             )
-            return _error_response(error, request_id, distribution.pop, via, options.debug_headers)
+            response = _error_response(error, request_id, distribution.pop, via, options.debug_headers)
+            if error.status == 413:
+                response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
+            return response
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
@@ -202,6 +206,9 @@ def create_app(
     """The aiohttp application serving ``distribution``. Loads every handler now, so that a missing handler stops
     start-up with a :class:`~edgeproxy.errors.ConfigError` instead of failing the first request."""
     options = options or Options()
+    strictness = options.strictness
+    if distribution.viewer_response_read_only == "2021":
+        strictness = replace(strictness, legacy_viewer_response_read_only=True)
     runtime = runtime or Runtime()
     runtime.load_all(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
@@ -212,7 +219,7 @@ def create_app(
         runtime,
         origins,
         via=via_value(distribution),
-        strictness=options.strictness,
+        strictness=strictness,
         observer=options.observer,
     )
     app = web.Application(handler_args={"max_line_size": 16384, "max_field_size": 16384})

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -28,7 +29,7 @@ from aiohttp import ClientResponse, ClientSession, web
 from yarl import URL
 
 from edgeproxy import config
-from edgeproxy.config import Association, Distribution, HandlerRef, Trigger
+from edgeproxy.config import Association, Distribution, HandlerRef, Trigger, ViewerResponseReadOnly
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
 from edgeproxy.pipeline import Invocation, toward_origin
@@ -120,6 +121,7 @@ async def ainvoke(
     timeout: float | None = None,  # noqa: ASYNC109 -- the function's configured Lambda timeout
     memory: int = 128,
     lenient: bool = False,
+    viewer_response_read_only: ViewerResponseReadOnly = "current",
     base_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``handler`` (a ``file.py:function`` / ``module.function`` reference, resolved from ``base_dir`` or the
@@ -129,7 +131,8 @@ async def ainvoke(
     Each call is a cold start: a referenced module is imported afresh. The handler gets a copy of ``event``, which
     is left unchanged. Raises
     :class:`~edgeproxy.errors.LambdaValidationError`, :class:`~edgeproxy.errors.LambdaExecutionError`, or
-    :class:`~edgeproxy.errors.ConfigError` for a reference that cannot be loaded."""
+    :class:`~edgeproxy.errors.ConfigError` for a reference that cannot be loaded. ``lenient`` logs violations
+    instead of raising; ``viewer_response_read_only="2021"`` applies the older, wider read-only list (§10.5)."""
     try:
         cf = event["Records"][0]["cf"]
         event_type = cf["config"]["eventType"]
@@ -148,7 +151,8 @@ async def ainvoke(
         function = runtime.load(Association(handler, (base_dir or Path.cwd()).resolve(), "edgeproxy.testing", key))
         before = copy_json((cf["request"], cf.get("response")))
         result = await runtime.invoke(function, event, trigger=trigger, seconds=timeout, memory=memory)
-        return validate(trigger, before, result, Strictness(lenient=lenient), handler=function.ref).value
+        strictness = Strictness(lenient=lenient, legacy_viewer_response_read_only=viewer_response_read_only == "2021")
+        return validate(trigger, before, result, strictness, handler=function.ref).value
     finally:
         runtime.close()
 
@@ -160,11 +164,20 @@ def invoke(
     timeout: float | None = None,
     memory: int = 128,
     lenient: bool = False,
+    viewer_response_read_only: ViewerResponseReadOnly = "current",
     base_dir: Path | None = None,
 ) -> dict[str, Any]:
     """:func:`ainvoke` for synchronous code; also callable from inside a running event loop (it then runs on a
     loop of its own in a helper thread)."""
-    running = ainvoke(handler, event, timeout=timeout, memory=memory, lenient=lenient, base_dir=base_dir)
+    running = ainvoke(
+        handler,
+        event,
+        timeout=timeout,
+        memory=memory,
+        lenient=lenient,
+        viewer_response_read_only=viewer_response_read_only,
+        base_dir=base_dir,
+    )
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -223,6 +236,7 @@ async def start(
     include_body: bool = False,
     timeouts: Mapping[Trigger, float] | None = None,
     lenient: bool = False,
+    viewer_response_read_only: ViewerResponseReadOnly | None = None,
     debug_headers: bool = False,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -232,7 +246,8 @@ async def start(
     Either ``config_file`` (an ``edgeproxy.toml``), or ``origin`` — an http(s) URL, a folder served like S3, or an
     :class:`aiohttp.web.Application` that is served as the origin on a free port — plus a handler per trigger
     (a reference or a callable), ``include_body`` for the request triggers and per-trigger ``timeouts`` in seconds.
-    ``lenient`` logs rule violations instead of answering 502; ``debug_headers`` adds ``X-Edgeproxy-Error`` with
+    ``lenient`` logs rule violations instead of answering 502; ``viewer_response_read_only`` overrides the config's
+    read-only list at viewer-response (``"current"`` or ``"2021"``); ``debug_headers`` adds ``X-Edgeproxy-Error`` with
     the precise reason to error pages. Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
     origin_runner = None
     if config_file is not None:
@@ -253,6 +268,8 @@ async def start(
         }
         functions = {trigger: handler for trigger, handler in given.items() if handler is not None}
         distribution = config.from_flags(str(origin), functions, include_body=include_body, timeouts=timeouts)
+    if viewer_response_read_only is not None:
+        distribution = dataclasses.replace(distribution, viewer_response_read_only=viewer_response_read_only)
     recorded: list[Invocation] = []
     options = Options(strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observer=recorded.append)
     try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import textwrap
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
@@ -86,6 +87,11 @@ def origin_app(seen: list[Seen]) -> web.Application:
         code = int(request.match_info["code"])
         return web.Response(status=code, text=f"status {code}", reason="Custom Reason")
 
+    async def with_headers(request: web.Request) -> web.Response:
+        """Answers with the response headers named in the query string (``/headers?Via=1.1%20x``)."""
+        await record(request)
+        return web.Response(text="headers", headers=dict(request.query))
+
     async def chunked(request: web.Request) -> web.StreamResponse:
         await record(request)
         response = web.StreamResponse()
@@ -96,18 +102,30 @@ def origin_app(seen: list[Seen]) -> web.Application:
         await response.write_eof()
         return response
 
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    # Long request lines and headers accepted, so that size limits are the proxy's to enforce (§5.3).
+    app = web.Application(
+        client_max_size=16 * 1024 * 1024, handler_args={"max_line_size": 32768, "max_field_size": 32768}
+    )
     app.router.add_route("*", "/bytes", binary)
     app.router.add_route("*", "/cookies", cookies)
     app.router.add_route("*", "/gzip", compressed)
     app.router.add_route("*", "/status/{code}", status)
     app.router.add_route("*", "/chunked", chunked)
+    app.router.add_route("*", "/headers", with_headers)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 
 
 @pytest.fixture
 async def origin(aiohttp_server: AiohttpServer) -> Origin:
+    seen: list[Seen] = []
+    server: TestServer = await aiohttp_server(origin_app(seen))
+    return Origin(url=str(server.make_url("")).rstrip("/"), seen=seen)
+
+
+@pytest.fixture
+async def second_origin(aiohttp_server: AiohttpServer) -> Origin:
+    """Another recording origin, for handlers that switch origins."""
     seen: list[Seen] = []
     server: TestServer = await aiohttp_server(origin_app(seen))
     return Origin(url=str(server.make_url("")).rstrip("/"), seen=seen)
@@ -126,6 +144,45 @@ def write_handler(tmp_path: Path) -> HandlerWriter:
         return f"{path}:handler"
 
     return write
+
+
+SNIPPET = """
+import base64, json
+
+def handler(event, context):
+    cf = event["Records"][0]["cf"]
+    request = cf["request"]
+    response = cf.get("response")
+    target = response if response is not None else request
+{code}
+    return target
+"""
+SnippetWriter = Callable[..., str]
+
+
+@pytest.fixture
+def snippet(write_handler: HandlerWriter) -> SnippetWriter:
+    """A handler made of a few statements run on the event. They see ``event``, ``cf``, ``request``, ``response``
+    (None in request triggers) and ``target`` (the response in response triggers, else the request), which is
+    returned unless the statements return something else first."""
+
+    def write(code: str, name: str = "snippet") -> str:
+        return write_handler(name, SNIPPET.format(code=textwrap.indent(textwrap.dedent(code).strip(), "    ")))
+
+    return write
+
+
+def assert_cloudfront_error(
+    response: ClientResponse, caplog: pytest.LogCaptureFixture, status: int, x_cache: str, *reason: str
+) -> None:
+    """The viewer got CloudFront's error (status, ``X-Cache``, ``Server``), and both the debug header and the
+    warning logged by the proxy contain every part of ``reason`` (handler, trigger, header or field...)."""
+    assert (response.status, response.headers["X-Cache"]) == (status, f"{x_cache} from cloudfront")
+    assert response.headers["Server"] == "CloudFront"
+    debug = response.headers["X-Edgeproxy-Error"]
+    assert all(part in debug for part in reason), (reason, debug)
+    logged = [r.getMessage() for r in caplog.records if r.name == "edgeproxy" and r.levelno == logging.WARNING]
+    assert any(all(part in message for part in reason) for message in logged), (reason, logged)
 
 
 PASS_THROUGH = """

@@ -11,9 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
-from edgeproxy.cli import main
+from edgeproxy.cli import _distribution, _parser, main
 from edgeproxy.config import TRIGGERS
+from edgeproxy.server import create_app
+from tests.conftest import Origin
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "fixtures" / "events"
@@ -104,3 +107,50 @@ def test_serve_subprocess_prints_url_serves_and_exits_on_ctrl_c(tmp_path: Path) 
             assert "START RequestId" in stderr
         finally:
             process.kill()
+
+
+ADD_CONTENT_ENCODING = (
+    "def handler(event, context):\n"
+    "    response = event['Records'][0]['cf']['response']\n"
+    "    response['headers']['content-encoding'] = [{'value': 'identity'}]\n"
+    "    return response\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("in_file", "flag", "status"),
+    [(None, None, 200), (None, "2021", 502), ("2021", None, 502), ("2021", "current", 200), ("current", "2021", 502)],
+)
+async def test_serve_viewer_response_read_only_flag_overrides_the_config(
+    in_file: str | None,
+    flag: str | None,
+    status: int,
+    tmp_path: Path,
+    origin: Origin,
+    aiohttp_client: AiohttpClient,
+) -> None:
+    (tmp_path / "encode.py").write_text(ADD_CONTENT_ENCODING)
+    setting = f'[distribution]\nviewer_response_read_only = "{in_file}"\n' if in_file else ""
+    (tmp_path / "edgeproxy.toml").write_text(
+        f'{setting}[origins.app]\nurl = "{origin.url}"\n'
+        '[default_behavior]\norigin = "app"\n[default_behavior.functions]\nviewer-response = "encode.py:handler"\n'
+    )
+    argv = ["serve", "--config", str(tmp_path / "edgeproxy.toml")] + (
+        ["--viewer-response-read-only", flag] if flag else []
+    )
+    client = await aiohttp_client(create_app(_distribution(_parser().parse_args(argv))))
+    response = await client.get("/x")
+    assert response.status == status
+    if status == 502:
+        assert response.headers["X-Cache"] == "LambdaValidationError from cloudfront"
+
+
+@pytest.mark.parametrize(("flag", "code"), [([], 0), (["--viewer-response-read-only", "2021"], 1)])
+def test_invoke_viewer_response_read_only_flag(
+    flag: list[str], code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "encode.py").write_text(ADD_CONTENT_ENCODING)
+    monkeypatch.chdir(tmp_path)
+    assert main(["invoke", "encode.py:handler", "--event", str(EVENTS / "viewer-response.json"), *flag]) == code
+    if code:
+        assert "added read-only header 'content-encoding'" in capsys.readouterr().err

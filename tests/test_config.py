@@ -123,6 +123,11 @@ def test_valid_config_builds_typed_distribution(tmp_path: Path) -> None:
             "default_behavior.functions.viewer-response",
             "a function association is either",
         ),
+        (
+            lambda t: t.replace('id = "E123"', 'id = "E123"\nviewer_response_read_only = 2021'),
+            "distribution.viewer_response_read_only",
+            '2021 is not "current" (Warning, Via read-only at viewer-response) or "2021"',
+        ),
         (lambda t: t + "\n[oops", "", "not valid TOML"),
     ],
 )
@@ -134,6 +139,12 @@ def test_config_errors_name_file_key_and_problem(tmp_path: Path, edit: object, k
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(("line", "expected"), [("", "current"), ('viewer_response_read_only = "2021"', "2021")])
+def test_viewer_response_read_only_list(tmp_path: Path, line: str, expected: str) -> None:
+    distribution = config.load(write(tmp_path, VALID.replace('id = "E123"', f'id = "E123"\n{line}')))
+    assert distribution.viewer_response_read_only == expected
 
 
 def test_missing_file(tmp_path: Path) -> None:
