@@ -25,19 +25,23 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from edgeproxy.config import Association, Trigger
 from edgeproxy.errors import ConfigError, HandlerLoadError, LambdaExecutionError
 
 log = logging.getLogger("edgeproxy.lambda")
 
-# §2.4: 5 s at viewer triggers, 30 s at origin triggers (configurable per association).
-DEFAULT_TIMEOUTS: dict[Trigger, float] = {
+# What a function is invoked for: a Lambda@Edge trigger, or an ALB target group (§7).
+Source = Trigger | Literal["alb"]
+# §2.4: 5 s at viewer triggers, 30 s at origin triggers (configurable per association). An ALB target runs for its
+# function's own timeout (§7.5): Lambda's default is 3 s.
+DEFAULT_TIMEOUTS: dict[Source, float] = {
     "viewer-request": 5.0,
     "viewer-response": 5.0,
     "origin-request": 30.0,
     "origin-response": 30.0,
+    "alb": 3.0,
 }
 FUNCTION_VERSION = "1"  # Lambda@Edge runs numbered versions only (§2.4)
 ACCOUNT_ID = "123456789012"
@@ -248,7 +252,7 @@ class Runtime:
             await asyncio.get_running_loop().run_in_executor(self._executor, self.reload_changed)
 
     async def invoke(
-        self, function: Function, event: Any, *, trigger: Trigger, seconds: float | None = None, memory: int = 128
+        self, function: Function, event: Any, *, trigger: Source, seconds: float | None = None, memory: int = 128
     ) -> Any:
         """Run one handler on one event, as Lambda would; raise :class:`LambdaExecutionError` on a crash or timeout."""
         limit = seconds if seconds is not None else DEFAULT_TIMEOUTS[trigger]
