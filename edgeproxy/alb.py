@@ -110,6 +110,7 @@ class HealthChecker:
         self.checks = 0
         self._passes = 0
         self._failures = 0
+        self._running = False
 
     async def probe(self) -> str | None:
         """One health check: ``None`` when it passes, otherwise why it failed."""
@@ -119,7 +120,8 @@ class HealthChecker:
             multi_value=self.target.group.multi_value_headers,
         )
         try:
-            response = await asyncio.wait_for(self.target.respond(event), self.settings.timeout)
+            async with asyncio.timeout(self.settings.timeout):
+                response = await self.target.respond(event)
         except TimeoutError:
             return f"no response within the health check timeout ({self.settings.timeout:g} s)"
         except AlbError as error:
@@ -151,9 +153,10 @@ class HealthChecker:
             self.state = "unhealthy"
 
     async def run(self) -> None:
-        """Check now, then every ``interval`` seconds (start to start), until cancelled."""
+        """Check now, then every ``interval`` seconds (start to start), until :meth:`stop`."""
         loop = asyncio.get_running_loop()
-        while True:
+        self._running = True
+        while self._running:
             started = loop.time()
             try:
                 failure = await self.probe()
@@ -161,7 +164,13 @@ class HealthChecker:
                 log.exception("health: check of target %s failed inside edgeproxy", self.target.function.ref)
                 failure = f"internal error: {exc}"
             self.record(failure)
-            await asyncio.sleep(max(0.0, self.settings.interval - (loop.time() - started)))
+            if self._running:
+                await asyncio.sleep(max(0.0, self.settings.interval - (loop.time() - started)))
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current check. (Cancel its task too: the flag covers a cancellation that an
+        ``asyncio.wait_for`` finishing at the same moment swallows, which Python 3.11 can do.)"""
+        self._running = False
 
 
 HEALTH = web.AppKey("alb_health", HealthChecker)
@@ -315,7 +324,9 @@ def create_app(group: TargetGroup, *, runtime: Runtime | None = None, reload: bo
     runtime = runtime or Runtime()
     target = Target(group=group, runtime=runtime, function=runtime.load(group.target))
     checker = HealthChecker(target)
-    app = web.Application(handler_args={"max_line_size": MAX_LINE_BYTES, "max_field_size": MAX_LINE_BYTES})
+    # auto_decompress off: a body sent with Content-Encoding reaches the function as the client sent it (§7.3).
+    limits = {"max_line_size": MAX_LINE_BYTES, "max_field_size": MAX_LINE_BYTES, "auto_decompress": False}
+    app = web.Application(handler_args=limits)
     app[TARGET] = target
     app[HEALTH] = checker
 
@@ -331,6 +342,7 @@ def create_app(group: TargetGroup, *, runtime: Runtime | None = None, reload: bo
             "ALB target group %s -> %s (%s headers, health checks %s)", group.arn, target.function.ref, mode, checks
         )
         yield
+        checker.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
