@@ -274,7 +274,10 @@ def _reason(value: dict[str, Any], status: int, target: str) -> str:
         raise _invalid(target, f"'statusDescription' must be a string, got {json.dumps(description)}")
     if any(char in description for char in "\r\n\0"):
         raise _invalid(target, "'statusDescription' contains a line break")
-    description = description.removeprefix(f"{status} ").strip()
+    code = str(status)
+    if description == code or description.startswith(f"{code} "):
+        description = description[len(code) :]
+    description = description.strip()
     if description:
         return description
     try:
