@@ -177,12 +177,17 @@ async def test_every_event_has_the_load_balancer_headers(
     assert event["requestContext"]["elb"]["targetGroupArn"].startswith("arn:aws:elasticloadbalancing:")
 
 
-async def test_client_trace_id_gets_a_self_field(alb_proxy: ProxyFactory, write_handler: HandlerWriter) -> None:
+@MODES
+async def test_client_trace_id_gets_a_self_field(
+    multi_value: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
     # 61
-    client = await alb_proxy(write_handler("echo", ECHO))
+    client = await alb_proxy(write_handler("echo", ECHO), multi_value=multi_value)
     given = "Root=1-67891233-abcdef012345678912345678"
     event = await event_of(client, "GET", "/", headers={"X-Amzn-Trace-Id": given})
-    assert re.fullmatch(f"Self={ROOT_ID};{given}", event["headers"]["x-amzn-trace-id"])
+    values = event["multiValueHeaders"]["x-amzn-trace-id"] if multi_value else [event["headers"]["x-amzn-trace-id"]]
+    assert len(values) == 1
+    assert re.fullmatch(f"Self={ROOT_ID};{given}", values[0])
 
 
 def test_trace_header_rules() -> None:
@@ -250,13 +255,18 @@ async def test_binary_upload_arrives_intact(
     assert base64.b64decode(event["body"]) == BINARY
 
 
+@MODES
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_request_body_over_1_mb_is_413_without_invocation(
-    chunked: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+    multi_value: bool,
+    chunked: bool,
+    alb_proxy: ProxyFactory,
+    write_handler: HandlerWriter,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # 52
     ref = write_handler("counts", COUNTS)
-    client = await alb_proxy(ref)
+    client = await alb_proxy(ref, multi_value=multi_value)
     body = b"x" * (1024 * 1024 + 1)
 
     async def chunks() -> Any:
@@ -309,8 +319,12 @@ async def test_status_code_alone_is_an_empty_200(
     assert response.headers["Content-Length"] == "0"
 
 
-async def test_status_description_is_the_reason_phrase(alb_proxy: ProxyFactory, write_handler: HandlerWriter) -> None:
-    client = await alb_proxy(returning(write_handler, {"statusCode": 418, "statusDescription": "418 Short And Stout"}))
+@MODES
+async def test_status_description_is_the_reason_phrase(
+    multi_value: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
+    result = {"statusCode": 418, "statusDescription": "418 Short And Stout"}
+    client = await alb_proxy(returning(write_handler, result), multi_value=multi_value)
     response = await client.get("/")
     assert (response.status, response.reason) == (418, "Short And Stout")
 
@@ -335,12 +349,29 @@ MALFORMED = [
 ]
 
 
+def in_mode(result: Any, multi_value: bool) -> Any:
+    """A single-value result in the other mode: a ``headers`` map becomes ``multiValueHeaders`` of one value each."""
+    if not multi_value or not isinstance(result, dict) or not isinstance(result.get("headers"), dict):
+        return result
+    headers = result["headers"]
+    return {
+        **{k: v for k, v in result.items() if k != "headers"},
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+    }
+
+
+@MODES
 @pytest.mark.parametrize(("result", "reason"), MALFORMED, ids=[reason for _, reason in MALFORMED])
 async def test_malformed_response_is_502_invalid_response(
-    result: Any, reason: str, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+    multi_value: bool,
+    result: Any,
+    reason: str,
+    alb_proxy: ProxyFactory,
+    write_handler: HandlerWriter,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # 55
-    client = await alb_proxy(returning(write_handler, result))
+    client = await alb_proxy(returning(write_handler, in_mode(result, multi_value)), multi_value=multi_value)
     response = await client.get("/path")
     assert response.status == 502
     assert response.headers["Server"] == "awselb/2.0"
@@ -399,13 +430,14 @@ async def test_handler_exception_is_502_unhandled_with_user_traceback_in_log(
     assert 'boom.py", line 2, in handler' in caplog.text  # the user's own frame, from the shared runtime
 
 
+@MODES
 async def test_timeout_is_502(
-    alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+    multi_value: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
 ) -> None:
     # 57
     caplog.set_level(logging.INFO)
     ref = write_handler("slow", "import asyncio\nasync def handler(event, context):\n    await asyncio.sleep(30)\n")
-    client = await alb_proxy(ref, seconds=0.05)
+    client = await alb_proxy(ref, seconds=0.05, multi_value=multi_value)
     response = await client.get("/")
     assert response.status == 502
     assert "Task timed out after 0.05 seconds" in caplog.text
@@ -413,17 +445,18 @@ async def test_timeout_is_502(
     assert "timed out" in caplog.text
 
 
+@MODES
 async def test_response_over_1_mb_is_502_too_large(
-    alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+    multi_value: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
 ) -> None:
     # 57
     big = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'x' * 1048576}\n"
-    client = await alb_proxy(write_handler("big", big))
+    client = await alb_proxy(write_handler("big", big), multi_value=multi_value)
     response = await client.get("/")
     assert response.status == 502
     assert "LambdaResponseTooLarge" in caplog.text
     fits = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'x' * 1000000}\n"
-    client = await alb_proxy(write_handler("fits", fits))
+    client = await alb_proxy(write_handler("fits", fits), multi_value=multi_value)
     assert len(await (await client.get("/")).read()) == 1000000
 
 

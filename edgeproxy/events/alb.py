@@ -194,9 +194,9 @@ def _invalid(target: str, problem: str) -> AlbError:
 
 
 def _lambda_json(value: Any) -> Any:
-    # What the Python Lambda runtime's serializer does with a Decimal (DynamoDB hands them out).
+    # The Python Lambda runtime writes a Decimal (DynamoDB hands them out) as its digits: Decimal("200") is 200.
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        return json.loads(str(value))
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
