@@ -574,14 +574,15 @@ async def test_context_and_lambda_logs(
         "import json\n"
         "def handler(event, context):\n"
         "    print('hello from the target')\n"
-        "    body = {'name': context.function_name, 'memory': context.memory_limit_in_mb,\n"
+        "    body = {'id': context.aws_request_id, 'memory': context.memory_limit_in_mb,\n"
         "            'remaining': context.get_remaining_time_in_millis()}\n"
         "    return {'statusCode': 200, 'body': json.dumps(body)}\n"
     )
     client = await alb_proxy(write_handler("ctx", source), seconds=2)
     body = await (await client.get("/")).json(content_type=None)
-    assert body["name"] == "us-east-1.ctx"
     assert body["memory"] == 128
+    assert re.fullmatch(r"[0-9a-f-]{36}", body["id"])
+    assert f"START RequestId: {body['id']}" in caplog.text
     assert 0 < body["remaining"] <= 2000
     assert re.search(r"\[ctx alb\] START RequestId: [0-9a-f-]{36}", caplog.text)
     assert re.search(r"\[ctx alb\] [0-9a-f-]{36}\thello from the target", caplog.text)
