@@ -1,4 +1,4 @@
-"""The ``edgeproxy`` command: serve, invoke, events."""
+"""The ``edgeproxy`` command: serve, alb, invoke, events."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from edgeproxy import config, testing
-from edgeproxy.config import TRIGGERS, Distribution, Trigger
-from edgeproxy.errors import ConfigError, LambdaExecutionError, LambdaValidationError
+from edgeproxy import alb, config, testing
+from edgeproxy.config import TRIGGERS, Distribution, TargetGroup, Trigger
+from edgeproxy.errors import AlbError, ConfigError, LambdaExecutionError, LambdaValidationError
+from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.rules import Strictness
 from edgeproxy.server import Options, create_app
@@ -47,23 +48,40 @@ def _parser() -> argparse.ArgumentParser:
         "Content-Encoding, Content-Length, Transfer-Encoding); overrides the config file",
     )
 
+    balancer = commands.add_parser("alb", help="serve one Lambda function behind an emulated ALB target group")
+    balancer.add_argument(
+        "--target", required=True, metavar="REF", help="the function: file.py:function or module.function"
+    )
+    balancer.add_argument("--multi-value-headers", action="store_true", help="the target group's multi-value mode")
+    balancer.add_argument("--target-group-arn", metavar="ARN", help="requestContext.elb.targetGroupArn in events")
+    balancer.add_argument("--timeout", type=float, help="the function's timeout in seconds (default: Lambda's 3)")
+    balancer.add_argument("--memory", type=int, default=128, help="the function's memory in MB")
+    balancer.add_argument("--host", default="127.0.0.1")
+    balancer.add_argument("--port", type=int, default=8080)
+    balancer.add_argument("--reload", action="store_true", help="reload the handler's source file when it changes")
+
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
     invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
     invoke.add_argument("--event", required=True, help="event JSON file, or - for standard input")
-    invoke.add_argument("--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers)")
+    invoke.add_argument(
+        "--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers, 3 for ALB)"
+    )
     invoke.add_argument("--lenient", action="store_true", help="report rule violations as warnings")
     invoke.add_argument(
         "--viewer-response-read-only", choices=["current", "2021"], default="current", help="as for serve"
     )
 
-    events = commands.add_parser("events", help="print a sample event for a trigger")
-    events.add_argument("trigger", choices=TRIGGERS)
+    events = commands.add_parser("events", help="print a sample event for a trigger, or for an ALB target (alb)")
+    events.add_argument("trigger", choices=(*TRIGGERS, "alb"))
     events.add_argument("--uri", default="/", help="request path, may include ?query")
     events.add_argument("--method", default="GET")
     events.add_argument("--header", action="append", default=[], metavar="'Name: value'")
     events.add_argument("--client-ip", default="203.0.113.178")
     events.add_argument("--origin", default="https://example.org", help="origin URL for origin events")
     events.add_argument("--status", type=int, default=200, help="response status for response events")
+    events.add_argument("--body", default="", help="request body (alb)")
+    events.add_argument("--multi-value-headers", action="store_true", help="a multi-value mode event (alb)")
+    events.add_argument("--health-check", action="store_true", help="the health checker's event (alb)")
     return parser
 
 
@@ -130,9 +148,25 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    distribution = _distribution(args)
+    loaded = config.load_any(args.config) if args.config is not None else _distribution(args)
+    if isinstance(loaded, TargetGroup):
+        return _run(alb.create_app(loaded, reload=args.reload), args)
     options = Options(strictness=Strictness(lenient=args.lenient), debug_headers=args.debug_headers, reload=args.reload)
-    app = create_app(distribution, options)
+    return _run(create_app(loaded, options), args)
+
+
+def serve_alb(args: argparse.Namespace) -> int:
+    group = config.target_group_from_flags(
+        args.target,
+        multi_value_headers=args.multi_value_headers,
+        target_group_arn=args.target_group_arn,
+        timeout=args.timeout,
+        memory=args.memory,
+    )
+    return _run(alb.create_app(group, reload=args.reload), args)
+
+
+def _run(app: web.Application, args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(app, args.host, args.port))
     except KeyboardInterrupt:
@@ -152,16 +186,6 @@ def invoke(args: argparse.Namespace) -> int:
         print(f"edgeproxy: cannot read event {args.event}: {exc}", file=sys.stderr)
         return 2
     try:
-        cf = event["Records"][0]["cf"]
-        trigger: Trigger = cf["config"]["eventType"]
-        if trigger not in TRIGGERS:
-            raise ValueError(trigger)
-    except (KeyError, IndexError, TypeError, ValueError):
-        print(
-            f"edgeproxy: {args.event} is not a Lambda@Edge event (no Records[0].cf.config.eventType)", file=sys.stderr
-        )
-        return 2
-    try:
         result = asyncio.run(
             testing.ainvoke(
                 args.ref,
@@ -171,27 +195,50 @@ def invoke(args: argparse.Namespace) -> int:
                 viewer_response_read_only=args.viewer_response_read_only or "current",
             )
         )
+    except ValueError as exc:
+        print(f"edgeproxy: {args.event}: {exc}", file=sys.stderr)
+        return 2
     except (LambdaValidationError, LambdaExecutionError) as error:
         print(f"edgeproxy: {error.status} {error.x_cache}: {error.message}\n  reason: {error.reason}", file=sys.stderr)
+        return 1
+    except AlbError as error:
+        print(f"edgeproxy: {error.status} {error.error_reason or '-'}\n  reason: {error.reason}", file=sys.stderr)
         return 1
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0
 
 
-def sample_event(args: argparse.Namespace) -> cloudfront.Event:
-    """A realistic event for ``args.trigger``, built the way the proxy builds its events."""
-    headers: list[tuple[str, str]] = []
-    for header in args.header:
+def sample_alb_event(args: argparse.Namespace) -> alb_events.Event:
+    """A realistic ALB event, built the way the ALB facade builds its events (§7.1)."""
+    return testing.alb_event(
+        args.uri,
+        method=args.method,
+        headers=_given_headers(args.header),
+        body=args.body,
+        multi_value_headers=args.multi_value_headers,
+        client_ip=args.client_ip,
+        health_check=args.health_check,
+    )
+
+
+def _given_headers(header_args: list[str]) -> list[tuple[str, str]]:
+    given: list[tuple[str, str]] = []
+    for header in header_args:
         name, sep, value = header.partition(":")
         if not sep:
             raise SystemExit(f"edgeproxy: --header {header!r} is not 'Name: value'")
-        headers.append((name.strip(), value.strip()))
+        given.append((name.strip(), value.strip()))
+    return given
+
+
+def sample_event(args: argparse.Namespace) -> cloudfront.Event:
+    """A realistic event for ``args.trigger``, built the way the proxy builds its events."""
     return testing.cloudfront_event(
         args.trigger,
         args.uri,
         method=args.method,
-        headers=headers,
+        headers=_given_headers(args.header),
         client_ip=args.client_ip,
         origin=args.origin,
         status=args.status,
@@ -204,9 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "alb":
+            return serve_alb(args)
         if args.command == "invoke":
             return invoke(args)
-        json.dump(sample_event(args), sys.stdout, indent=2)
+        json.dump(sample_alb_event(args) if args.trigger == "alb" else sample_event(args), sys.stdout, indent=2)
         print()
         return 0
     except ConfigError as error:

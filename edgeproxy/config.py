@@ -32,6 +32,7 @@ DEFAULT_POP = "IAD89-C1"
 DEFAULT_METHODS = frozenset({"GET", "HEAD"})
 # Which of CloudFront's documented read-only lists applies at viewer-response (reference §3.4, §10.5).
 ViewerResponseReadOnly = Literal["current", "2021"]
+CLOUDFRONT_TABLES = ("distribution", "origins", "behaviors", "default_behavior")
 
 
 @dataclass(frozen=True)
@@ -190,24 +191,54 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
 
 def load(path: str | Path) -> Distribution:
     """Read, validate and build the distribution described by a TOML file."""
+    return from_mapping(_read(path), source=str(path), base_dir=Path(path).resolve().parent)
+
+
+def load_any(path: str | Path) -> Distribution | TargetGroup:
+    """Read a TOML file that describes either a CloudFront distribution or, with an ``[alb]`` table, an ALB target
+    group in front of one Lambda function (what ``edgeproxy serve --config`` accepts)."""
+    raw = _read(path)
+    base_dir = Path(path).resolve().parent
+    if "alb" in raw:
+        return target_group_from_mapping(raw, source=str(path), base_dir=base_dir)
+    return from_mapping(raw, source=str(path), base_dir=base_dir)
+
+
+def _read(path: str | Path) -> dict[str, Any]:
     source = str(path)
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(source, "", "file not found") from None
     except OSError as exc:
         raise ConfigError(source, "", f"cannot be read: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(source, "", f"not valid TOML: {exc}") from None
-    return from_mapping(raw, source=source, base_dir=Path(path).resolve().parent)
 
 
-def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Distribution:
-    """Build a distribution from an already-parsed config mapping (a TOML document's contents)."""
+def _validate(raw: Mapping[str, Any], source: str) -> None:
+    """Schema validation, after the one check whose schema message would be unreadable: ``[alb]`` is a file of its
+    own, never mixed with the CloudFront tables."""
+    if "alb" in raw:
+        mixed = [name for name in CLOUDFRONT_TABLES if name in raw]
+        if mixed:
+            raise ConfigError(
+                source,
+                mixed[0],
+                "an [alb] config describes an ALB target group and cannot also have the CloudFront tables "
+                f"({', '.join(CLOUDFRONT_TABLES)}); use one file for each",
+            )
     error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(raw))
     if error is not None:
         key, problem = _describe(error)
         raise ConfigError(source, key, problem)
+
+
+def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Distribution:
+    """Build a distribution from an already-parsed config mapping (a TOML document's contents)."""
+    _validate(raw, source)
+    if "alb" in raw:
+        raise ConfigError(source, "alb", "this file describes an ALB target group, not a CloudFront distribution")
     if "origins" not in raw:
         raise ConfigError(source, "origins", "at least one origin is required")
     if "default_behavior" not in raw:
@@ -344,4 +375,112 @@ def from_flags(
             functions=associations,
         ),
         origins={"origin": built},
+    )
+
+
+# ALB target groups (reference/aws-behaviour.md §7)
+
+DEFAULT_TARGET_GROUP_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edgeproxy/6d0ecf831eec9f09"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A target group's health check (§7.6). Off by default for Lambda targets; the other defaults are ALB's own
+    for Lambda target groups. ``interval`` and ``timeout`` are seconds."""
+
+    enabled: bool = False
+    interval: float = 35.0
+    timeout: float = 30.0
+    healthy_threshold: int = 5
+    unhealthy_threshold: int = 2
+    matcher: str = "200"
+    path: str = "/"
+
+    def matches(self, status: int) -> bool:
+        """Whether a response status counts as a pass: ``"200"``, ``"200,202"`` or ``"200-299"`` (ALB's syntax)."""
+        return any(low <= status <= high for low, high in parse_matcher(self.matcher))
+
+
+def parse_matcher(matcher: str) -> list[tuple[int, int]]:
+    """``"200,300-399"`` -> ``[(200, 200), (300, 399)]``."""
+    ranges = []
+    for part in matcher.split(","):
+        low, _, high = part.partition("-")
+        ranges.append((int(low), int(high or low)))
+    return ranges
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    """An ALB target group with one Lambda function as its target (§7). ``target`` is the function's association:
+    its ``timeout`` (``None``: Lambda's default) and ``memory`` are the function's settings."""
+
+    target: Association
+    multi_value_headers: bool = False
+    arn: str = DEFAULT_TARGET_GROUP_ARN
+    health_check: HealthCheck = HealthCheck()
+
+
+def target_group_from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> TargetGroup:
+    """Build a target group from a parsed config whose ``[alb]`` table describes it."""
+    _validate(raw, source)
+    spec = raw["alb"]
+    checks = spec.get("health_check", {})
+    health_check = HealthCheck(
+        enabled=checks.get("enabled", False),
+        interval=float(checks.get("interval", 35)),
+        timeout=float(checks.get("timeout", 30)),
+        healthy_threshold=checks.get("healthy_threshold", 5),
+        unhealthy_threshold=checks.get("unhealthy_threshold", 2),
+        matcher=checks.get("matcher", "200"),
+        path=checks.get("path", "/"),
+    )
+    if any(not 200 <= code <= 499 for pair in parse_matcher(health_check.matcher) for code in pair):
+        raise ConfigError(source, "alb.health_check.matcher", "Lambda targets accept success codes from 200 to 499")
+    # The ELB API refuses a timeout that is not shorter than the interval (hence the Lambda defaults, 30 s and 35 s).
+    if health_check.timeout >= health_check.interval:
+        problem = "the health check timeout must be smaller than the interval"
+        raise ConfigError(source, "alb.health_check.timeout", problem)
+    target = Association(
+        handler=spec["target"],
+        base_dir=base_dir,
+        source=source,
+        key="alb.target",
+        timeout=spec.get("timeout"),
+        memory=int(spec.get("memory", 128)),
+    )
+    return TargetGroup(
+        target=target,
+        multi_value_headers=spec.get("multi_value_headers", False),
+        arn=spec.get("target_group_arn", DEFAULT_TARGET_GROUP_ARN),
+        health_check=health_check,
+    )
+
+
+def target_group_from_flags(
+    target: str,
+    *,
+    multi_value_headers: bool = False,
+    target_group_arn: str | None = None,
+    timeout: float | None = None,
+    memory: int = 128,
+    base_dir: Path | None = None,
+) -> TargetGroup:
+    """The target group ``edgeproxy alb --target REF ...`` describes (health checks off, as on AWS by default)."""
+    source = "command line"
+    arn = target_group_arn or DEFAULT_TARGET_GROUP_ARN
+    schema: Any = _schema_validator().schema
+    if not re.fullmatch(schema["$defs"]["alb"]["properties"]["target_group_arn"]["pattern"], arn):
+        raise ConfigError(source, "--target-group-arn", f"{arn!r} is not a target group ARN")
+    return TargetGroup(
+        target=Association(
+            handler=target,
+            base_dir=(base_dir or Path.cwd()).resolve(),
+            source=source,
+            key="--target",
+            timeout=timeout,
+            memory=memory,
+        ),
+        multi_value_headers=multi_value_headers,
+        arn=arn,
     )

@@ -96,3 +96,20 @@ class RequestRejected(ViewerError):
     def __init__(self, status: int, reason: str, *, message: str | None = None) -> None:
         self.status = status
         super().__init__(reason, message=message)
+
+
+class AlbError(EdgeProxyError):
+    """An error an Application Load Balancer answers the client with instead of its Lambda target's response.
+
+    ``status`` is what the client sees (§7.5: 502 for anything wrong with the function or its response, 413 for a
+    request body over 1 MB); ``error_reason`` is the ALB access-log name (``LambdaInvalidResponse``,
+    ``LambdaUnhandled``, ``LambdaResponseTooLarge``, ``LambdaRequestTooLarge``, ...), or ``None`` when the load balancer
+    refuses the request itself (``TRACE``, too many ``X-Forwarded-For`` addresses); ``reason`` is edgeproxy's precise
+    explanation for the log: which handler, which field, which limit.
+    """
+
+    def __init__(self, status: int, error_reason: str | None, reason: str) -> None:
+        self.status = status
+        self.error_reason = error_reason
+        self.reason = reason
+        super().__init__(reason)

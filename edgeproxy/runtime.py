@@ -30,19 +30,23 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from edgeproxy.config import Association, HandlerRef, Trigger
 from edgeproxy.errors import ConfigError, HandlerLoadError, LambdaExecutionError
 
 log = logging.getLogger("edgeproxy.lambda")
 
-# §2.4: 5 s at viewer triggers, 30 s at origin triggers (configurable per association).
-DEFAULT_TIMEOUTS: dict[Trigger, float] = {
+# What a function is invoked for: a Lambda@Edge trigger, or an ALB target group (§7).
+Source = Trigger | Literal["alb"]
+# §2.4: 5 s at viewer triggers, 30 s at origin triggers (configurable per association). An ALB target runs for its
+# function's own timeout (§7.5): Lambda's default is 3 s.
+DEFAULT_TIMEOUTS: dict[Source, float] = {
     "viewer-request": 5.0,
     "viewer-response": 5.0,
     "origin-request": 30.0,
     "origin-response": 30.0,
+    "alb": 3.0,
 }
 FUNCTION_VERSION = "1"  # Lambda@Edge runs numbered versions only (§2.4)
 ACCOUNT_ID = "123456789012"
@@ -149,15 +153,19 @@ class Function:
 
 
 class LambdaContext:
-    """The ``context`` argument, with the fields of the Python Lambda runtime's context object."""
+    """The ``context`` argument, with the fields of the Python Lambda runtime's context object.
 
-    def __init__(self, function: Function, *, timeout: float, memory: int, aws_request_id: str) -> None:
-        self.function_name = f"us-east-1.{function.name}"
-        self.function_version = FUNCTION_VERSION
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function.name}:{FUNCTION_VERSION}"
+    At the edge, the function runs as a regional replica named ``us-east-1.<name>`` of a numbered version; behind an
+    ALB, it is the function itself, invoked unqualified (``$LATEST``)."""
+
+    def __init__(self, function: Function, *, timeout: float, memory: int, aws_request_id: str, edge: bool) -> None:
+        arn = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function.name}"
+        self.function_name = f"us-east-1.{function.name}" if edge else function.name
+        self.function_version = FUNCTION_VERSION if edge else "$LATEST"
+        self.invoked_function_arn = f"{arn}:{FUNCTION_VERSION}" if edge else arn
         self.memory_limit_in_mb = memory
         self.aws_request_id = aws_request_id
-        self.log_group_name = f"/aws/lambda/us-east-1.{function.name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = function.log_stream_name
         self.identity = None
         self.client_context = None
@@ -298,6 +306,16 @@ class _Workers:
         return future
 
     def _work(self) -> None:
+        # Lambda runs a handler on its runtime's main thread, where asyncio.get_event_loop() works; handlers (and
+        # adapters such as Mangum) that call it must find a loop on this thread too.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._serve_jobs()
+        finally:
+            loop.close()
+
+    def _serve_jobs(self) -> None:
         while True:
             with self._lock:
                 self._idle += 1
@@ -357,15 +375,17 @@ class Runtime:
             await asyncio.to_thread(self.reload_changed)
 
     async def invoke(
-        self, function: Function, event: Any, *, trigger: Trigger, seconds: float | None = None, memory: int = 128
+        self, function: Function, event: Any, *, trigger: Source, seconds: float | None = None, memory: int = 128
     ) -> Any:
         """Run one handler on one event, as Lambda would; raise :class:`LambdaExecutionError` on a crash or timeout."""
         limit = seconds if seconds is not None else DEFAULT_TIMEOUTS[trigger]
         aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))  # no getrandom() syscall
         prefix = f"[{function.name} {trigger}]"
-        context = LambdaContext(function, timeout=limit, memory=memory, aws_request_id=aws_request_id)
+        context = LambdaContext(
+            function, timeout=limit, memory=memory, aws_request_id=aws_request_id, edge=trigger != "alb"
+        )
         invocation = _Invocation(prefix=prefix, aws_request_id=aws_request_id)
-        invocation.lines.append(f"{prefix} START RequestId: {aws_request_id} Version: {FUNCTION_VERSION}")
+        invocation.lines.append(f"{prefix} START RequestId: {aws_request_id} Version: {context.function_version}")
         _install_stdout_router()  # again: test runners and embedding programs swap sys.stdout
         level = logging.INFO
         token = _current.set(invocation)

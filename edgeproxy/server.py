@@ -222,7 +222,8 @@ def create_app(
         strictness=strictness,
         observer=options.observer,
     )
-    app = web.Application(handler_args={"max_line_size": 16384, "max_field_size": 16384})
+    # auto_decompress off: CloudFront forwards a request body with Content-Encoding as the viewer sent it.
+    app = web.Application(handler_args={"max_line_size": 16384, "max_field_size": 16384, "auto_decompress": False})
     app[PIPELINE] = pipeline
     app[OPTIONS] = options
 

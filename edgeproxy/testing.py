@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -28,8 +29,9 @@ from typing import Any, cast
 from aiohttp import ClientResponse, ClientSession, web
 from yarl import URL
 
-from edgeproxy import config
-from edgeproxy.config import Association, Distribution, HandlerRef, Trigger, ViewerResponseReadOnly
+from edgeproxy import alb, config
+from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup, Trigger, ViewerResponseReadOnly
+from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
 from edgeproxy.pipeline import Invocation, toward_origin
@@ -37,8 +39,11 @@ from edgeproxy.rules import Strictness, copy_json, size_limit, validate
 from edgeproxy.runtime import Runtime
 from edgeproxy.server import Options, create_app, via_value
 
+log = logging.getLogger("edgeproxy")
+
 CLIENT_IP = "203.0.113.10"  # TEST-NET-3: a documentation address
 ORIGIN_URL = "https://origin.example.com"
+ALB_HOST = "edgeproxy-alb-123578498.us-east-1.elb.amazonaws.com"
 ORIGIN_RESPONSE_HEADERS = (
     ("Content-Type", "text/html; charset=utf-8"),
     ("Content-Length", "1024"),
@@ -114,9 +119,55 @@ def cloudfront_event(
     )
 
 
+def alb_event(
+    path: str = "/",
+    *,
+    method: str = "GET",
+    headers: HeadersArg | None = None,
+    body: bytes | str = b"",
+    multi_value_headers: bool = False,
+    client_ip: str = CLIENT_IP,
+    target_group_arn: str = config.DEFAULT_TARGET_GROUP_ARN,
+    health_check: bool = False,
+) -> alb_events.Event:
+    """An ALB target-group event, as the ALB facade would build it for this request (§7.1).
+
+    ``path`` may carry a raw query string (``/p%20q?a=1&a=2``: nothing is decoded). ``headers`` are the client's
+    (``Host``, ``User-Agent`` and ``Accept`` are filled in unless given); the load balancer's ``X-Amzn-Trace-Id``,
+    ``X-Forwarded-For``, ``-Port`` and ``-Proto`` are added. ``multi_value_headers`` picks the target group's mode.
+    ``health_check`` gives the health checker's event instead."""
+    if health_check:
+        return alb_events.health_check_event(
+            target_group_arn=target_group_arn, path=path, multi_value=multi_value_headers
+        )
+    raw_path, _, querystring = path.partition("?")
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    given = _pairs(headers)
+    named = {name.lower() for name, _ in given}
+    defaults = [("Host", ALB_HOST), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
+    if data:
+        defaults.append(("Content-Length", str(len(data))))
+    client_headers = [(name, value) for name, value in defaults if name.lower() not in named] + given
+    return alb_events.build_event(
+        target_group_arn=target_group_arn,
+        method=method.upper(),
+        path=raw_path,
+        querystring=querystring,
+        headers=alb.forwarded_headers(
+            client_headers,
+            client_ip=client_ip,
+            port=80,
+            proto="http",
+            trace=alb.trace_header({name.lower(): value for name, value in given}.get("x-amzn-trace-id")),
+        ),
+        body=data,
+        multi_value=multi_value_headers,
+    )
+
+
 async def ainvoke(
     handler: HandlerRef,
-    event: Event | Mapping[str, Any],
+    event: Event | alb_events.Event | Mapping[str, Any],
     *,
     timeout: float | None = None,  # noqa: ASYNC109 -- the function's configured Lambda timeout
     memory: int = 128,
@@ -125,41 +176,66 @@ async def ainvoke(
     base_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``handler`` (a ``file.py:function`` / ``module.function`` reference, resolved from ``base_dir`` or the
-    working directory, or a callable) on a Lambda@Edge ``event`` and return its result, validated and with missing
-    header ``key`` fields filled in as CloudFront does. The trigger is the event's ``config.eventType``.
+    working directory, or a callable) on an event and return its result, validated as AWS validates it.
 
-    Each call is a cold start: a referenced module is imported afresh. The handler gets a copy of ``event``, which
-    is left unchanged. Raises
-    :class:`~edgeproxy.errors.LambdaValidationError`, :class:`~edgeproxy.errors.LambdaExecutionError`, or
-    :class:`~edgeproxy.errors.ConfigError` for a reference that cannot be loaded. ``lenient`` logs violations
-    instead of raising; ``viewer_response_read_only="2021"`` applies the older, wider read-only list (§10.5)."""
-    try:
-        cf = event["Records"][0]["cf"]
-        event_type = cf["config"]["eventType"]
-    except (KeyError, IndexError, TypeError):
-        raise ValueError("not a Lambda@Edge event: no Records[0].cf.config.eventType") from None
-    if event_type not in config.TRIGGERS:
-        raise ValueError(f"not a Lambda@Edge event type: {event_type!r}")
-    trigger = cast(Trigger, event_type)
-    # Lambda hands the handler a deserialised copy: the caller's event must stay as built (reusable for another
-    # call), and the result must not share objects with it.
-    event = copy_json(event)
-    cf = event["Records"][0]["cf"]
+    For a Lambda@Edge event the trigger is its ``config.eventType``; the result comes back with missing header
+    ``key`` fields filled in, as CloudFront does, and a broken rule raises
+    :class:`~edgeproxy.errors.LambdaValidationError` (a crash or timeout
+    :class:`~edgeproxy.errors.LambdaExecutionError`). ``lenient`` logs violations instead of raising;
+    ``viewer_response_read_only="2021"`` applies the older, wider read-only list (§10.5).
+
+    For an ALB event (one with ``requestContext.elb``) the target group's mode is the event's (multi-value when it has
+    ``multiValueHeaders``); anything the load balancer would answer 502 for raises :class:`~edgeproxy.errors.AlbError`
+    with its ``error_reason`` (``LambdaInvalidResponse``, ``LambdaUnhandled``, ...).
+
+    The handler gets a copy of ``event`` (so the same event can be used again), and each call is a cold start: a
+    referenced module is imported afresh. A reference that cannot be loaded raises
+    :class:`~edgeproxy.errors.ConfigError`."""
+    copied: Any = copy_json(event)
     runtime = Runtime(max_threads=2)
     try:
-        key = "handler"
-        function = runtime.load(Association(handler, (base_dir or Path.cwd()).resolve(), "edgeproxy.testing", key))
+        association = Association(
+            handler,
+            (base_dir or Path.cwd()).resolve(),
+            "edgeproxy.testing",
+            "handler",
+            timeout=timeout,
+            memory=memory,
+        )
+        function = runtime.load(association)
+        if alb_events.is_alb_event(copied):
+            group = TargetGroup(target=association, multi_value_headers=alb_events.is_multi_value(copied))
+            response = await alb.Target(group=group, runtime=runtime, function=function).respond(copied)
+            if response.ignored is not None:
+                log.warning(
+                    "%s returned '%s', which the load balancer ignores in this mode", function.ref, response.ignored
+                )
+            return response.payload
+        trigger = _trigger_of(copied)
+        cf = copied["Records"][0]["cf"]
         before = copy_json((cf["request"], cf.get("response")))
-        result = await runtime.invoke(function, event, trigger=trigger, seconds=timeout, memory=memory)
+        result = await runtime.invoke(function, copied, trigger=trigger, seconds=timeout, memory=memory)
         strictness = Strictness(lenient=lenient, legacy_viewer_response_read_only=viewer_response_read_only == "2021")
         return validate(trigger, before, result, strictness, handler=function.ref).value
     finally:
         runtime.close()
 
 
+def _trigger_of(event: Any) -> Trigger:
+    try:
+        event_type = event["Records"][0]["cf"]["config"]["eventType"]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError(
+            "neither a Lambda@Edge event (no Records[0].cf.config.eventType) nor an ALB event (no requestContext.elb)"
+        ) from None
+    if event_type not in config.TRIGGERS:
+        raise ValueError(f"not a Lambda@Edge event type: {event_type!r}")
+    return cast(Trigger, event_type)
+
+
 def invoke(
     handler: HandlerRef,
-    event: Event | Mapping[str, Any],
+    event: Event | alb_events.Event | Mapping[str, Any],
     *,
     timeout: float | None = None,
     memory: int = 128,

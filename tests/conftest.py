@@ -15,8 +15,8 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
-from edgeproxy import config
-from edgeproxy.config import Distribution, Trigger
+from edgeproxy import alb, config
+from edgeproxy.config import Association, Distribution, HealthCheck, TargetGroup, Trigger
 from edgeproxy.server import Options, create_app
 
 BINARY = bytes(range(256)) * 64
@@ -229,5 +229,29 @@ def proxy(aiohttp_client: AiohttpClient) -> ProxyFactory:
             assert origin is not None
             distribution = config.from_flags(origin, dict(functions or {}), include_body=include_body)
         return await aiohttp_client(create_app(distribution, options or Options(debug_headers=True)))
+
+    return start
+
+
+@pytest.fixture
+def alb_proxy(aiohttp_client: AiohttpClient) -> ProxyFactory:
+    """Start the ALB facade on a real socket in front of one handler (``file.py:function``), in single-value mode or,
+    with ``multi_value=True``, multi-value mode. ``seconds`` is the function's timeout; ``health_check`` may use
+    intervals below ALB's 5 s minimum."""
+
+    async def start(
+        target: str,
+        *,
+        multi_value: bool = False,
+        seconds: float | None = None,
+        health_check: HealthCheck | None = None,
+        reload: bool = False,
+    ) -> TestClient[web.Request, web.Application]:
+        group = TargetGroup(
+            target=Association(handler=target, base_dir=Path.cwd(), source="test", key="alb.target", timeout=seconds),
+            multi_value_headers=multi_value,
+            health_check=health_check or HealthCheck(),
+        )
+        return await aiohttp_client(alb.create_app(group, reload=reload))
 
     return start

@@ -154,3 +154,124 @@ def test_invoke_viewer_response_read_only_flag(
     assert main(["invoke", "encode.py:handler", "--event", str(EVENTS / "viewer-response.json"), *flag]) == code
     if code:
         assert "added read-only header 'content-encoding'" in capsys.readouterr().err
+
+
+# ALB mode
+
+
+@pytest.mark.parametrize("multi_value", [False, True], ids=["single-value", "multi-value"])
+def test_events_alb_prints_an_alb_event(multi_value: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["events", "alb", "--uri", "/p%20q?a=1&a=2", "--method", "post", "--header", "X-Test: yes"]
+    args += ["--header", "Content-Type: application/json", "--body", '{"k": 1}']
+    assert main(args + (["--multi-value-headers"] if multi_value else [])) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert event["requestContext"]["elb"]["targetGroupArn"].startswith("arn:aws:elasticloadbalancing:")
+    assert (event["httpMethod"], event["path"]) == ("POST", "/p%20q")
+    assert (event["body"], event["isBase64Encoded"]) == ('{"k": 1}', False)
+    if multi_value:
+        assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"]}
+        assert event["multiValueHeaders"]["x-test"] == ["yes"]
+        assert "headers" not in event
+    else:
+        assert event["queryStringParameters"] == {"a": "2"}
+        assert event["headers"]["x-test"] == "yes"
+        assert "multiValueHeaders" not in event
+        assert set(event["headers"]) >= {"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}
+
+
+def test_events_alb_health_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", "alb", "--health-check", "--multi-value-headers"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert event["multiValueHeaders"] == {"user-agent": ["ELB-HealthChecker/2.0"]}
+    assert event["multiValueQueryStringParameters"] == {}
+
+
+@pytest.mark.parametrize("fixture", ["alb.json", "alb-multi-value.json", "alb-health-check.json"])
+def test_invoke_alb_fixture_events(fixture: str, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = str(ROOT / "sample_functions" / "alb_echo.py") + ":handler"
+    assert main(["invoke", sample, "--event", str(EVENTS / fixture)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["statusCode"] == 200
+    multi = fixture == "alb-multi-value.json"
+    assert ("multiValueHeaders" in result) == multi
+    assert ("headers" in result) == (not multi)
+    if fixture != "alb-health-check.json":
+        assert json.loads(result["body"])["query"]["tag"] == (["new", "sale"] if multi else ["sale"])
+
+
+def test_invoke_alb_reports_invalid_response(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bad.py").write_text("def handler(event, context):\n    return {'statusCode': '200'}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["invoke", "bad.handler", "--event", str(EVENTS / "alb.json")]) == 1
+    err = capsys.readouterr().err
+    assert "502 LambdaInvalidResponse" in err
+    assert "'statusCode' must be a number" in err
+
+
+def test_alb_config_mixed_with_cloudfront_tables_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "mixed.toml"
+    path.write_text('[alb]\ntarget = "app.handler"\n[origins.a]\nurl = "http://127.0.0.1:1"\n')
+    assert main(["serve", "--config", str(path)]) == 2
+    assert f"{path}: origins: an [alb] config describes an ALB target group" in capsys.readouterr().err
+
+
+def test_alb_missing_target_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alb", "--target", str(tmp_path / "nope.py") + ":handler"]) == 2
+    assert "command line: --target: handler file" in capsys.readouterr().err
+
+
+def _serve_and_get(command: list[str], cwd: Path, path: str) -> tuple[int, dict[str, str], bytes, str]:
+    """Run an edgeproxy server as a subprocess, GET one path, stop it with Ctrl-C: status, headers, body, stderr."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "edgeproxy.cli", *command, "--port", "0"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            line = process.stdout.readline().strip()
+            assert line.startswith("edgeproxy listening on http://127.0.0.1:"), process.stderr.read()
+            with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
+                status, headers, body = response.status, dict(response.headers), response.read()
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+            return status, headers, body, process.stderr.read()
+        finally:
+            process.kill()
+
+
+def test_alb_subprocess_serves_the_target(tmp_path: Path) -> None:
+    sample = str(ROOT / "sample_functions" / "alb_echo.py") + ":handler"
+    status, headers, body, stderr = _serve_and_get(
+        ["alb", "--target", sample, "--multi-value-headers"], tmp_path, "/hello?a=1&a=2"
+    )
+    assert status == 200
+    assert headers["Server"] == "awselb/2.0"
+    echo = json.loads(body)
+    assert (echo["mode"], echo["path"], echo["query"]) == ("multi-value", "/hello", {"a": ["1", "2"]})
+    assert "Traceback" not in stderr
+    assert "[alb_echo alb] START RequestId" in stderr
+
+
+def test_serve_config_with_alb_table_and_health_checks(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    return {'statusCode': 200, 'headers': {'content-type': 'text/plain'}, 'body': event['path']}\n"
+    )
+    (tmp_path / "alb.toml").write_text(
+        "[alb]\n"
+        'target = "app.handler"\n'
+        'target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/notes/0123456789abcdef"\n'
+        "health_check = { enabled = true, interval = 5, timeout = 2 }\n"
+    )
+    status, headers, body, stderr = _serve_and_get(["serve", "--config", "alb.toml"], tmp_path, "/from-config")
+    assert (status, body) == (200, b"/from-config")
+    assert headers["Server"] == "awselb/2.0"
+    assert "targetgroup/notes/0123456789abcdef -> app.handler (single-value headers, health checks on)" in stderr

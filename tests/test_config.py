@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeproxy import config
-from edgeproxy.config import Behavior, CustomOrigin, DirectoryOrigin, Distribution
+from edgeproxy import alb, config
+from edgeproxy.config import Behavior, CustomOrigin, DirectoryOrigin, Distribution, HealthCheck, TargetGroup
 from edgeproxy.errors import ConfigError
 from edgeproxy.server import create_app
 
@@ -205,3 +205,112 @@ def test_flags_distribution_accepts_url_or_folder(tmp_path: Path) -> None:
     assert isinstance(config.from_flags(str(tmp_path), {}).default_behavior.origin, DirectoryOrigin)
     with pytest.raises(ConfigError, match="--origin"):
         config.from_flags(str(tmp_path / "missing"), {})
+
+
+# [alb]: an ALB target group instead of a distribution
+
+ALB = """
+[alb]
+target = "app.handler"
+multi_value_headers = true
+target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/notes/0123456789abcdef"
+timeout = 10
+memory = 512
+
+[alb.health_check]
+enabled = true
+interval = 10
+timeout = 5
+healthy_threshold = 3
+matcher = "200-299"
+path = "/ping"
+"""
+
+
+def test_alb_config_builds_a_target_group(tmp_path: Path) -> None:
+    group = config.load_any(write(tmp_path, ALB))
+    assert isinstance(group, TargetGroup)
+    assert group.multi_value_headers is True
+    assert group.arn == "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/notes/0123456789abcdef"
+    assert (group.target.handler, group.target.timeout, group.target.memory) == ("app.handler", 10, 512)
+    assert (group.target.key, group.target.base_dir) == ("alb.target", tmp_path.resolve())
+    assert group.health_check == HealthCheck(
+        enabled=True,
+        interval=10,
+        timeout=5,
+        healthy_threshold=3,
+        unhealthy_threshold=2,
+        matcher="200-299",
+        path="/ping",
+    )
+    assert group.health_check.matches(204)
+    assert not group.health_check.matches(302)
+
+
+def test_alb_defaults_are_alb_defaults(tmp_path: Path) -> None:
+    group = config.load_any(write(tmp_path, '[alb]\ntarget = "app.handler"\n'))
+    assert isinstance(group, TargetGroup)
+    assert group.multi_value_headers is False  # lambda.multi_value_headers.enabled defaults to false (§7.2)
+    assert group.target.timeout is None  # the runtime's default for "alb": Lambda's 3 s
+    # §7.6: off for Lambda targets; 35 s, 30 s, 5, 2, "200", "/" when enabled.
+    assert group.health_check == HealthCheck(enabled=False, interval=35, timeout=30, healthy_threshold=5)
+    assert (group.health_check.unhealthy_threshold, group.health_check.matcher, group.health_check.path) == (
+        2,
+        "200",
+        "/",
+    )
+
+
+def test_cloudfront_config_still_loads_through_load_any(tmp_path: Path) -> None:
+    assert isinstance(config.load_any(write(tmp_path, VALID)), Distribution)
+
+
+def test_alb_config_is_not_a_distribution(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, ALB))
+    assert caught.value.key == "alb"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        (ALB + '[default_behavior]\norigin = "x"\n', "default_behavior", "cannot also have the CloudFront tables"),
+        ("[alb]\nmulti_value_headers = true\n", "alb.target", "required key is missing"),
+        ('[alb]\ntarget = "a.h"\nport = 1\n', "alb.port", "unknown key"),
+        ('[alb]\ntarget = "a.h"\ntarget_group_arn = "arn:nope"\n', "alb.target_group_arn", "does not match"),
+        ('[alb]\ntarget = "a.h"\nhealth_check = { interval = 4 }\n', "alb.health_check.interval", "less than"),
+        ('[alb]\ntarget = "a.h"\nhealth_check = { timeout = 121 }\n', "alb.health_check.timeout", "greater than"),
+        (
+            '[alb]\ntarget = "a.h"\nhealth_check = { healthy_threshold = 11 }\n',
+            "alb.health_check.healthy_threshold",
+            "",
+        ),
+        ('[alb]\ntarget = "a.h"\nhealth_check = { matcher = "200-599" }\n', "alb.health_check.matcher", "200 to 499"),
+        ('[alb]\ntarget = "a.h"\nhealth_check = { matcher = "ok" }\n', "alb.health_check.matcher", "does not match"),
+        ('[alb]\ntarget = "a.h"\nhealth_check = { path = "ping" }\n', "alb.health_check.path", "does not match"),
+        ('[alb]\ntarget = "a.h"\nhealth_check = { timeout = 40 }\n', "alb.health_check.timeout", "smaller than"),
+        ('[alb]\ntarget = "a.h"\ntimeout = 901\n', "alb.timeout", "greater than"),
+    ],
+)
+def test_alb_config_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        config.load_any(path)
+    assert (caught.value.source, caught.value.key) == (str(path), key)
+    assert problem in caught.value.problem
+
+
+def test_alb_target_that_does_not_exist_is_a_config_error(tmp_path: Path) -> None:
+    group = config.load_any(write(tmp_path, '[alb]\ntarget = "missing.handler"\n'))
+    assert isinstance(group, TargetGroup)
+    with pytest.raises(ConfigError) as caught:
+        alb.create_app(group)
+    assert (caught.value.key, "does not exist" in caught.value.problem) == ("alb.target", True)
+
+
+def test_alb_flags(tmp_path: Path) -> None:
+    group = config.target_group_from_flags("app.py:handler", multi_value_headers=True, timeout=2, base_dir=tmp_path)
+    assert (group.multi_value_headers, group.target.timeout, group.arn) == (True, 2, config.DEFAULT_TARGET_GROUP_ARN)
+    assert group.health_check.enabled is False
+    with pytest.raises(ConfigError, match="--target-group-arn"):
+        config.target_group_from_flags("app.py:handler", target_group_arn="arn:aws:elasticloadbalancing:bad")

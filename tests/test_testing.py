@@ -137,7 +137,7 @@ async def test_invoke_works_inside_a_running_loop_and_ainvoke_runs_async_handler
 
 
 def test_invoke_rejects_what_is_not_an_edge_event() -> None:
-    with pytest.raises(ValueError, match="not a Lambda@Edge event"):
+    with pytest.raises(ValueError, match="neither a Lambda@Edge event"):
         invoke(lambda event, context: event, {"httpMethod": "GET"})
 
 

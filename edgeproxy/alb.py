@@ -1,0 +1,364 @@
+"""The ALB facade: an aiohttp application that answers like an Application Load Balancer in front of one Lambda
+target (reference/aws-behaviour.md §7), and the target group's health checker.
+
+client request -> the load balancer's own checks (TRACE, WebSocket, header and body limits) -> event
+(:mod:`edgeproxy.events.alb`) -> the target, through the same :class:`~edgeproxy.runtime.Runtime` as the CloudFront
+mode -> validated result -> response with ``Server: awselb/2.0``. Every :class:`~edgeproxy.errors.AlbError` becomes
+ALB's small HTML error page and one log line naming the precise reason; a handler's traceback never reaches a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from edgeproxy.config import TargetGroup
+from edgeproxy.errors import AlbError, LambdaExecutionError
+from edgeproxy.events import alb as alb_events
+from edgeproxy.runtime import Function, Runtime
+
+log = logging.getLogger("edgeproxy")
+
+SERVER = "awselb/2.0"
+MAX_REQUEST_BODY_BYTES = 1024 * 1024  # §7.3: over 1 MB -> 413 LambdaRequestTooLarge, function not invoked
+MAX_LINE_BYTES = 16 * 1024  # §7.3: request line and each header (aiohttp's parser answers 400 past them)
+MAX_HEADER_BYTES = 64 * 1024  # §7.3: the whole request header -> 400
+MAX_FORWARDED_FOR = 30  # §7.3: more addresses in X-Forwarded-For -> 463
+MAX_TRACE_HEADER_BYTES = 7 * 1024  # §7.7: past it, the trace header is rewritten to a new Root
+# The headers the load balancer sets itself (§7.7); the client's values are replaced or appended to.
+SET_BY_ALB = frozenset({"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
+TRACE_ROOT = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}")
+
+
+def new_trace_id() -> str:
+    """An X-Ray trace id: ``1-<8 hex: epoch seconds>-<24 hex>`` (§7.7)."""
+    return f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+
+
+def trace_header(given: str | None) -> str:
+    """The ``X-Amzn-Trace-Id`` the load balancer forwards (§7.7). Absent, invalid (no valid ``Root``) or over 7 KB:
+    a new ``Root``. A valid ``Root``: ``Self=...;`` is inserted in front and every other field kept; an existing
+    ``Self`` is updated in place instead."""
+    if given is None or len(given.encode()) > MAX_TRACE_HEADER_BYTES:
+        return f"Root={new_trace_id()}"
+    fields = [part.strip() for part in given.split(";") if part.strip()]
+    values = dict(part.partition("=")[::2] for part in fields)
+    if not TRACE_ROOT.fullmatch(values.get("Root", "")):
+        return f"Root={new_trace_id()}"
+    own = f"Self={new_trace_id()}"
+    if "Self" in values:
+        return ";".join(own if part.startswith("Self=") else part for part in fields)
+    return ";".join([own, *fields])
+
+
+@dataclass
+class Target:
+    """The target group's one Lambda function, loaded and kept warm by the shared runtime."""
+
+    group: TargetGroup
+    runtime: Runtime
+    function: Function
+
+    async def invoke(self, event: alb_events.Event) -> Any:
+        """Run the function on one event; a crash or a timeout is an :class:`AlbError` 502 ``LambdaUnhandled``."""
+        try:
+            return await self.runtime.invoke(
+                self.function,
+                event,
+                trigger="alb",
+                seconds=self.group.target.timeout,
+                memory=self.group.target.memory,
+            )
+        except LambdaExecutionError as exc:
+            # §7.5: an exception is LambdaUnhandled. A timeout has no code of its own there; Lambda reports it to the
+            # invoker as an unhandled function error (Sandbox.Timedout), so it is LambdaUnhandled too (inferred).
+            raise AlbError(502, "LambdaUnhandled", exc.reason) from None
+
+    async def respond(self, event: alb_events.Event) -> alb_events.TargetResponse:
+        """Invoke and validate: the target's response as wire values, or an :class:`AlbError`."""
+        result = await self.invoke(event)
+        return alb_events.read_result(result, multi_value=self.group.multi_value_headers, target=self.function.ref)
+
+
+TARGET = web.AppKey("alb_target", Target)
+
+
+class HealthChecker:
+    """ALB's health checks of the target (§7.6), on the configured interval, with the target's health in the log.
+
+    The target starts ``initial``; one passing check makes it ``healthy``. ``unhealthy_threshold`` consecutive
+    failures (an unmatched status, an error, an invalid response, or no answer within ``timeout``) make it
+    ``unhealthy``; ``healthy_threshold`` consecutive passes make it ``healthy`` again. As on AWS with a single target,
+    requests are routed whatever its health (ALB fails open).
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.settings = target.group.health_check
+        self.state = "initial"
+        self.checks = 0
+        self._passes = 0
+        self._failures = 0
+        self._running = False
+
+    async def probe(self) -> str | None:
+        """One health check: ``None`` when it passes, otherwise why it failed."""
+        event = alb_events.health_check_event(
+            target_group_arn=self.target.group.arn,
+            path=self.settings.path,
+            multi_value=self.target.group.multi_value_headers,
+        )
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                response = await self.target.respond(event)
+        except TimeoutError:
+            return f"no response within the health check timeout ({self.settings.timeout:g} s)"
+        except AlbError as error:
+            return f"{error.error_reason}: {error.reason}"
+        if not self.settings.matches(response.status):
+            return f"status {response.status} does not match the success codes {self.settings.matcher!r}"
+        return None
+
+    def record(self, failure: str | None) -> None:
+        """Count one check's outcome and log the target's health when it changes."""
+        self.checks += 1
+        name = self.target.function.ref
+        if failure is None:
+            self._passes += 1
+            self._failures = 0
+            if self.state == "initial" or (
+                self.state == "unhealthy" and self._passes >= self.settings.healthy_threshold
+            ):
+                log.info("health: target %s is healthy (was %s): %d passing check(s)", name, self.state, self._passes)
+                self.state = "healthy"
+            return
+        self._failures += 1
+        self._passes = 0
+        log.warning("health: check of target %s failed (%d in a row): %s", name, self._failures, failure)
+        if self.state != "unhealthy" and self._failures >= self.settings.unhealthy_threshold:
+            log.warning(
+                "health: target %s is unhealthy (was %s) after %d failed checks", name, self.state, self._failures
+            )
+            self.state = "unhealthy"
+
+    async def run(self) -> None:
+        """Check now, then every ``interval`` seconds (start to start), until :meth:`stop`."""
+        loop = asyncio.get_running_loop()
+        self._running = True
+        while self._running:
+            started = loop.time()
+            try:
+                failure = await self.probe()
+            except Exception as exc:  # never let one odd check stop the checker
+                log.exception("health: check of target %s failed inside edgeproxy", self.target.function.ref)
+                failure = f"internal error: {exc}"
+            self.record(failure)
+            if self._running:
+                await asyncio.sleep(max(0.0, self.settings.interval - (loop.time() - started)))
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current check. (Cancel its task too: the flag covers a cancellation that an
+        ``asyncio.wait_for`` finishing at the same moment swallows, which Python 3.11 can do.)"""
+        self._running = False
+
+
+HEALTH = web.AppKey("alb_health", HealthChecker)
+
+
+def error_page(status: int) -> bytes:
+    """ALB's own error page: a small nginx-style HTML page (§7.5)."""
+    try:
+        title = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        title = str(status)
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
+
+
+def _error_response(status: int) -> web.Response:
+    headers = {"Server": SERVER, "Date": formatdate(usegmt=True), "Content-Type": "text/html"}
+    return web.Response(status=status, headers=headers, body=error_page(status))
+
+
+def _check_request(request: web.Request) -> None:
+    """What the load balancer refuses before any invocation (§7.3)."""
+    if request.method == "TRACE":
+        raise AlbError(405, None, "the load balancer does not allow TRACE")
+    if "websocket" in request.headers.get("Upgrade", "").lower():
+        raise AlbError(400, "LambdaWebsocketNotSupported", "a WebSocket upgrade to a Lambda target")
+    header_bytes = sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
+    if header_bytes > MAX_HEADER_BYTES:
+        raise AlbError(400, None, f"the request headers are {header_bytes} bytes (limit {MAX_HEADER_BYTES})")
+    for name, value in request.raw_headers:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            # §7.3: non-UTF-8 headers are LambdaBadRequest; the status is not documented (§10 item 13), 400 is ours.
+            raise AlbError(400, "LambdaBadRequest", f"header {name.decode('latin-1')!r} is not UTF-8") from None
+    forwarded = [part for value in request.headers.getall("X-Forwarded-For", ()) for part in value.split(",")]
+    if len(forwarded) > MAX_FORWARDED_FOR:
+        raise AlbError(463, None, f"X-Forwarded-For has {len(forwarded)} addresses (limit {MAX_FORWARDED_FOR})")
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The whole request body; over 1 MB is a 413 before the function is invoked (§7.3)."""
+    if request.content_length is not None and request.content_length > MAX_REQUEST_BODY_BYTES:
+        raise AlbError(
+            413,
+            "LambdaRequestTooLarge",
+            f"the request body is {request.content_length} bytes (limit {MAX_REQUEST_BODY_BYTES})",
+        )
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > MAX_REQUEST_BODY_BYTES:
+            raise AlbError(
+                413, "LambdaRequestTooLarge", f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes (chunked)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _forwarded_headers(request: web.Request, trace: str) -> list[tuple[str, str]]:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return forwarded_headers(
+        request.headers.items(),
+        client_ip=request.remote or "127.0.0.1",
+        port=sockname[1] if isinstance(sockname, tuple) else (request.url.port or 80),
+        proto=request.scheme,
+        trace=trace,
+    )
+
+
+def forwarded_headers(
+    headers: Iterable[tuple[str, str]], *, client_ip: str, port: int, proto: str, trace: str
+) -> list[tuple[str, str]]:
+    """The client's headers, then the ones the load balancer sets (§7.7): the trace id, ``X-Forwarded-For``
+    appended with ``", "``, the listener port and the client's protocol."""
+    received = list(headers)
+    given = ", ".join(value.strip() for name, value in received if name.lower() == "x-forwarded-for" and value.strip())
+    forwarded = [(name, value) for name, value in received if name.lower() not in SET_BY_ALB]
+    forwarded += [
+        ("x-amzn-trace-id", trace),
+        ("x-forwarded-for", f"{given}, {client_ip}" if given else client_ip),
+        ("x-forwarded-port", str(port)),
+        ("x-forwarded-proto", proto),
+    ]
+    return forwarded
+
+
+async def _write(request: web.Request, response: alb_events.TargetResponse) -> web.StreamResponse:
+    headers: CIMultiDict[str] = CIMultiDict({"Server": SERVER, "Date": formatdate(usegmt=True)})
+    # The function's own Server or Date replaces the load balancer's (inferred: as for instance targets).
+    for name in {name.lower() for name in response.headers} & {"server", "date"}:
+        del headers[name]
+    headers.extend(response.headers)
+    out = web.StreamResponse(status=response.status, reason=response.reason or None, headers=headers)
+    out.content_length = len(response.body)  # §7.4: computed by the load balancer
+    await out.prepare(request)
+    if response.body and request.method != "HEAD":
+        await out.write(response.body)
+    await out.write_eof()
+    return out
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """The one client-facing route."""
+    target = request.app[TARGET]
+    group = target.group
+    trace = trace_header(request.headers.get("X-Amzn-Trace-Id"))
+    raw_target = request.raw_path
+    if not raw_target.startswith("/"):  # absolute-form request target (RFC 9112 §3.2.2): keep path and query only
+        raw_target = "/" + raw_target.split("://", 1)[-1].partition("/")[2]
+    path, _, querystring = raw_target.partition("?")
+    try:
+        _check_request(request)
+        body = await _read_body(request)
+        event = alb_events.build_event(
+            target_group_arn=group.arn,
+            method=request.method,
+            path=path,
+            querystring=querystring,
+            headers=_forwarded_headers(request, trace),
+            body=body,
+            multi_value=group.multi_value_headers,
+        )
+        response = await target.respond(event)
+    except AlbError as error:
+        log.warning(
+            "%s %s %s -> %d %s: %s",
+            trace,
+            request.method,
+            request.raw_path,
+            error.status,
+            error.error_reason or "-",
+            error.reason,
+        )
+        return _error_response(error.status)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("%s %s %s: internal error", trace, request.method, request.raw_path)
+        return _error_response(502)
+    if response.ignored is not None:
+        mode = "enabled" if group.multi_value_headers else "disabled"
+        log.warning(
+            "%s %s %s: %s returned '%s', which the load balancer ignores with multi-value headers %s",
+            trace,
+            request.method,
+            request.raw_path,
+            target.function.ref,
+            response.ignored,
+            mode,
+        )
+    return await _write(request, response)
+
+
+def create_app(group: TargetGroup, *, runtime: Runtime | None = None, reload: bool = False) -> web.Application:
+    """The aiohttp application answering as a load balancer in front of ``group``'s function. Loads the function now,
+    so that a missing handler stops start-up with a :class:`~edgeproxy.errors.ConfigError`; starts the health checker
+    when the group enables health checks, and the source watcher when ``reload``."""
+    runtime = runtime or Runtime()
+    target = Target(group=group, runtime=runtime, function=runtime.load(group.target))
+    checker = HealthChecker(target)
+    # auto_decompress off: a body sent with Content-Encoding reaches the function as the client sent it (§7.3).
+    limits = {"max_line_size": MAX_LINE_BYTES, "max_field_size": MAX_LINE_BYTES, "auto_decompress": False}
+    app = web.Application(handler_args=limits)
+    app[TARGET] = target
+    app[HEALTH] = checker
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        tasks = []
+        if reload:
+            tasks.append(asyncio.create_task(runtime.watch()))
+        if group.health_check.enabled:
+            tasks.append(asyncio.create_task(checker.run()))
+        mode = "multi-value" if group.multi_value_headers else "single-value"
+        checks = "on" if group.health_check.enabled else "off"
+        log.info(
+            "ALB target group %s -> %s (%s headers, health checks %s)", group.arn, target.function.ref, mode, checks
+        )
+        yield
+        checker.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        runtime.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
