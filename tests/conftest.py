@@ -102,9 +102,11 @@ def origin_app(seen: list[Seen]) -> web.Application:
         await response.write_eof()
         return response
 
-    # Long request lines and headers accepted, so that size limits are the proxy's to enforce (§5.3).
+    # Long request lines and headers accepted, so that size limits are the proxy's to enforce (§5.3); bodies
+    # recorded as they arrived (not decompressed).
     app = web.Application(
-        client_max_size=16 * 1024 * 1024, handler_args={"max_line_size": 32768, "max_field_size": 32768}
+        client_max_size=16 * 1024 * 1024,
+        handler_args={"max_line_size": 32768, "max_field_size": 32768, "auto_decompress": False},
     )
     app.router.add_route("*", "/bytes", binary)
     app.router.add_route("*", "/cookies", cookies)

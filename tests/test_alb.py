@@ -575,16 +575,21 @@ async def test_context_and_lambda_logs(
         "def handler(event, context):\n"
         "    print('hello from the target')\n"
         "    body = {'id': context.aws_request_id, 'memory': context.memory_limit_in_mb,\n"
+        "            'name': context.function_name, 'version': context.function_version,\n"
+        "            'arn': context.invoked_function_arn, 'group': context.log_group_name,\n"
         "            'remaining': context.get_remaining_time_in_millis()}\n"
         "    return {'statusCode': 200, 'body': json.dumps(body)}\n"
     )
     client = await alb_proxy(write_handler("ctx", source), seconds=2)
     body = await (await client.get("/")).json(content_type=None)
     assert body["memory"] == 128
+    # behind an ALB it is the function itself, invoked unqualified; not a Lambda@Edge replica (us-east-1.ctx)
+    assert (body["name"], body["version"], body["group"]) == ("ctx", "$LATEST", "/aws/lambda/ctx")
+    assert body["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:ctx"
     assert re.fullmatch(r"[0-9a-f-]{36}", body["id"])
     assert f"START RequestId: {body['id']}" in caplog.text
     assert 0 < body["remaining"] <= 2000
-    assert re.search(r"\[ctx alb\] START RequestId: [0-9a-f-]{36}", caplog.text)
+    assert re.search(r"\[ctx alb\] START RequestId: [0-9a-f-]{36} Version: \$LATEST", caplog.text)
     assert re.search(r"\[ctx alb\] [0-9a-f-]{36}\thello from the target", caplog.text)
     assert "[ctx alb] REPORT RequestId:" in caplog.text
 

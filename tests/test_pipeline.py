@@ -7,7 +7,7 @@ from typing import Any
 
 from yarl import URL
 
-from tests.conftest import RECORD_EVENTS, HandlerWriter, Origin, ProxyFactory, recorded_events
+from tests.conftest import GZIPPED, PASS_THROUGH, RECORD_EVENTS, HandlerWriter, Origin, ProxyFactory, recorded_events
 
 FOUR = ("viewer-request", "origin-request", "origin-response", "viewer-response")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{54}==$")
@@ -256,6 +256,18 @@ async def test_request_body_streams_to_origin(origin: Origin, proxy: ProxyFactor
     assert response.status == 200
     assert origin.last.body == payload
     assert origin.last.header("Content-Length") == [str(len(payload))]
+
+
+async def test_compressed_request_body_reaches_origin_as_sent(
+    origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": write_handler("pass", PASS_THROUGH)})
+    response = await client.post("/upload", data=GZIPPED, headers={"Content-Encoding": "gzip"})
+    assert response.status == 200
+    seen = origin.last
+    assert seen.body == GZIPPED  # CloudFront does not decode request bodies
+    assert seen.header("Content-Encoding") == ["gzip"]
+    assert seen.header("Content-Length") == [str(len(GZIPPED))]
 
 
 async def test_chunked_origin_response_passes_through(origin: Origin, proxy: ProxyFactory) -> None:

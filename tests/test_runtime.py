@@ -110,6 +110,21 @@ async def test_concurrent_sync_invocations_each_get_their_own_result(tmp_path: P
     assert len({request_id for _, request_id in results}) == 300
 
 
+async def test_sync_handler_can_use_asyncio_get_event_loop(tmp_path: Path, runtime: Runtime) -> None:
+    # On Lambda the handler runs on the runtime's main thread, where get_event_loop() works; adapters such as
+    # Mangum rely on it.
+    (tmp_path / "loopy.py").write_text(
+        "import asyncio\n"
+        "async def answer():\n"
+        "    await asyncio.sleep(0)\n"
+        "    return 42\n"
+        "def handler(event, context):\n"
+        "    return asyncio.get_event_loop().run_until_complete(answer())\n"
+    )
+    function = runtime.load(association(tmp_path, "loopy.py:handler"))
+    assert [await runtime.invoke(function, EVENT, trigger="origin-request") for _ in range(3)] == [42, 42, 42]
+
+
 async def test_sys_exit_in_a_handler_is_an_execution_error(tmp_path: Path, runtime: Runtime) -> None:
     (tmp_path / "quits.py").write_text("import sys\ndef handler(event, context):\n    sys.exit(3)\n")
     (tmp_path / "aquits.py").write_text("import sys\nasync def handler(event, context):\n    sys.exit(3)\n")
