@@ -5,18 +5,20 @@ be annotated: ``from edgeproxy import EdgeProxy, EdgeProxyFactory, cloudfront_ev
 """
 
 from edgeproxy.errors import (
+    AlbError,
     ConfigError,
     EdgeProxyError,
     LambdaExecutionError,
     LambdaValidationError,
     ViewerError,
 )
-from edgeproxy.pipeline import Invocation
-from edgeproxy.testing import EdgeProxy, EdgeProxyFactory, ainvoke, cloudfront_event, invoke, start
+from edgeproxy.runtime import Invocation
+from edgeproxy.testing import EdgeProxy, EdgeProxyFactory, ainvoke, alb_event, cloudfront_event, invoke, start
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlbError",
     "ConfigError",
     "EdgeProxy",
     "EdgeProxyError",
@@ -26,6 +28,7 @@ __all__ = [
     "LambdaValidationError",
     "ViewerError",
     "ainvoke",
+    "alb_event",
     "cloudfront_event",
     "invoke",
     "start",

@@ -26,7 +26,8 @@ from multidict import CIMultiDict
 from edgeproxy.config import TargetGroup
 from edgeproxy.errors import AlbError, LambdaExecutionError
 from edgeproxy.events import alb as alb_events
-from edgeproxy.runtime import Function, Runtime
+from edgeproxy.rules import copy_json
+from edgeproxy.runtime import Function, Invocation, Observer, Runtime
 
 log = logging.getLogger("edgeproxy")
 
@@ -69,6 +70,7 @@ class Target:
     group: TargetGroup
     runtime: Runtime
     function: Function
+    observer: Observer | None = None  # called with each invocation (the testing API records them)
 
     async def invoke(self, event: alb_events.Event) -> Any:
         """Run the function on one event; a crash or a timeout is an :class:`AlbError` 502 ``LambdaUnhandled``."""
@@ -87,8 +89,35 @@ class Target:
 
     async def respond(self, event: alb_events.Event) -> alb_events.TargetResponse:
         """Invoke and validate: the target's response as wire values, or an :class:`AlbError`."""
-        result = await self.invoke(event)
-        return alb_events.read_result(result, multi_value=self.group.multi_value_headers, target=self.function.ref)
+        event_in = copy_json(event) if self.observer is not None else None
+        started = time.perf_counter()
+        result: Any = None
+        error: AlbError | None = None
+        try:
+            try:
+                result = await self.invoke(event)
+            finally:
+                duration = time.perf_counter() - started
+            return alb_events.read_result(result, multi_value=self.group.multi_value_headers, target=self.function.ref)
+        except AlbError as exc:
+            error = exc
+            raise
+        finally:
+            if self.observer is not None:
+                headers = event.get("headers") or {
+                    name: values[-1] for name, values in event.get("multiValueHeaders", {}).items()
+                }
+                self.observer(
+                    Invocation(
+                        request_id=headers.get("x-amzn-trace-id", ""),
+                        trigger="alb",
+                        handler=self.function.ref,
+                        event=event_in,
+                        result=result,
+                        duration=duration,
+                        error=error,
+                    )
+                )
 
 
 TARGET = web.AppKey("alb_target", Target)
@@ -328,12 +357,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return await _write(request, response)
 
 
-def create_app(group: TargetGroup, *, runtime: Runtime | None = None, reload: bool = False) -> web.Application:
+def create_app(
+    group: TargetGroup, *, runtime: Runtime | None = None, reload: bool = False, observer: Observer | None = None
+) -> web.Application:
     """The aiohttp application answering as a load balancer in front of ``group``'s function. Loads the function now,
     so that a missing handler stops start-up with a :class:`~edgeproxy.errors.ConfigError`; starts the health checker
     when the group enables health checks, and the source watcher when ``reload``."""
     runtime = runtime or Runtime()
-    target = Target(group=group, runtime=runtime, function=runtime.load(group.target))
+    target = Target(group=group, runtime=runtime, function=runtime.load(group.target), observer=observer)
     checker = HealthChecker(target)
     # auto_decompress off: a body sent with Content-Encoding reaches the function as the client sent it (§7.3).
     limits = {"max_line_size": MAX_LINE_BYTES, "max_field_size": MAX_LINE_BYTES, "auto_decompress": False}

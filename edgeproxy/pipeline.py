@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,7 +33,7 @@ from edgeproxy.rules import (
     size_limit,
     validate,
 )
-from edgeproxy.runtime import Runtime
+from edgeproxy.runtime import Invocation, Observer, Runtime
 from edgeproxy.wire import HOP_BY_HOP, end_to_end
 
 log = logging.getLogger("edgeproxy")
@@ -71,23 +71,6 @@ class ViewerRequest:
     headers: CIMultiDictProxy[str] | CIMultiDict[str]
     body: StreamReader | None
     http_version: str = "1.1"
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One handler invocation as the pipeline saw it: the event it was given (as it was before the handler ran),
-    what it returned, how long it took, and the error the viewer got because of it, if any."""
-
-    request_id: str  # CloudFront's request id: the viewer response's X-Amz-Cf-Id
-    trigger: Trigger
-    handler: str
-    event: Any
-    result: Any
-    duration: float  # seconds
-    error: ViewerError | None
-
-
-Observer = Callable[[Invocation], None]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from edgeproxy.errors import LambdaExecutionError
+from edgeproxy.errors import LambdaExecutionError, ViewerError
 from edgeproxy.testing import EdgeProxy, EdgeProxyFactory, start
 
 _STARTED = pytest.StashKey[list[EdgeProxy]]()
@@ -60,7 +60,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             for invocation in proxy.errors:
                 error = invocation.error
                 assert error is not None
-                lines.append(f"{invocation.trigger} {invocation.handler}: {error.status} {error.x_cache}")
+                name = error.x_cache if isinstance(error, ViewerError) else error.error_reason or "-"
+                lines.append(f"{invocation.trigger} {invocation.handler}: {error.status} {name}")
                 lines.append(f"  {error.reason}")
                 if isinstance(error, LambdaExecutionError) and error.handler_traceback:
                     lines.extend(f"  {line}" for line in error.handler_traceback.splitlines())

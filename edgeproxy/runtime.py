@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from edgeproxy.config import Association, HandlerRef, Trigger
-from edgeproxy.errors import ConfigError, HandlerLoadError, LambdaExecutionError
+from edgeproxy.errors import AlbError, ConfigError, HandlerLoadError, LambdaExecutionError, ViewerError
 
 log = logging.getLogger("edgeproxy.lambda")
 
@@ -51,6 +51,23 @@ DEFAULT_TIMEOUTS: dict[Source, float] = {
 FUNCTION_VERSION = "1"  # Lambda@Edge runs numbered versions only (§2.4)
 ACCOUNT_ID = "123456789012"
 Handler = Callable[[Any, "LambdaContext"], Any]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One handler invocation as the pipeline saw it: the event it was given (as it was before the handler ran),
+    what it returned, how long it took, and the error the viewer got because of it, if any."""
+
+    request_id: str  # CloudFront's request id (the response's X-Amz-Cf-Id); in ALB mode the X-Amzn-Trace-Id
+    trigger: Source  # a Lambda@Edge trigger, or "alb"
+    handler: str
+    event: Any
+    result: Any
+    duration: float  # seconds
+    error: ViewerError | AlbError | None
+
+
+Observer = Callable[[Invocation], None]
 
 
 def parse_ref(ref: str, base_dir: Path) -> tuple[Path, str]:

@@ -23,9 +23,9 @@ from edgeproxy.config import DirectoryOrigin, Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.origin import OriginClient
-from edgeproxy.pipeline import Observer, Outcome, Pipeline, ViewerRequest
+from edgeproxy.pipeline import Outcome, Pipeline, ViewerRequest
 from edgeproxy.rules import STRICT, Strictness
-from edgeproxy.runtime import Runtime
+from edgeproxy.runtime import Observer, Runtime
 
 log = logging.getLogger("edgeproxy")
 

@@ -34,9 +34,9 @@ from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup,
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
-from edgeproxy.pipeline import Invocation, toward_origin
+from edgeproxy.pipeline import toward_origin
 from edgeproxy.rules import Strictness, copy_json, size_limit, validate
-from edgeproxy.runtime import Runtime
+from edgeproxy.runtime import Invocation, Runtime
 from edgeproxy.server import Options, create_app, via_value
 
 log = logging.getLogger("edgeproxy")
@@ -313,26 +313,37 @@ async def start(
     timeouts: Mapping[Trigger, float] | None = None,
     lenient: bool = False,
     viewer_response_read_only: ViewerResponseReadOnly | None = None,
+    alb_target: HandlerRef | None = None,
+    multi_value_headers: bool = False,
+    target_group_arn: str = config.DEFAULT_TARGET_GROUP_ARN,
+    target_timeout: float | None = None,
     debug_headers: bool = False,
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> EdgeProxy:
-    """Start edgeproxy in the running event loop, on a free port unless ``port`` is given.
+    """Start edgeproxy in the running event loop, on a free port unless ``port`` is given, from one of:
 
-    Either ``config_file`` (an ``edgeproxy.toml``), or ``origin`` — an http(s) URL, a folder served like S3, or an
-    :class:`aiohttp.web.Application` that is served as the origin on a free port — plus a handler per trigger
-    (a reference or a callable), ``include_body`` for the request triggers and per-trigger ``timeouts`` in seconds.
+    * ``config_file``: an ``edgeproxy.toml`` (a CloudFront distribution, or an ALB target group with ``[alb]``);
+    * ``origin`` — an http(s) URL, a folder served like S3, or an :class:`aiohttp.web.Application` that is served as
+      the origin on a free port — plus a handler per trigger (``viewer_request`` ... ``viewer_response``: a
+      reference or a callable), ``include_body`` for the request triggers and per-trigger ``timeouts`` in seconds;
+    * ``alb_target``: ALB mode, a load balancer in front of that one function, with ``multi_value_headers``,
+      ``target_group_arn`` and the function's ``target_timeout`` in seconds (Lambda's 3 s by default).
+
     ``lenient`` logs rule violations instead of answering 502; ``viewer_response_read_only`` overrides the config's
     read-only list at viewer-response (``"current"`` or ``"2021"``); ``debug_headers`` adds ``X-Edgeproxy-Error`` with
-    the precise reason to error pages. Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
+    the precise reason to CloudFront error pages. Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
+    if sum(given is not None for given in (config_file, origin, alb_target)) != 1:
+        raise ValueError("give one of config_file, origin (a URL, a folder or an aiohttp Application) or alb_target")
+    recorded: list[Invocation] = []
     origin_runner = None
+    loaded: Distribution | TargetGroup
     if config_file is not None:
-        if origin is not None:
-            raise ValueError("give either config_file or origin, not both")
-        distribution = config.load(Path(config_file))
+        loaded = config.load_any(Path(config_file))
+    elif alb_target is not None:
+        association = Association(alb_target, Path.cwd(), "edgeproxy.testing", "alb_target", timeout=target_timeout)
+        loaded = TargetGroup(target=association, multi_value_headers=multi_value_headers, arn=target_group_arn)
     else:
-        if origin is None:
-            raise ValueError("give config_file, or origin (a URL, a folder or an aiohttp Application)")
         if isinstance(origin, web.Application):
             origin_runner, origin_url = await _serve(origin, "127.0.0.1", 0)
             origin = str(origin_url)
@@ -343,13 +354,18 @@ async def start(
             "viewer-response": viewer_response,
         }
         functions = {trigger: handler for trigger, handler in given.items() if handler is not None}
-        distribution = config.from_flags(str(origin), functions, include_body=include_body, timeouts=timeouts)
-    if viewer_response_read_only is not None:
-        distribution = dataclasses.replace(distribution, viewer_response_read_only=viewer_response_read_only)
-    recorded: list[Invocation] = []
-    options = Options(strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observer=recorded.append)
+        loaded = config.from_flags(str(origin), functions, include_body=include_body, timeouts=timeouts)
     try:
-        runner, url = await _serve(create_app(distribution, options), host, port)
+        if isinstance(loaded, TargetGroup):
+            app = alb.create_app(loaded, observer=recorded.append)
+        else:
+            if viewer_response_read_only is not None:
+                loaded = dataclasses.replace(loaded, viewer_response_read_only=viewer_response_read_only)
+            options = Options(
+                strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observer=recorded.append
+            )
+            app = create_app(loaded, options)
+        runner, url = await _serve(app, host, port)
     except BaseException:
         if origin_runner is not None:
             await origin_runner.cleanup()

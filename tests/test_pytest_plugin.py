@@ -88,7 +88,7 @@ async def test_handler_crash(edgeproxy: EdgeProxyFactory) -> None:
 def test_user_test_using_the_fixture_passes(pytester: pytest.Pytester, mode: str) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess(f"--asyncio-mode={mode}", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, warnings=0)
+    result.assert_outcomes(passed=2, warnings=0)
 
 
 def test_user_test_that_breaks_a_rule_fails_naming_trigger_and_rule(pytester: pytest.Pytester) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ import pytest
 from aiohttp import web
 
 from edgeproxy import (
+    AlbError,
     EdgeProxy,
     LambdaExecutionError,
     LambdaValidationError,
     ainvoke,
+    alb_event,
     cloudfront_event,
     invoke,
     start,
@@ -197,5 +200,66 @@ async def test_start_records_errors_and_accepts_a_config_file(tmp_path: Path) ->
 
 
 async def test_start_needs_an_origin_or_a_config() -> None:
-    with pytest.raises(ValueError, match="give config_file, or origin"):
+    with pytest.raises(ValueError, match="give one of config_file, origin"):
         await start()
+    with pytest.raises(ValueError, match="give one of config_file, origin"):
+        await start(origin="http://127.0.0.1:1", alb_target="app.handler")
+
+
+# ALB mode
+
+
+def test_alb_event_single_and_multi_value() -> None:
+    single = alb_event("/p%20q?a=hello%20world&a=2&b=x+y", headers=[("Cookie", "a=1"), ("Cookie", "b=2")])
+    assert single["path"] == "/p%20q"
+    assert single["queryStringParameters"] == {"a": "2", "b": "x+y"}  # undecoded, last wins
+    assert single["headers"]["cookie"] == "b=2"
+    assert set(single["headers"]) >= {"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}
+    assert "multiValueHeaders" not in single
+    multi = alb_event("/p?a=1&a=2", method="post", body=b"\x00\x01", multi_value_headers=True)
+    assert multi["httpMethod"] == "POST"
+    assert multi["multiValueQueryStringParameters"] == {"a": ["1", "2"]}
+    assert (multi["body"], multi["isBase64Encoded"]) == ("AAE=", True)  # no content type: base64
+    assert "headers" not in multi
+    traced = alb_event(headers={"X-Amzn-Trace-Id": "Root=1-67891233-abcdef012345678912345678"})
+    assert re.fullmatch(
+        r"Self=1-[0-9a-f]{8}-[0-9a-f]{24};Root=1-67891233-abcdef012345678912345678",
+        traced["headers"]["x-amzn-trace-id"],
+    )
+    check = alb_event(health_check=True)
+    assert check["headers"] == {"user-agent": "ELB-HealthChecker/2.0"}
+
+
+def test_invoke_alb_event_validates_like_the_load_balancer() -> None:
+    def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 201, "headers": {"X-Path": event["path"]}, "body": context.function_name}
+
+    assert invoke(ok, alb_event("/x")) == {"statusCode": 201, "headers": {"X-Path": "/x"}, "body": "ok"}
+
+    def string_status(event: Any, context: Any) -> Any:
+        return {"statusCode": "200"}
+
+    with pytest.raises(AlbError) as raised:
+        invoke(string_status, alb_event())
+    assert (raised.value.status, raised.value.error_reason) == (502, "LambdaInvalidResponse")
+    assert "'statusCode' must be a number" in raised.value.reason
+
+
+async def test_start_alb_target_records_invocations() -> None:
+    def cookies(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": "hi"}
+
+    proxy = await start(alb_target=cookies, multi_value_headers=True)
+    try:
+        async with proxy.client.get("/p?x=1&x=2") as response:
+            assert response.status == 200
+            assert response.headers["Server"] == "awselb/2.0"
+            assert sorted(response.headers.getall("Set-Cookie")) == ["a=1", "b=2"]
+        [invocation] = proxy.invocations
+        assert invocation.trigger == "alb"
+        assert invocation.event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+        assert invocation.request_id == invocation.event["multiValueHeaders"]["x-amzn-trace-id"][0]
+        assert invocation.result["statusCode"] == 200
+        assert invocation.error is None
+    finally:
+        await proxy.close()
