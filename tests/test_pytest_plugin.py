@@ -36,6 +36,19 @@ async def test_adds_frame_options(edgeproxy: EdgeProxyFactory) -> None:
     [invocation] = proxy.invocations_for(response)
     assert invocation.trigger == "viewer-response"
     assert invocation.error is None
+
+
+def target(event, context):
+    return {"statusCode": 200, "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": event["path"]}
+
+
+@pytest.mark.asyncio
+async def test_alb_mode(edgeproxy: EdgeProxyFactory) -> None:
+    proxy = await edgeproxy(alb_target=target, multi_value_headers=True)
+    async with proxy.client.get("/p%20q") as response:
+        assert await response.text() == "/p%20q"
+        assert sorted(response.headers.getall("Set-Cookie")) == ["a=1", "b=2"]
+    assert [invocation.trigger for invocation in proxy.invocations] == ["alb"]
 """
 
 BROKEN_TESTS = """
