@@ -17,7 +17,7 @@ from yarl import URL
 
 from edgeproxy.alb import HEALTH
 from edgeproxy.config import HealthCheck
-from tests.conftest import BINARY, ProxyFactory
+from tests.conftest import BINARY, HandlerWriter, ProxyFactory
 
 SAMPLES = Path(__file__).parents[1] / "sample_functions"
 MODES = pytest.mark.parametrize("multi_value", [False, True], ids=["single-value", "multi-value"])
@@ -151,3 +151,32 @@ async def test_powertools_answers_health_checks(alb_proxy: ProxyFactory, caplog:
     await wait_for_checks(client, 1)
     assert client.app[HEALTH].state == "healthy"
     assert "is healthy (was initial)" in caplog.text
+
+
+MANGUM_APP = """
+from mangum import Mangum
+
+
+async def app(scope, receive, send):
+    body = f"path={scope['path']} query={scope['query_string'].decode()}".encode()
+    headers = [(b"content-type", b"text/plain"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+handler = Mangum(app, lifespan="off")
+"""
+
+
+@MODES
+async def test_mangum_asgi_adapter_runs_unmodified(
+    multi_value: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
+    # Mangum (third-party) calls asyncio.get_event_loop() inside the handler, which works on Lambda's main thread;
+    # it must work on edgeproxy's handler threads too. It also decodes the path and, in single-value mode, gets
+    # the last of repeated query parameters and sends cookies under differently cased keys: its own reading of ALB.
+    client = await alb_proxy(write_handler("asgi", MANGUM_APP), multi_value=multi_value)
+    response = await client.session.get(raw_url(client, "/a%20b?x=1&x=2"))
+    assert response.status == 200
+    assert await response.text() == ("path=/a b query=x=1&x=2" if multi_value else "path=/a b query=x=2")
+    assert sorted(response.headers.getall("Set-Cookie")) == ["a=1", "b=2"]
