@@ -430,6 +430,20 @@ async def test_handler_exception_is_502_unhandled_with_user_traceback_in_log(
     assert 'boom.py", line 2, in handler' in caplog.text  # the user's own frame, from the shared runtime
 
 
+@pytest.mark.parametrize("raised", ["KeyboardInterrupt()", "GeneratorExit()", "SystemExit(0)"])
+async def test_handler_raising_a_base_exception_is_502_unhandled_and_the_alb_keeps_serving(
+    raised: str, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = write_handler("interrupts", f"def handler(event, context):\n    raise {raised}\n")
+    client = await alb_proxy(ref)
+    for _ in range(2):
+        response = await client.get("/x")
+        assert response.status == 502
+        assert response.headers["Server"] == "awselb/2.0"
+        assert "<h1>502 Bad Gateway</h1>" in await response.text()
+    assert "GET /x -> 502 LambdaUnhandled: " in caplog.text
+
+
 @MODES
 async def test_timeout_is_502(
     multi_value: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture

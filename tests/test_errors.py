@@ -112,6 +112,24 @@ async def test_handler_exception_is_503_execution_error(
     assert len(origin.seen) == (1 if trigger.endswith("response") else 0)
 
 
+@pytest.mark.parametrize("raised", ["KeyboardInterrupt()", "Odd()", "GeneratorExit()"])
+async def test_handler_raising_a_base_exception_is_503_and_the_proxy_keeps_serving(
+    raised: str,
+    origin: Origin,
+    proxy: ProxyFactory,
+    write_handler: HandlerWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    crash = write_handler(
+        "crash", f"class Odd(BaseException):\n    pass\ndef handler(event, context):\n    raise {raised}\n"
+    )
+    client = await proxy(origin=origin.url, functions={"viewer-request": crash})
+    for _ in range(2):
+        response = await client.get("/x")
+        assert_cloudfront_error(response, caplog, 503, "LambdaExecutionError", crash, "at viewer-request raised")
+        await assert_error_page(response, 503)
+
+
 async def test_handler_that_handles_its_own_exception_goes_through(
     origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter
 ) -> None:
