@@ -13,10 +13,12 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import decimal
 import hashlib
 import importlib.util
 import inspect
 import io
+import json
 import logging
 import math
 import queue
@@ -68,6 +70,27 @@ class Invocation:
 
 
 Observer = Callable[[Invocation], None]
+
+
+class MarshalError(Exception):
+    """A handler's result that the Lambda runtime cannot send as JSON (``Runtime.MarshalError``)."""
+
+
+def _decimal_digits(value: Any) -> Any:
+    # The Python Lambda runtime writes a Decimal (DynamoDB hands them out) as its digits: Decimal("200") is 200.
+    if isinstance(value, decimal.Decimal):
+        return json.loads(str(value))
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def result_json(result: Any) -> str:
+    """A handler's result as the Python Lambda runtime sends it back to its invoker: serialized to JSON. Raises
+    :class:`MarshalError` for what JSON cannot hold (a set, bytes, a datetime, a circular or too deep structure),
+    which Lambda reports as the function's error."""
+    try:
+        return json.dumps(result, default=_decimal_digits)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MarshalError(str(exc)) from None
 
 
 def parse_ref(ref: str, base_dir: Path) -> tuple[Path, str]:

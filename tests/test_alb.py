@@ -474,12 +474,22 @@ async def test_response_over_1_mb_is_502_too_large(
     assert len(await (await client.get("/")).read()) == 1000000
 
 
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "result = {'statusCode': 200, 'body': b'bytes'}",
+        "result = {'statusCode': 200}\n    result['self'] = result",
+        "deep = []\n    for _ in range(100000):\n        deep = [deep]\n    result = {'statusCode': 200, 'deep': deep}",
+    ],
+    ids=["bytes", "circular", "too-deep"],
+)
 async def test_result_that_is_not_json_is_502(
-    alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+    setup: str, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ref = write_handler("notjson", "def handler(event, context):\n    return {'statusCode': 200, 'body': b'bytes'}\n")
+    ref = write_handler("notjson", f"def handler(event, context):\n    {setup}\n    return result\n")
     client = await alb_proxy(ref)
     assert (await client.get("/")).status == 502
+    assert "GET / -> 502 LambdaUnhandled" in caplog.text
     assert "Runtime.MarshalError" in caplog.text
 
 
