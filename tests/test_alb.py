@@ -576,6 +576,15 @@ async def test_refusals_before_invocation(
     assert invocations(ref) == 0
 
 
+async def test_many_small_headers_reach_the_function(alb_proxy: ProxyFactory, write_handler: HandlerWriter) -> None:
+    # §7.3 limits each line to 16 K and the whole header to 64 K, not the number of headers.
+    client = await alb_proxy(write_handler("echo", ECHO))
+    headers = {f"X-Small-{n}": "v" for n in range(500)}
+    response = await client.get("/", headers=headers)
+    assert response.status == 200
+    assert (await response.json())["headers"]["x-small-499"] == "v"
+
+
 async def test_non_utf8_header_is_bad_request(alb_proxy: ProxyFactory, write_handler: HandlerWriter) -> None:
     client = await alb_proxy(write_handler("counts", COUNTS))
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
