@@ -367,7 +367,13 @@ def create_app(
     target = Target(group=group, runtime=runtime, function=runtime.load(group.target), observer=observer)
     checker = HealthChecker(target)
     # auto_decompress off: a body sent with Content-Encoding reaches the function as the client sent it (§7.3).
-    limits = {"max_line_size": MAX_LINE_BYTES, "max_field_size": MAX_LINE_BYTES, "auto_decompress": False}
+    # §7.3 limits lines and the header's total size, not the number of headers: as many as fit in 64 K get through.
+    limits = {
+        "max_line_size": MAX_LINE_BYTES,
+        "max_field_size": MAX_LINE_BYTES,
+        "max_headers": MAX_HEADER_BYTES // len("a:\r\n"),
+        "auto_decompress": False,
+    }
     app = web.Application(handler_args=limits)
     app[TARGET] = target
     app[HEALTH] = checker

@@ -279,6 +279,7 @@ class Pipeline:
             finally:
                 duration = time.perf_counter() - started
             checked = validate(trigger, before, result, self.strictness, handler=function.ref)
+            result = checked.value  # recorded as CloudFront received it: JSON, with missing keys filled in
         except ViewerError as exc:
             error = exc
             raise

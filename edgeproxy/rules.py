@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import logging
 import marshal
 import re
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgeproxy.config import Trigger
-from edgeproxy.errors import LambdaValidationError
+from edgeproxy.errors import LambdaExecutionError, LambdaValidationError
+from edgeproxy.runtime import MarshalError, result_json
 from edgeproxy.wire import title_case
 
 log = logging.getLogger("edgeproxy")
@@ -239,6 +241,12 @@ def validate(
     before_request, before_response = before
     if result == (before_request if before_response is None else before_response):
         return Checked("request" if before_response is None else "response", result, (), changed=False)
+    try:  # what CloudFront receives is the JSON the Lambda runtime made of the result
+        result = json.loads(result_json(result))
+    except MarshalError as exc:  # a function error, not a validation one (§3.1)
+        raise LambdaExecutionError(
+            f"{handler} at {trigger} returned a value that is not JSON (Runtime.MarshalError: {exc})"
+        ) from None
     try:
         checked = check_result(trigger, Snapshot.of(before_request, before_response), result, strictness)
     except LambdaValidationError as exc:

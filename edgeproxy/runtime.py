@@ -13,10 +13,12 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import decimal
 import hashlib
 import importlib.util
 import inspect
 import io
+import json
 import logging
 import math
 import queue
@@ -68,6 +70,27 @@ class Invocation:
 
 
 Observer = Callable[[Invocation], None]
+
+
+class MarshalError(Exception):
+    """A handler's result that the Lambda runtime cannot send as JSON (``Runtime.MarshalError``)."""
+
+
+def _decimal_digits(value: Any) -> Any:
+    # The Python Lambda runtime writes a Decimal (DynamoDB hands them out) as its digits: Decimal("200") is 200.
+    if isinstance(value, decimal.Decimal):
+        return json.loads(str(value))
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def result_json(result: Any) -> str:
+    """A handler's result as the Python Lambda runtime sends it back to its invoker: serialized to JSON. Raises
+    :class:`MarshalError` for what JSON cannot hold (a set, bytes, a datetime, a circular or too deep structure),
+    which Lambda reports as the function's error."""
+    try:
+        return json.dumps(result, default=_decimal_digits)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MarshalError(str(exc)) from None
 
 
 def parse_ref(ref: str, base_dir: Path) -> tuple[Path, str]:
@@ -293,6 +316,16 @@ class _Inbox:
                 future.set_exception(value)
 
 
+class _Raised(Exception):
+    """A ``BaseException`` that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``...),
+    raised by a sync handler, on its way back to the loop. Set on a future as it is, asyncio would re-raise
+    ``KeyboardInterrupt`` out of the event loop, and ``GeneratorExit`` would close the awaiting coroutines."""
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(raised)
+        self.raised = raised
+
+
 _Job = tuple[_Inbox, "asyncio.Future[Any]", contextvars.Context, Handler, Any, "LambdaContext"]
 
 
@@ -344,8 +377,10 @@ class _Workers:
             inbox, future, run_context, handler, event, context = job
             try:
                 result = run_context.run(handler, event, context)
-            except BaseException as exc:  # SystemExit from a handler is its crash, not ours
+            except Exception as exc:
                 inbox.put(future, False, exc)
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt... from a handler are its crash, not ours
+                inbox.put(future, False, _Raised(exc))
             else:
                 inbox.put(future, True, result)
 
@@ -416,7 +451,11 @@ class Runtime:
             level = logging.ERROR
             invocation.lines.append(f"{prefix} {aws_request_id} Task timed out after {limit:.2f} seconds")
             raise LambdaExecutionError(f"{function.ref} at {trigger} timed out after {limit:g} s") from None
-        except (Exception, SystemExit) as exc:  # sys.exit() in a handler is a crash of that invocation
+        except asyncio.CancelledError:
+            raise  # the viewer went away or the server is stopping: not the handler's doing
+        except BaseException as exc:  # sys.exit(), KeyboardInterrupt... in a handler crash that invocation only
+            if isinstance(exc, _Raised):
+                exc = exc.raised
             level = logging.ERROR
             user_traceback = _user_traceback(exc)
             invocation.lines.append(f"{prefix} {aws_request_id} {user_traceback}")

@@ -31,6 +31,11 @@ log = logging.getLogger("edgeproxy")
 
 MAX_URL_BYTES = 8192  # §5.3
 MAX_HEADER_BYTES = 20480  # §5.3: request line + headers
+# What aiohttp's parser accepts before the request reaches `_check_limits`: CloudFront limits only the total above,
+# so every line of up to that total, and as many header lines as fit in it, must get through to answer 413 there.
+# (A single line longer than PARSER_LINE_BYTES still gets the parser's own 400.)
+PARSER_LINE_BYTES = 4 * MAX_HEADER_BYTES
+PARSER_MAX_HEADERS = MAX_HEADER_BYTES // len("a:\r\n")
 MSG_METHOD = (
     "This distribution is not configured to allow the HTTP request method that was used for this request. "
     "The distribution supports only cachable requests."
@@ -223,7 +228,12 @@ def create_app(
         observer=options.observer,
     )
     # auto_decompress off: CloudFront forwards a request body with Content-Encoding as the viewer sent it.
-    app = web.Application(handler_args={"max_line_size": 16384, "max_field_size": 16384, "auto_decompress": False})
+    limits = {
+        "max_line_size": PARSER_LINE_BYTES,
+        "max_field_size": PARSER_LINE_BYTES,
+        "max_headers": PARSER_MAX_HEADERS,
+    }
+    app = web.Application(handler_args={**limits, "auto_decompress": False})
     app[PIPELINE] = pipeline
     app[OPTIONS] = options
 

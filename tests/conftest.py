@@ -106,7 +106,7 @@ def origin_app(seen: list[Seen]) -> web.Application:
     # recorded as they arrived (not decompressed).
     app = web.Application(
         client_max_size=16 * 1024 * 1024,
-        handler_args={"max_line_size": 32768, "max_field_size": 32768, "auto_decompress": False},
+        handler_args={"max_line_size": 32768, "max_field_size": 32768, "max_headers": 8192, "auto_decompress": False},
     )
     app.router.add_route("*", "/bytes", binary)
     app.router.add_route("*", "/cookies", cookies)

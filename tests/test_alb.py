@@ -430,6 +430,20 @@ async def test_handler_exception_is_502_unhandled_with_user_traceback_in_log(
     assert 'boom.py", line 2, in handler' in caplog.text  # the user's own frame, from the shared runtime
 
 
+@pytest.mark.parametrize("raised", ["KeyboardInterrupt()", "GeneratorExit()", "SystemExit(0)"])
+async def test_handler_raising_a_base_exception_is_502_unhandled_and_the_alb_keeps_serving(
+    raised: str, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = write_handler("interrupts", f"def handler(event, context):\n    raise {raised}\n")
+    client = await alb_proxy(ref)
+    for _ in range(2):
+        response = await client.get("/x")
+        assert response.status == 502
+        assert response.headers["Server"] == "awselb/2.0"
+        assert "<h1>502 Bad Gateway</h1>" in await response.text()
+    assert "GET /x -> 502 LambdaUnhandled: " in caplog.text
+
+
 @MODES
 async def test_timeout_is_502(
     multi_value: bool, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
@@ -460,12 +474,22 @@ async def test_response_over_1_mb_is_502_too_large(
     assert len(await (await client.get("/")).read()) == 1000000
 
 
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "result = {'statusCode': 200, 'body': b'bytes'}",
+        "result = {'statusCode': 200}\n    result['self'] = result",
+        "deep = []\n    for _ in range(100000):\n        deep = [deep]\n    result = {'statusCode': 200, 'deep': deep}",
+    ],
+    ids=["bytes", "circular", "too-deep"],
+)
 async def test_result_that_is_not_json_is_502(
-    alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
+    setup: str, alb_proxy: ProxyFactory, write_handler: HandlerWriter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ref = write_handler("notjson", "def handler(event, context):\n    return {'statusCode': 200, 'body': b'bytes'}\n")
+    ref = write_handler("notjson", f"def handler(event, context):\n    {setup}\n    return result\n")
     client = await alb_proxy(ref)
     assert (await client.get("/")).status == 502
+    assert "GET / -> 502 LambdaUnhandled" in caplog.text
     assert "Runtime.MarshalError" in caplog.text
 
 
@@ -550,6 +574,15 @@ async def test_refusals_before_invocation(
     assert text.status == 400
     assert "LambdaBadRequest" in caplog.text
     assert invocations(ref) == 0
+
+
+async def test_many_small_headers_reach_the_function(alb_proxy: ProxyFactory, write_handler: HandlerWriter) -> None:
+    # §7.3 limits each line to 16 K and the whole header to 64 K, not the number of headers.
+    client = await alb_proxy(write_handler("echo", ECHO))
+    headers = {f"X-Small-{n}": "v" for n in range(500)}
+    response = await client.get("/", headers=headers)
+    assert response.status == 200
+    assert (await response.json())["headers"]["x-small-499"] == "v"
 
 
 async def test_non_utf8_header_is_bad_request(alb_proxy: ProxyFactory, write_handler: HandlerWriter) -> None:

@@ -112,6 +112,24 @@ async def test_handler_exception_is_503_execution_error(
     assert len(origin.seen) == (1 if trigger.endswith("response") else 0)
 
 
+@pytest.mark.parametrize("raised", ["KeyboardInterrupt()", "Odd()", "GeneratorExit()"])
+async def test_handler_raising_a_base_exception_is_503_and_the_proxy_keeps_serving(
+    raised: str,
+    origin: Origin,
+    proxy: ProxyFactory,
+    write_handler: HandlerWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    crash = write_handler(
+        "crash", f"class Odd(BaseException):\n    pass\ndef handler(event, context):\n    raise {raised}\n"
+    )
+    client = await proxy(origin=origin.url, functions={"viewer-request": crash})
+    for _ in range(2):
+        response = await client.get("/x")
+        assert_cloudfront_error(response, caplog, 503, "LambdaExecutionError", crash, "at viewer-request raised")
+        await assert_error_page(response, 503)
+
+
 async def test_handler_that_handles_its_own_exception_goes_through(
     origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter
 ) -> None:
@@ -314,7 +332,7 @@ async def test_url_over_8192_bytes_is_413(
 
 def request_of_size(size: int, *, close: bool = True) -> bytes:
     """A GET whose request line and header lines (each with its CRLF, without the final blank line) are ``size``
-    bytes; two filler headers keep every line under the 16 KB a single header may have."""
+    bytes, in two filler headers."""
     head = "GET /x HTTP/1.1\r\nHost: x\r\n" + ("Connection: close\r\n" if close else "")
     fixed = len(head) + 2 * len("X-Fill-N: \r\n")
     first = (size - fixed) // 2
@@ -336,6 +354,33 @@ async def test_request_line_and_headers_over_20480_bytes_is_413(
         assert origin.seen == []
     else:
         assert origin.last.header("X-Fill-2")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([f"X-Small-{n}: v" for n in range(1000)], 200),  # 1,000 header lines, 15 KB: under the limit
+        ([f"X-One: {'a' * 18000}"], 200),  # one line over 16 KB, the whole request under 20,480 bytes
+        ([f"X-One: {'a' * 30000}"], 413),
+        ([f"X-Small-{n}: {'v' * 20}" for n in range(1000)], 413),
+    ],
+    ids=["many-headers", "one-18kb-header", "one-30kb-header", "many-headers-over-the-limit"],
+)
+async def test_request_header_limit_is_the_20480_byte_total_only(
+    headers: list[str], status: int, origin: Origin, proxy: ProxyFactory
+) -> None:
+    # §5.3 limits the request line and headers together (20,480 bytes), not their number or each line's length;
+    # over it, the viewer gets CloudFront's 413 page, not the HTTP parser's 400.
+    client = await proxy(origin=origin.url)
+    request = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + "".join(f"{line}\r\n" for line in headers)
+    status_line, rest = await raw_exchange(client, (request + "\r\n").encode())
+    assert status_line.startswith(f"HTTP/1.1 {status} ".encode())
+    if status == 413:
+        assert b"Server: CloudFront" in rest
+        assert b"<H1>413 ERROR</H1>" in rest
+        assert origin.seen == []
+    else:
+        assert len(origin.last.headers) >= len(headers)
 
 
 async def test_413_closes_the_connection(origin: Origin, proxy: ProxyFactory) -> None:

@@ -136,6 +136,30 @@ async def test_sys_exit_in_a_handler_is_an_execution_error(tmp_path: Path, runti
     assert await runtime.invoke(still, EVENT, trigger="viewer-request") == "still here"
 
 
+async def test_any_base_exception_from_a_handler_is_an_execution_error(tmp_path: Path, runtime: Runtime) -> None:
+    # KeyboardInterrupt or a BaseException subclass raised by a handler is that invocation's crash: asyncio re-raises
+    # KeyboardInterrupt out of the event loop, which would stop the whole proxy.
+    (tmp_path / "interrupts.py").write_text("def handler(event, context):\n    raise KeyboardInterrupt('x')\n")
+    (tmp_path / "ainterrupts.py").write_text("async def handler(event, context):\n    raise KeyboardInterrupt('x')\n")
+    (tmp_path / "base.py").write_text(
+        "class Odd(BaseException):\n    pass\ndef handler(event, context):\n    raise Odd('y')\n"
+    )
+    (tmp_path / "genexit.py").write_text("def handler(event, context):\n    raise GeneratorExit()\n")
+    (tmp_path / "agenexit.py").write_text("async def handler(event, context):\n    raise GeneratorExit()\n")
+    for ref, name in [
+        ("interrupts.py:handler", "KeyboardInterrupt"),
+        ("ainterrupts.py:handler", "KeyboardInterrupt"),
+        ("base.py:handler", "Odd"),
+        ("genexit.py:handler", "GeneratorExit"),
+        ("agenexit.py:handler", "GeneratorExit"),
+    ]:
+        with pytest.raises(LambdaExecutionError, match=rf"{ref} at viewer-request raised {name}"):
+            await runtime.invoke(runtime.load(association(tmp_path, ref)), EVENT, trigger="viewer-request")
+    (tmp_path / "still.py").write_text("def handler(event, context):\n    return 'still here'\n")
+    still = runtime.load(association(tmp_path, "still.py:handler"))
+    assert await runtime.invoke(still, EVENT, trigger="viewer-request") == "still here"
+
+
 async def test_exception_logs_user_traceback(
     tmp_path: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -126,6 +126,37 @@ async def test_non_object_result_shows_cloudfronts_message(
     assert MSG_NOT_OBJECT in await response.text()
 
 
+@pytest.mark.parametrize(
+    ("trigger", "code", "expected"),
+    cases(
+        ("target['self'] = target", "Circular reference detected"),
+        ("target['extra'] = {1, 2}", "Object of type set is not JSON serializable"),
+        ("target['extra'] = b'bytes'", "Object of type bytes is not JSON serializable"),
+        ("target['headers']['x-foo'] = ({'value': '1'},)", MISS),  # a tuple is a JSON array
+        ("target['headers'][1] = [{'value': '1'}]", MISS),  # a JSON object's keys are strings
+    ),
+)
+async def test_result_is_serialized_to_json_as_lambda_does(
+    trigger: Trigger,
+    code: str,
+    expected: Expected,
+    origin: Origin,
+    proxy: ProxyFactory,
+    snippet: SnippetWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The Python runtime sends the result as JSON; one it cannot serialize fails the invocation with
+    # Runtime.MarshalError, a function error: 503 LambdaExecutionError (§3.1), not a validation error or a 200.
+    ref = snippet(code)
+    response = await run(proxy, origin, trigger, ref)
+    if isinstance(expected, str):
+        assert_cloudfront_error(
+            response, caplog, 503, "LambdaExecutionError", f"{ref} at {trigger}", "Runtime.MarshalError", expected
+        )
+    else:
+        await check(response, caplog, ref, trigger, expected)
+
+
 # -- header maps ----------------------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import decimal
 import json
 import re
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from typing import Any, NotRequired, TypedDict
 from multidict import CIMultiDict
 
 from edgeproxy.errors import AlbError
+from edgeproxy.runtime import MarshalError, result_json
 from edgeproxy.wire import HOP_BY_HOP
 
 HEALTH_CHECK_USER_AGENT = "ELB-HealthChecker/2.0"
@@ -193,19 +193,12 @@ def _invalid(target: str, problem: str) -> AlbError:
     return AlbError(502, INVALID_RESPONSE, f"{target} returned an invalid response: {problem}")
 
 
-def _lambda_json(value: Any) -> Any:
-    # The Python Lambda runtime writes a Decimal (DynamoDB hands them out) as its digits: Decimal("200") is 200.
-    if isinstance(value, decimal.Decimal):
-        return json.loads(str(value))
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 def marshal(result: Any, target: str) -> Any:
     """The result as the load balancer receives it: serialized to JSON as the Lambda runtime does, size-checked, and
     parsed back (so tuples are arrays, and so on)."""
     try:
-        payload = json.dumps(result, default=_lambda_json)
-    except (TypeError, ValueError) as exc:
+        payload = result_json(result)
+    except MarshalError as exc:
         # Lambda reports Runtime.MarshalError as a function error: the load balancer sees an unhandled error.
         raise AlbError(
             502, "LambdaUnhandled", f"{target} returned a value that is not JSON (Runtime.MarshalError: {exc})"
