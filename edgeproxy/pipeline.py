@@ -143,6 +143,14 @@ def toward_origin(request: dict[str, Any], origin: Origin, *, client_ip: str, vi
     return result
 
 
+def _kept_description_of_other_status(result: dict[str, Any], given: dict[str, Any] | None) -> bool:
+    return (
+        given is not None
+        and str(result.get("status")) != given.get("status")
+        and result.get("statusDescription") == given.get("statusDescription")
+    )
+
+
 class Pipeline:
     """Runs one distribution's behaviors for each viewer request."""
 
@@ -298,6 +306,10 @@ class Pipeline:
                 )
         if response is not None and not checked.changed:
             return replace(checked, value=response)  # keeps the origin's wire headers as they came
+        if response is not None and _kept_description_of_other_status(checked.value, before[1]):
+            # The origin's reason phrase belongs to the origin's status: a new status without a new
+            # statusDescription gets its standard phrase (not "200 Internal Server Error").
+            checked.value.pop("statusDescription", None)
         if checked.kind == "request":
             await self._apply_request_body(checked.value, body)
         return checked

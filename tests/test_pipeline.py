@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from yarl import URL
 
 from tests.conftest import GZIPPED, PASS_THROUGH, RECORD_EVENTS, HandlerWriter, Origin, ProxyFactory, recorded_events
@@ -225,6 +226,26 @@ async def test_response_triggers_replace_body_and_headers(
     assert (response.status, await response.text()) == (200, "ok")
     assert response.headers["Content-Length"] == "2"
     assert response.headers["X-Viewer"] == "seen"
+
+
+@pytest.mark.parametrize(
+    ("description", "reason"),
+    [(None, "Service Unavailable"), ("Back Soon", "Back Soon")],
+    ids=["standard-phrase", "own-description"],
+)
+async def test_new_status_does_not_keep_the_origins_reason_phrase(
+    description: str | None, reason: str, origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
+    set_description = f"    response['statusDescription'] = {description!r}\n" if description else ""
+    handler = write_handler(
+        "maintenance",
+        "def handler(event, context):\n"
+        "    response = event['Records'][0]['cf']['response']\n"
+        "    response['status'] = '503'\n" + set_description + "    return response\n",
+    )
+    client = await proxy(origin=origin.url, functions={"origin-response": handler})
+    response = await client.get("/x")  # the origin answers 200 OK
+    assert (response.status, response.reason) == (503, reason)
 
 
 async def test_hop_by_hop_headers_dropped_and_forwarded_for_appended(origin: Origin, proxy: ProxyFactory) -> None:
