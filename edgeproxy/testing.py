@@ -1,5 +1,4 @@
-"""Unit-testing one edge function without a server: realistic events, and one invocation checked the way
-CloudFront checks it.
+"""Testing edge functions from Python: realistic events, one validated invocation, and a proxy in the test's loop.
 
     from edgeproxy.testing import cloudfront_event, invoke
 
@@ -8,12 +7,13 @@ CloudFront checks it.
         response = invoke("sample_functions/redirects.py:handler", event)
         assert response["status"] == "301"
 
-The events are built by the same code the proxy uses, so they carry every field a deployed function sees
-(``edgeproxy events TRIGGER`` prints the same events). :func:`invoke` runs the handler with a Lambda context and
-its timeout, then applies CloudFront's validation: a result CloudFront would reject raises
+:func:`cloudfront_event` and :func:`alb_event` build events with the same code the proxy uses, so they carry every
+field a deployed function sees (``edgeproxy events TRIGGER`` prints the same events). :func:`invoke` runs a handler
+with a Lambda context and its timeout, then applies AWS's validation: a result CloudFront would reject raises
 :class:`~edgeproxy.errors.LambdaValidationError` naming the handler, the trigger and the rule it broke; a crash or
 a timeout raises :class:`~edgeproxy.errors.LambdaExecutionError` (its ``handler_traceback`` holds the handler's own
-frames).
+frames); for ALB events, :class:`~edgeproxy.errors.AlbError`. :func:`start` runs the whole proxy (CloudFront or ALB
+mode) on a free port and records every invocation; the ``edgeproxy`` pytest fixture is built on it.
 """
 
 from __future__ import annotations
