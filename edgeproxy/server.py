@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from email.utils import formatdate
 
+import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -129,7 +130,17 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
             await response.write(outcome.body)
     else:
         await response.prepare(request)
-        await _stream(response, outcome.body)
+        try:
+            await _stream(response, outcome.body)
+        except aiohttp.ClientError as exc:
+            # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
+            # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
+            log.warning(
+                "%s %s %s: origin response body cut short: %s", request_id, request.method, request.raw_path, exc
+            )
+            if request.transport is not None:
+                request.transport.close()
+            return response
     await response.write_eof()
     return response
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
+import aiohttp
 import pytest
 from yarl import URL
 
@@ -315,6 +317,31 @@ async def test_unreachable_origin_is_cloudfront_502_page(proxy: ProxyFactory, un
     assert "<H1>502 ERROR</H1>" in body
     assert f"Request ID: {response.headers['X-Amz-Cf-Id']}" in body
     assert "Traceback" not in body
+
+
+async def test_origin_body_cut_short_cuts_the_viewer_connection_with_one_log_line(
+    proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def short_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\n0123456789")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(short_origin, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = await proxy(origin=f"http://127.0.0.1:{port}")
+        response = await client.get("/x")
+        assert response.status == 200  # the headers had gone out
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()  # ...and the viewer sees the body end early, not a complete short body
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "origin response body cut short" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert "Error handling request" not in caplog.text
 
 
 async def test_handler_exception_is_503_without_traceback(
