@@ -32,6 +32,7 @@ from edgeproxy.rules import (
     Snapshot,
     Strictness,
     check_result,
+    validate,
 )
 
 KB = 1024
@@ -833,3 +834,16 @@ def test_unchanged_origin_is_not_revalidated() -> None:
     request["origin"]["custom"]["path"] = "/v2"
     found = check_result("origin-request", Snapshot.of(make_request("origin-request", {}), None), request)
     assert [v.detail for v in found.violations] == ["request.origin.custom.readTimeout must be 4-60 seconds, got 0.5"]
+
+
+def test_validate_does_not_call_a_results_own_equality() -> None:
+    class Tricky(dict):  # type: ignore[type-arg]
+        def __eq__(self, other: object) -> bool:
+            raise ValueError("ambiguous")
+
+        __hash__ = None  # type: ignore[assignment]
+
+    before = ({"uri": "/", "headers": {}, "method": "GET", "clientIp": "192.0.2.1"}, None)
+    checked = validate("viewer-request", before, Tricky(before[0]), handler="h.py:handler")
+    assert checked.kind == "request"
+    assert checked.value == before[0]
