@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
@@ -14,10 +15,29 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
+from yarl import URL
 
 from edgeproxy import alb, config
 from edgeproxy.config import Association, Distribution, HealthCheck, TargetGroup, Trigger
 from edgeproxy.server import Options, create_app
+
+Client = TestClient[web.Request, web.Application]
+
+
+def raw_url(client: Client, path_and_query: str) -> URL:
+    """A URL sent exactly as written: no re-quoting of the path or the query string."""
+    return URL(str(client.make_url("/")).rstrip("/") + path_and_query, encoded=True)
+
+
+async def wait_for_checks(client: Client, count: int) -> None:
+    """Wait (at most 10 s) until the ALB facade's health checker has completed ``count`` checks."""
+    checker = client.app[alb.HEALTH]
+    for _ in range(1000):
+        if checker.checks >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {checker.checks} health checks ran")
+
 
 BINARY = bytes(range(256)) * 64
 GZIPPED = gzip.compress(b"compressed hello " * 100)

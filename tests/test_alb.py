@@ -16,15 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from yarl import URL
 
 from edgeproxy.alb import HEALTH, TARGET, trace_header
 from edgeproxy.config import HealthCheck
-from tests.conftest import BINARY, HandlerWriter, ProxyFactory
+from tests.conftest import BINARY, Client, HandlerWriter, ProxyFactory, raw_url, wait_for_checks
 
-Client = TestClient[web.Request, web.Application]
 MODES = pytest.mark.parametrize("multi_value", [False, True], ids=["single-value", "multi-value"])
 ROOT_ID = r"1-[0-9a-f]{8}-[0-9a-f]{24}"
 
@@ -61,11 +57,6 @@ def handler(event, context):
 
 def returning(write_handler: HandlerWriter, result: Any, name: str = "returns") -> str:
     return write_handler(name, RETURNS.format(literal=json.dumps(result)))
-
-
-def raw_url(client: Client, path_and_query: str) -> URL:
-    """A URL sent exactly as written: no re-quoting of the path or the query string."""
-    return URL(str(client.make_url("/")).rstrip("/") + path_and_query, encoded=True)
 
 
 async def event_of(client: Client, method: str, path_and_query: str, **kwargs: Any) -> dict[str, Any]:
@@ -666,16 +657,6 @@ def handler(event, context):
     status = STATUSES.pop(0) if STATUSES else 200
     return {{"statusCode": status}}
 """
-
-
-async def wait_for_checks(client: Client, count: int) -> None:
-    """Wait (at most 10 s) until the health checker has completed ``count`` checks."""
-    checker = client.app[HEALTH]
-    for _ in range(1000):
-        if checker.checks >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"only {checker.checks} health checks ran")
 
 
 FAST = HealthCheck(enabled=True, interval=0.01, timeout=5, healthy_threshold=5, unhealthy_threshold=2)

@@ -4,41 +4,23 @@ unmodified."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import logging
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from yarl import URL
 
 from edgeproxy.alb import HEALTH
 from edgeproxy.config import HealthCheck
-from tests.conftest import BINARY, HandlerWriter, ProxyFactory
+from tests.conftest import BINARY, HandlerWriter, ProxyFactory, raw_url, wait_for_checks
 
 SAMPLES = Path(__file__).parents[1] / "sample_functions"
 MODES = pytest.mark.parametrize("multi_value", [False, True], ids=["single-value", "multi-value"])
-Client = TestClient[web.Request, web.Application]
 
 
 def ref(name: str) -> str:
     return f"{SAMPLES / name}.py:handler"
-
-
-def raw_url(client: Client, path_and_query: str) -> URL:
-    return URL(str(client.make_url("/")).rstrip("/") + path_and_query, encoded=True)
-
-
-async def wait_for_checks(client: Client, count: int) -> None:
-    checker = client.app[HEALTH]
-    for _ in range(1000):
-        if checker.checks >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"only {checker.checks} health checks ran")
 
 
 # alb_echo.py

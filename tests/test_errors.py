@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import config
@@ -26,6 +25,7 @@ from edgeproxy.server import MSG_METHOD, Options
 from tests.conftest import (
     PASS_THROUGH,
     RECORD_EVENTS,
+    Client,
     HandlerWriter,
     Origin,
     ProxyFactory,
@@ -33,7 +33,6 @@ from tests.conftest import (
     recorded_events,
 )
 
-Client = TestClient[web.Request, web.Application]
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 
 

@@ -9,26 +9,18 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpServer
-from yarl import URL
 
 from edgeproxy import cli, config
-from tests.conftest import Origin, ProxyFactory, Seen, origin_app
+from tests.conftest import Origin, ProxyFactory, Seen, origin_app, raw_url
 
 ROOT = Path(__file__).parents[1]
 SAMPLES = ROOT / "sample_functions"
 GENERATED = "LambdaGeneratedResponse from cloudfront"
-Client = TestClient[web.Request, web.Application]
 
 
 def ref(name: str, folder: Path = SAMPLES) -> str:
     return f"{folder / name}.py:handler"
-
-
-def raw_url(client: Client, path_and_query: str) -> URL:
-    """A URL sent exactly as written: no re-quoting of the path or the query string."""
-    return URL(str(client.make_url("/")).rstrip("/") + path_and_query, encoded=True)
 
 
 def basic(credentials: bytes, scheme: str = "Basic") -> dict[str, str]:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientResponse
 
 from edgeproxy import config
 from edgeproxy.config import TRIGGERS, Trigger
@@ -32,7 +31,6 @@ from tests.conftest import (
     recorded_events,
 )
 
-Client = TestClient[web.Request, web.Application]
 KB = 1024
 MB = 1024 * KB
 # What a case expects: (status, X-Cache word) when the result is accepted, or the detail of the broken rule (502).
