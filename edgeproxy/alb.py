@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -23,11 +23,14 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from edgeproxy import serving
 from edgeproxy.config import TargetGroup
-from edgeproxy.errors import AlbError, LambdaExecutionError
+from edgeproxy.errors import AlbError, FunctionError
 from edgeproxy.events import alb as alb_events
-from edgeproxy.rules import copy_json
-from edgeproxy.runtime import Function, Invocation, Observer, Runtime
+from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, Outcome, ViewerRequest
+from edgeproxy.headers import SET_BY_ALB
+from edgeproxy.runtime import Function, Runtime
+from edgeproxy.runtime.marshal import copy_json
 
 log = logging.getLogger("edgeproxy")
 
@@ -37,8 +40,6 @@ MAX_LINE_BYTES = 16 * 1024  # §7.3: request line and each header (aiohttp's par
 MAX_HEADER_BYTES = 64 * 1024  # §7.3: the whole request header -> 400
 MAX_FORWARDED_FOR = 30  # §7.3: more addresses in X-Forwarded-For -> 463
 MAX_TRACE_HEADER_BYTES = 7 * 1024  # §7.7: past it, the trace header is rewritten to a new Root
-# The headers the load balancer sets itself (§7.7); the client's values are replaced or appended to.
-SET_BY_ALB = frozenset({"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
 TRACE_ROOT = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}")
 
 
@@ -70,54 +71,44 @@ class Target:
     group: TargetGroup
     runtime: Runtime
     function: Function
-    observer: Observer | None = None  # called with each invocation (the testing API records them)
+    observers: Observers = field(default_factory=Observers)
 
-    async def invoke(self, event: alb_events.Event) -> Any:
-        """Run the function on one event; a crash or a timeout is an :class:`AlbError` 502 ``LambdaUnhandled``."""
-        try:
-            return await self.runtime.invoke(
-                self.function,
-                event,
-                trigger="alb",
-                seconds=self.group.target.timeout,
-                memory=self.group.target.memory,
-            )
-        except LambdaExecutionError as exc:
-            # §7.5: an exception is LambdaUnhandled. A timeout has no code of its own there; Lambda reports it to the
-            # invoker as an unhandled function error (Sandbox.Timedout), so it is LambdaUnhandled too (inferred).
-            raise AlbError(502, "LambdaUnhandled", exc.reason) from None
-
-    async def respond(self, event: alb_events.Event) -> alb_events.TargetResponse:
-        """Invoke and validate: the target's response as wire values, or an :class:`AlbError`."""
-        event_in = copy_json(event) if self.observer is not None else None
+    async def respond(self, event: alb_events.Event, exchange: Exchange | None = None) -> alb_events.TargetResponse:
+        """Invoke and validate: the target's response as wire values, or an :class:`AlbError` (a crash or a timeout
+        is 502 ``LambdaUnhandled``, §7.5). The invocation is recorded on ``exchange``, and told to the observers."""
+        event_in = copy_json(event) if exchange is not None and self.observers else None
+        started_at = time.time()
         started = time.perf_counter()
         result: Any = None
         error: AlbError | None = None
         try:
             try:
-                result = await self.invoke(event)
+                returned = await self.runtime.invoke_result(
+                    self.function,
+                    event,
+                    trigger="alb",
+                    seconds=self.group.target.timeout,
+                    memory=self.group.target.memory,
+                )
+            except FunctionError as exc:
+                raise AlbError.of(exc) from None
             finally:
                 duration = time.perf_counter() - started
-            return alb_events.read_result(result, multi_value=self.group.multi_value_headers, target=self.function.ref)
+            result = returned.value
+            return alb_events.read_result(
+                result, size=returned.size, multi_value=self.group.multi_value_headers, target=self.function.ref
+            )
         except AlbError as exc:
             error = exc
             raise
         finally:
-            if self.observer is not None:
-                headers = event.get("headers") or {
-                    name: values[-1] for name, values in event.get("multiValueHeaders", {}).items()
-                }
-                self.observer(
-                    Invocation(
-                        request_id=headers.get("x-amzn-trace-id", ""),
-                        trigger="alb",
-                        handler=self.function.ref,
-                        event=event_in,
-                        result=result,
-                        duration=duration,
-                        error=error,
-                    )
+            if exchange is not None:
+                invocation = Invocation(
+                    exchange.id, "alb", self.function.ref, event_in, result, duration, error, started_at
                 )
+                exchange.invocations.append(invocation)
+                if self.observers:
+                    self.observers.trigger_done(exchange, invocation)
 
 
 TARGET = web.AppKey("alb_target", Target)
@@ -290,17 +281,24 @@ def forwarded_headers(
     return forwarded
 
 
-async def _write(request: web.Request, response: alb_events.TargetResponse) -> web.StreamResponse:
+def _outcome(response: alb_events.TargetResponse) -> Outcome:
     headers: CIMultiDict[str] = CIMultiDict({"Server": SERVER, "Date": formatdate(usegmt=True)})
     # The function's own Server or Date replaces the load balancer's (inferred: as for instance targets).
     for name in {name.lower() for name in response.headers} & {"server", "date"}:
         del headers[name]
     headers.extend(response.headers)
-    out = web.StreamResponse(status=response.status, reason=response.reason or None, headers=headers)
-    out.content_length = len(response.body)  # §7.4: computed by the load balancer
+    return Outcome(status=response.status, reason=response.reason, headers=headers, body=response.body)
+
+
+async def _write(request: web.Request, exchange: Exchange, outcome: Outcome, capture: bool) -> web.StreamResponse:
+    assert isinstance(outcome.body, bytes)
+    out = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=outcome.headers)
+    out.content_length = len(outcome.body)  # §7.4: computed by the load balancer
     await out.prepare(request)
-    if response.body and request.method != "HEAD":
-        await out.write(response.body)
+    if outcome.body and request.method != "HEAD":
+        await out.write(outcome.body)
+        if capture:
+            exchange.viewer_body = bytearray(outcome.body)
     await out.write_eof()
     return out
 
@@ -308,73 +306,80 @@ async def _write(request: web.Request, response: alb_events.TargetResponse) -> w
 async def handle(request: web.Request) -> web.StreamResponse:
     """The one client-facing route."""
     target = request.app[TARGET]
+    observers = target.observers
     group = target.group
     trace = trace_header(request.headers.get("X-Amzn-Trace-Id"))
-    raw_target = request.raw_path
-    if not raw_target.startswith("/"):  # absolute-form request target (RFC 9112 §3.2.2): keep path and query only
-        raw_target = "/" + raw_target.split("://", 1)[-1].partition("/")[2]
-    path, _, querystring = raw_target.partition("?")
+    path, querystring = serving.request_target(request)
+    viewer = ViewerRequest(
+        client_ip=request.remote or "127.0.0.1",
+        method=request.method,
+        uri=path,
+        querystring=querystring,
+        headers=request.headers,
+        body=None,  # read whole: the event carries it
+        http_version=f"{request.version.major}.{request.version.minor}",
+    )
+    exchange = Exchange(trace, "alb", viewer)
     try:
-        _check_request(request)
-        body = await _read_body(request)
-        event = alb_events.build_event(
-            target_group_arn=group.arn,
-            method=request.method,
-            path=path,
-            querystring=querystring,
-            headers=_forwarded_headers(request, trace),
-            body=body,
-            multi_value=group.multi_value_headers,
-        )
-        response = await target.respond(event)
-    except AlbError as error:
-        log.warning(
-            "%s %s %s -> %d %s: %s",
-            trace,
-            request.method,
-            request.raw_path,
-            error.status,
-            error.error_reason or "-",
-            error.reason,
-        )
-        return _error_response(error.status)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        log.exception("%s %s %s: internal error", trace, request.method, request.raw_path)
-        return _error_response(502)
-    if response.ignored is not None:
-        mode = "enabled" if group.multi_value_headers else "disabled"
-        log.warning(
-            "%s %s %s: %s returned '%s', which the load balancer ignores with multi-value headers %s",
-            trace,
-            request.method,
-            request.raw_path,
-            target.function.ref,
-            response.ignored,
-            mode,
-        )
-    return await _write(request, response)
+        try:
+            _check_request(request)
+            body = await _read_body(request)
+            if observers.wants_bodies:
+                exchange.request_body = bytearray(body)
+            event = alb_events.build_event(
+                target_group_arn=group.arn,
+                method=request.method,
+                path=path,
+                querystring=querystring,
+                headers=_forwarded_headers(request, trace),
+                body=body,
+                multi_value=group.multi_value_headers,
+            )
+            response = await target.respond(event, exchange)
+        except AlbError as error:
+            exchange.error = error
+            serving.log_failure(trace, request, error.status, error.error_reason or "-", error.reason)
+            return _error_response(error.status)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            serving.log_internal_error(trace, request)
+            exchange.error = AlbError(502, None, "internal error in edgeproxy (see its log)")
+            return _error_response(502)
+        if response.ignored is not None:
+            mode = "enabled" if group.multi_value_headers else "disabled"
+            log.warning(
+                "%s %s %s: %s returned '%s', which the load balancer ignores with multi-value headers %s",
+                trace,
+                request.method,
+                request.raw_path,
+                target.function.ref,
+                response.ignored,
+                mode,
+            )
+        exchange.outcome = _outcome(response)
+        return await _write(request, exchange, exchange.outcome, observers.wants_bodies)
+    finally:
+        if observers:
+            observers.exchange_done(exchange)
 
 
 def create_app(
-    group: TargetGroup, *, runtime: Runtime | None = None, reload: bool = False, observer: Observer | None = None
+    group: TargetGroup,
+    *,
+    runtime: Runtime | None = None,
+    reload: bool = False,
+    observers: Iterable[Observer] = (),
 ) -> web.Application:
     """The aiohttp application answering as a load balancer in front of ``group``'s function. Loads the function now,
     so that a missing handler stops start-up with a :class:`~edgeproxy.errors.ConfigError`; starts the health checker
-    when the group enables health checks, and the source watcher when ``reload``."""
+    when the group enables health checks, and the source watcher when ``reload``. ``observers`` are attached from the
+    start (more may attach later, to ``app[TARGET].observers``)."""
     runtime = runtime or Runtime()
-    target = Target(group=group, runtime=runtime, function=runtime.load(group.target), observer=observer)
+    target = Target(group=group, runtime=runtime, function=runtime.load(group.target), observers=Observers(*observers))
     checker = HealthChecker(target)
-    # auto_decompress off: a body sent with Content-Encoding reaches the function as the client sent it (§7.3).
     # §7.3 limits lines and the header's total size, not the number of headers: as many as fit in 64 K get through.
-    limits = {
-        "max_line_size": MAX_LINE_BYTES,
-        "max_field_size": MAX_LINE_BYTES,
-        "max_headers": MAX_HEADER_BYTES // len("a:\r\n"),
-        "auto_decompress": False,
-    }
-    app = web.Application(handler_args=limits)
+    app = serving.application(handle, max_line_size=MAX_LINE_BYTES, max_headers=MAX_HEADER_BYTES // len("a:\r\n"))
     app[TARGET] = target
     app[HEALTH] = checker
 
@@ -397,5 +402,4 @@ def create_app(
         runtime.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_route("*", "/{tail:.*}", handle)
     return app

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -15,13 +14,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from edgeproxy import alb, config, testing
-from edgeproxy.config import TRIGGERS, Distribution, TargetGroup, Trigger
+from edgeproxy import alb, config, serving, testing
+from edgeproxy.config import Distribution, TargetGroup
 from edgeproxy.errors import AlbError, ConfigError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.rules import Strictness
 from edgeproxy.server import Options, create_app
+from edgeproxy.triggers import TRIGGERS, Trigger
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,22 +132,6 @@ def _distribution(args: argparse.Namespace) -> Distribution:
     return distribution
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=75)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0]
-        print(f"edgeproxy listening on http://{host}:{bound[1]}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def serve(args: argparse.Namespace) -> int:
     loaded = config.load_any(args.config) if args.config is not None else _distribution(args)
     if isinstance(loaded, TargetGroup):
@@ -169,7 +153,7 @@ def serve_alb(args: argparse.Namespace) -> int:
 
 def _run(app: web.Application, args: argparse.Namespace) -> int:
     try:
-        asyncio.run(_serve(app, args.host, args.port))
+        asyncio.run(serving.serve_until_stopped(app, args.host, args.port))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

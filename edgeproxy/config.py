@@ -22,9 +22,9 @@ import jsonschema
 from yarl import URL
 
 from edgeproxy.errors import ConfigError
-
-Trigger = Literal["viewer-request", "origin-request", "origin-response", "viewer-response"]
-TRIGGERS: tuple[Trigger, ...] = ("viewer-request", "origin-request", "origin-response", "viewer-response")
+from edgeproxy.triggers import FACTS
+from edgeproxy.triggers import TRIGGERS as TRIGGERS  # re-exported: the config API names its triggers
+from edgeproxy.triggers import Trigger as Trigger
 
 DEFAULT_DOMAIN_NAME = "d111111abcdef8.cloudfront.net"
 DEFAULT_DISTRIBUTION_ID = "EDFDVBD6EXAMPLE"
@@ -319,7 +319,7 @@ def custom_origin_from_url(
 def _build_association(value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path) -> Association:
     spec: Mapping[str, Any] = {"handler": value} if isinstance(value, str) else value
     trigger = key.rsplit(".", 1)[-1]
-    if spec.get("include_body") and trigger not in ("viewer-request", "origin-request"):
+    if spec.get("include_body") and not FACTS[trigger].include_body:  # type: ignore[index]
         raise ConfigError(
             source, f"{key}.include_body", "include_body applies to viewer-request and origin-request only"
         )
@@ -362,7 +362,7 @@ def from_flags(
             base_dir=base,
             source=source,
             key=f"--{trigger}",
-            include_body=include_body and trigger in ("viewer-request", "origin-request"),
+            include_body=include_body and FACTS[trigger].include_body,
             timeout=(timeouts or {}).get(trigger),
         )
         for trigger, ref in functions.items()

@@ -8,6 +8,8 @@ Every error that can reach a viewer carries the HTTP status CloudFront answers w
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class EdgeProxyError(Exception):
     """Root of everything edgeproxy raises on purpose."""
@@ -28,6 +30,23 @@ class HandlerLoadError(EdgeProxyError):
     """A handler reference that cannot be resolved to a callable."""
 
 
+FunctionErrorKind = Literal["unhandled", "timeout", "out_of_memory", "init_error", "bad_result", "throttled"]
+
+
+class FunctionError(EdgeProxyError):
+    """A function's invocation failed, in Lambda's own terms and whatever invoked it: the handler raised
+    (``unhandled``), ran past its timeout (``timeout``), outgrew its memory (``out_of_memory``), failed to load
+    (``init_error``), returned what the runtime cannot marshal (``bad_result``), or could not run because the function
+    is at its concurrency limit (``throttled``). Each caller maps it to what its service answers:
+    :meth:`ViewerError.of` for CloudFront, :meth:`AlbError.of` for an ALB."""
+
+    def __init__(self, kind: FunctionErrorKind, reason: str, *, handler_traceback: str | None = None) -> None:
+        self.kind = kind
+        self.reason = reason
+        self.handler_traceback = handler_traceback  # the crash, cut to the handler's own frames
+        super().__init__(reason)
+
+
 class ViewerError(EdgeProxyError):
     """An error CloudFront answers the viewer with, instead of the origin's response.
 
@@ -44,6 +63,14 @@ class ViewerError(EdgeProxyError):
         if message is not None:
             self.message = message
         super().__init__(reason)
+
+    @staticmethod
+    def of(error: FunctionError) -> ViewerError:
+        """CloudFront's answer to a failed invocation (§3.1): 503 LambdaLimitExceeded for a throttled function,
+        503 LambdaExecutionError for everything else (a timeout included: §3.1 prefers it to LambdaLimitExceeded)."""
+        if error.kind == "throttled":
+            return LambdaLimitExceeded(error.reason)
+        return LambdaExecutionError(error.reason, handler_traceback=error.handler_traceback)
 
 
 class LambdaValidationError(ViewerError):
@@ -67,6 +94,17 @@ class LambdaExecutionError(ViewerError):
     def __init__(self, reason: str, *, message: str | None = None, handler_traceback: str | None = None) -> None:
         super().__init__(reason, message=message)
         self.handler_traceback = handler_traceback  # the crash, cut to the handler's own frames
+
+
+class LambdaLimitExceeded(ViewerError):
+    """The function could not run: Lambda throttled it (§3.1: 503)."""
+
+    status = 503
+    x_cache = "LambdaLimitExceeded"
+    message = (
+        "The Lambda function associated with the CloudFront distribution was throttled. We can't connect to the "
+        "server for this app or website at this time."
+    )
 
 
 class OriginConnectionError(ViewerError):
@@ -113,3 +151,11 @@ class AlbError(EdgeProxyError):
         self.error_reason = error_reason
         self.reason = reason
         super().__init__(reason)
+
+    @classmethod
+    def of(cls, error: FunctionError) -> AlbError:
+        """The load balancer's answer to a failed invocation (§7.5): 502 ``LambdaThrottling`` for a throttled function,
+        502 ``LambdaUnhandled`` otherwise. A timeout has no code of its own there; Lambda reports it to the invoker as
+        an unhandled function error (Sandbox.Timedout), so it is LambdaUnhandled too (inferred), and so is a result
+        the runtime cannot marshal (Runtime.MarshalError is a function error)."""
+        return cls(502, "LambdaThrottling" if error.kind == "throttled" else "LambdaUnhandled", error.reason)

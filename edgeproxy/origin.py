@@ -1,45 +1,70 @@
-"""Talking to origins: HTTP origins through one pooled client session, and S3-style local folders.
+"""The origin boundary: one typed :class:`OriginRequest` goes in, one :class:`OriginResponse` comes out.
+
+:class:`Origin` is the protocol. :class:`HttpOrigin` sends requests over HTTP through the proxy's one pooled client
+session; :class:`~edgeproxy.s3.FolderBucket` answers like an S3 bucket from a local folder; :class:`Origins`, the
+default origin of a distribution, routes each request to one of them. The proxy can be given any other
+implementation (a recording's replay is one).
 
 Bodies pass through untouched (no decompression), in both directions, streamed unless a rule needs them buffered.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import io
-import mimetypes
-import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
-from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
-from xml.sax.saxutils import escape
+from typing import Literal, Protocol
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from edgeproxy.config import DirectoryOrigin
 from edgeproxy.errors import OriginConnectionError, OriginTimeoutError
-from edgeproxy.wire import end_to_end
+from edgeproxy.headers import CLIENT_AUTO_HEADERS, end_to_end
 
 CHUNK_SIZE = 64 * 1024
 # aiohttp sends raw bytes above 1 MiB in one write, and warns (ResourceWarning) that it may block the loop.
 LARGE_BODY = 1024 * 1024
 CONNECT_TIMEOUT = 10.0  # §5.2: connection timeout default 10 s
-# aiohttp adds these when missing; the origin must see only what the viewer or the function sent.
-SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
-RequestBody = bytes | aiohttp.StreamReader | None
+RequestBody = bytes | aiohttp.StreamReader | AsyncIterator[bytes] | None
+
+
+@dataclass(frozen=True)
+class OriginRequest:
+    """A request as CloudFront sends it to an origin. ``path`` (the origin path and the uri) and ``query`` are raw,
+    as they go on the wire; ``headers`` are the wire headers in order; ``domain_name`` is the origin's name as the
+    event gives it (an S3 bucket's host name for ``kind = "s3"``)."""
+
+    method: str
+    kind: Literal["custom", "s3"]
+    domain_name: str
+    protocol: str
+    port: int
+    path: str
+    query: str
+    headers: CIMultiDict[str]
+    body: RequestBody = None
+    read_timeout: float = 30.0
+    keepalive_timeout: float = 5.0
+
+    @property
+    def url(self) -> URL:
+        return URL.build(
+            scheme=self.protocol,
+            host=self.domain_name,
+            port=self.port,
+            path=self.path,
+            query_string=self.query,
+            encoded=True,
+        )
 
 
 @dataclass
 class OriginResponse:
-    """What an origin answered. ``body`` streams until the request's exit stack closes."""
+    """What an origin answered: ``headers`` as received, in order, repeats kept. ``body`` streams until the request's
+    exit stack closes."""
 
     status: int
     reason: str | None
@@ -47,12 +72,24 @@ class OriginResponse:
     body: bytes | AsyncIterator[bytes]
 
 
-class OriginClient:
-    """Sends origin requests. Holds the one pooled ``ClientSession`` of the proxy."""
+class Origin(Protocol):
+    """Anything that answers origin requests."""
 
-    def __init__(self, directories: Iterable[DirectoryOrigin]) -> None:
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
+        """Answer ``request``; a body that streams may hold resources until ``stack`` closes. Raises
+        :class:`~edgeproxy.errors.OriginConnectionError` or :class:`~edgeproxy.errors.OriginTimeoutError`."""
+        ...
+
+
+class HttpOrigin:
+    """HTTP origins, through one pooled ``ClientSession`` (never one per request)."""
+
+    def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._directories = {origin.domain_name: origin for origin in directories}
 
     async def start(self) -> None:
         if self._session is None:
@@ -60,7 +97,7 @@ class OriginClient:
                 connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=5.0),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=SKIP_AUTO_HEADERS,
+                skip_auto_headers=CLIENT_AUTO_HEADERS,
                 trust_env=False,
             )
 
@@ -69,56 +106,18 @@ class OriginClient:
             await self._session.close()
             self._session = None
 
-    async def fetch(
-        self,
-        *,
-        origin: Mapping[str, Any],
-        method: str,
-        uri: str,
-        querystring: str,
-        headers: CIMultiDict[str],
-        body: RequestBody,
-        stack: AsyncExitStack,
-    ) -> OriginResponse:
-        """Send a request to the origin described by an event's ``request.origin``."""
-        if "s3" in origin:
-            spec = origin["s3"]
-            directory = self._directories.get(spec["domainName"])
-            if directory is None:
-                raise OriginConnectionError(
-                    f"no directory origin is configured for S3 domain {spec['domainName']!r}; "
-                    "edgeproxy serves S3 origins from local folders only"
-                )
-            return await serve_directory(directory, method=method, uri=spec.get("path", "") + uri, headers=headers)
-        spec = origin["custom"]
-        url = URL.build(
-            scheme=spec["protocol"],
-            host=spec["domainName"],
-            port=spec["port"],
-            path=spec.get("path", "") + uri,
-            query_string=querystring,
-            encoded=True,
-        )
-        return await self._fetch_http(
-            method, url, headers, body, read_timeout=float(spec.get("readTimeout", 30)), stack=stack
-        )
-
-    async def _fetch_http(
-        self,
-        method: str,
-        url: URL,
-        headers: CIMultiDict[str],
-        body: RequestBody,
-        *,
-        read_timeout: float,
-        stack: AsyncExitStack,
-    ) -> OriginResponse:
-        assert self._session is not None, "OriginClient.start() was not awaited"
+    async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
+        assert self._session is not None, "HttpOrigin.start() was not awaited"
+        url = request.url
+        read_timeout = request.read_timeout
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
+        body = request.body
         data = io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
         try:
             response = await stack.enter_async_context(
-                self._session.request(method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout)
+                self._session.request(
+                    request.method, url, headers=request.headers, data=data, allow_redirects=False, timeout=timeout
+                )
             )
         except aiohttp.ClientConnectorDNSError as exc:
             raise OriginConnectionError(f"DNS lookup for origin {url.host!r} failed: {exc.os_error}") from None
@@ -136,91 +135,30 @@ class OriginClient:
         )
 
 
-def _s3_error(status: int, code: str, message: str, key: str) -> OriginResponse:
-    request_id = os.urandom(8).hex().upper()
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{message}</Message>"
-        + (f"<Key>{escape(key)}</Key>" if code == "NoSuchKey" else "")
-        + f"<RequestId>{request_id}</RequestId></Error>"
-    ).encode()
-    headers = CIMultiDict(
-        {
-            "Content-Type": "application/xml",
-            "Content-Length": str(len(body)),
-            "Date": formatdate(usegmt=True),
-            "Server": "AmazonS3",
-            "x-amz-request-id": request_id,
-        }
-    )
-    return OriginResponse(status=status, reason=None, headers=headers, body=body)
+class Origins:
+    """A distribution's origins: S3 requests go to the folder configured for their bucket's host name, everything
+    else over HTTP."""
 
+    def __init__(self, buckets: Mapping[str, Origin], http: Origin | None = None) -> None:
+        self.http: Origin = http or HttpOrigin()
+        self._buckets = dict(buckets)  # S3 host name -> the origin answering for that bucket
 
-async def serve_directory(
-    origin: DirectoryOrigin, *, method: str, uri: str, headers: CIMultiDict[str]
-) -> OriginResponse:
-    """Answer like an S3 bucket without public listing: files by key, 404 NoSuchKey, 403 AccessDenied."""
-    key = unquote(uri.removeprefix("/"))
-    if method not in ("GET", "HEAD"):
-        return _s3_error(403, "AccessDenied", "Access Denied", key)
-    root = origin.directory
-    path = (root / key).resolve()
-    if not key or key.endswith("/") or (path != root and root not in path.parents):
-        return _s3_error(403, "AccessDenied", "Access Denied", key)
-    try:
-        stat = await asyncio.to_thread(path.stat)
-    except (FileNotFoundError, NotADirectoryError):
-        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
-    if not path.is_file():
-        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
-    etag = f'"{await asyncio.to_thread(_md5_of, path, stat.st_mtime_ns, stat.st_size)}"'
-    response_headers = CIMultiDict(
-        {
-            "Date": formatdate(usegmt=True),
-            "Last-Modified": formatdate(stat.st_mtime, usegmt=True),
-            "ETag": etag,
-            "Accept-Ranges": "bytes",
-            "Content-Type": mimetypes.guess_type(path.name)[0] or "binary/octet-stream",
-            "Server": "AmazonS3",
-        }
-    )
-    if _not_modified(headers, etag, stat.st_mtime):
-        return OriginResponse(status=304, reason=None, headers=response_headers, body=b"")
-    response_headers["Content-Length"] = str(stat.st_size)
-    body = b"" if method == "HEAD" else _read_chunks(path)
-    return OriginResponse(status=200, reason=None, headers=response_headers, body=body)
+    async def start(self) -> None:
+        await self.http.start()
 
+    async def close(self) -> None:
+        await self.http.close()
 
-def _not_modified(headers: CIMultiDict[str], etag: str, mtime: float) -> bool:
-    if "If-None-Match" in headers:
-        return etag in [tag.strip() for tag in headers["If-None-Match"].split(",")] or headers["If-None-Match"] == "*"
-    if "If-Modified-Since" in headers:
-        try:
-            since = parsedate_to_datetime(headers["If-Modified-Since"]).timestamp()
-        except (TypeError, ValueError):
-            return False
-        return int(mtime) <= since
-    return False
-
-
-_md5_cache: dict[tuple[Path, int, int], str] = {}
-
-
-def _md5_of(path: Path, mtime_ns: int, size: int) -> str:
-    key = (path, mtime_ns, size)
-    if key not in _md5_cache:
-        digest = hashlib.md5(usedforsecurity=False)
-        with path.open("rb") as file:
-            while chunk := file.read(CHUNK_SIZE):
-                digest.update(chunk)
-        _md5_cache[key] = digest.hexdigest()
-    return _md5_cache[key]
-
-
-async def _read_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as file:
-        while chunk := await asyncio.to_thread(file.read, CHUNK_SIZE):
-            yield chunk
+    async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
+        if request.kind == "s3":
+            bucket = self._buckets.get(request.domain_name)
+            if bucket is None:
+                raise OriginConnectionError(
+                    f"no directory origin is configured for S3 domain {request.domain_name!r}; "
+                    "edgeproxy serves S3 origins from local folders only"
+                )
+            return await bucket.fetch(request, stack)
+        return await self.http.fetch(request, stack)
 
 
 def origin_headers(headers: CIMultiDict[str]) -> CIMultiDict[str]:

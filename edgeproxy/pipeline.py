@@ -1,88 +1,36 @@
-"""The ordered trigger sequence of one viewer request, and its skip rules (reference/aws-behaviour.md §2.1, §2.2).
+"""The stages of one CloudFront request, in order, and their skip rules (reference/aws-behaviour.md §2.1, §2.2).
 
-viewer-request -> [origin-request -> origin -> origin-response] -> viewer-response
+    viewer-request -> origin-request -> origin -> origin-response -> viewer-response
 
 * a response returned at viewer-request goes straight to the viewer: nothing else runs;
 * a response returned at origin-request replaces the origin: origin-response is skipped, viewer-response runs;
 * viewer-response is skipped when the response status is 400 or more.
+
+Each stage is a small method over the request's :class:`_Flow`; a stage that does not apply records why in the
+exchange's ``skipped``. The pipeline fills in the exchange's ``outcome``, or its ``error``; the server writes it.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import StreamReader
-from multidict import CIMultiDict, CIMultiDictProxy
 
-from edgeproxy.config import Association, Behavior, Distribution, Origin, Trigger
-from edgeproxy.errors import ViewerError
+from edgeproxy.config import Association, Behavior, Distribution
+from edgeproxy.errors import FunctionError, ViewerError
 from edgeproxy.events import cloudfront
-from edgeproxy.origin import OriginClient, RequestBody, origin_headers
-from edgeproxy.rules import (
-    STRICT,
-    Checked,
-    Strictness,
-    copy_json,
-    is_disallowed,
-    size_limit,
-    validate,
-)
-from edgeproxy.runtime import Invocation, Observer, Runtime
-from edgeproxy.wire import HOP_BY_HOP, end_to_end
-
-log = logging.getLogger("edgeproxy")
-
-# §4.1: never forwarded to the origin, whatever the configuration.
-REMOVED_TOWARD_ORIGIN = (
-    frozenset(
-        {
-            "expect",
-            "proxy-authenticate",
-            "proxy-authorization",
-            "proxy-connection",
-            "te",
-            "trailer",
-            "upgrade",
-            "x-forwarded-proto",
-            "x-http-method-override",
-            "x-real-ip",
-        }
-    )
-    | HOP_BY_HOP
-)
-CLOUDFRONT_USER_AGENT = "Amazon CloudFront"
-
-
-@dataclass(frozen=True)
-class ViewerRequest:
-    """A viewer's request as CloudFront received it. ``uri`` and ``querystring`` are raw (still percent-encoded)."""
-
-    request_id: str
-    client_ip: str
-    method: str
-    uri: str
-    querystring: str
-    headers: CIMultiDictProxy[str] | CIMultiDict[str]
-    body: StreamReader | None
-    http_version: str = "1.1"
-
-
-@dataclass
-class Outcome:
-    """What goes back to the viewer (before CloudFront's own response headers are added)."""
-
-    status: int
-    reason: str | None
-    headers: CIMultiDict[str]
-    body: bytes | AsyncIterator[bytes]
-    x_cache: str
-    generated: bool = False
+from edgeproxy.exchange import Body, Exchange, Invocation, Observers, Outcome, XCache, tee
+from edgeproxy.headers import end_to_end, is_disallowed
+from edgeproxy.origin import Origin, RequestBody, origin_headers
+from edgeproxy.rules import STRICT, Checked, Strictness, validate
+from edgeproxy.runtime import Runtime
+from edgeproxy.runtime.marshal import copy_json
+from edgeproxy.triggers import FACTS, Trigger
 
 
 class _Body:
@@ -102,53 +50,46 @@ class _Body:
         self._data = data
 
     @property
+    def sent(self) -> bool:
+        """Whether the origin gets a body: the viewer sent one, or a function put one in."""
+        return self._stream is not None or bool(self._data)
+
+    @property
     def buffered_length(self) -> int | None:
         """The body's length once it is in memory (read for include-body, or replaced); None while it streams."""
         return None if self._data is None else len(self._data)
 
-    def for_origin(self) -> RequestBody:
-        return self._data if self._data is not None else self._stream
+    def for_origin(self, capture: bytearray | None) -> RequestBody:
+        if self._data is not None:
+            if capture is not None:
+                capture += self._data
+            return self._data
+        if capture is not None and self._stream is not None:
+            return tee(self._stream.iter_any(), capture)
+        return self._stream
 
 
-def toward_origin(request: dict[str, Any], origin: Origin, *, client_ip: str, via: str) -> dict[str, Any]:
-    """The request as CloudFront sends it to the origin, which is what origin-request sees (§1.4, §4.1): viewer
-    headers less those never forwarded, ``Host`` set to the origin, ``User-Agent: Amazon CloudFront``, CloudFront's
-    ``Via`` hop and the client address appended to ``X-Forwarded-For`` (comma, no space)."""
-    headers = [
-        (entry.get("key") or name, entry["value"])
-        for name, entries in request["headers"].items()
-        if name not in REMOVED_TOWARD_ORIGIN
-        and not name.startswith("x-edge-")
-        and name not in ("host", "user-agent", "via", "x-forwarded-for")
-        for entry in entries
-    ]
-    incoming_via = ", ".join(entry["value"] for entry in request["headers"].get("via", ()))
-    incoming_xff = ",".join(entry["value"] for entry in request["headers"].get("x-forwarded-for", ()))
-    headers += [
-        ("Host", origin.domain_name),
-        ("User-Agent", CLOUDFRONT_USER_AGENT),
-        ("Via", f"{incoming_via}, {via}" if incoming_via else via),
-        ("X-Forwarded-For", f"{incoming_xff},{client_ip}" if incoming_xff else client_ip),
-    ]
-    result: dict[str, Any] = {
-        "clientIp": request["clientIp"],
-        "headers": cloudfront.to_event_headers(headers),
-        "method": request["method"],
-        "origin": cloudfront.origin_record(origin),
-        "querystring": request.get("querystring", ""),
-        "uri": request["uri"],
-    }
-    if "body" in request:
-        result["body"] = request["body"]
-    return result
+@dataclass
+class _Flow:
+    """One request's working state while the stages run."""
+
+    exchange: Exchange
+    behavior: Behavior
+    body: _Body
+    request: dict[str, Any] = field(default_factory=dict)  # the event's request as the next trigger gets it
+    viewer_side_request: dict[str, Any] = field(default_factory=dict)  # what viewer-response sees
+    response: dict[str, Any] | None = None  # the event's response, once there is one
+    response_body: Body = b""
+    # The origin's own headers go to the viewer as they came, byte for byte, unless a trigger changed the response.
+    headers_changed: bool = False
+    x_cache: XCache = XCache.MISS
+    generated_at: Trigger | None = None
+
+    def skip(self, stage: str, reason: str) -> None:
+        self.exchange.skipped[stage] = reason
 
 
-def _kept_description_of_other_status(result: dict[str, Any], given: dict[str, Any] | None) -> bool:
-    return (
-        given is not None
-        and str(result.get("status")) != given.get("status")
-        and result.get("statusDescription") == given.get("statusDescription")
-    )
+Stage = Callable[[_Flow, AsyncExitStack], Awaitable[None]]
 
 
 class Pipeline:
@@ -158,22 +99,46 @@ class Pipeline:
         self,
         distribution: Distribution,
         runtime: Runtime,
-        origins: OriginClient,
+        origin: Origin,
         *,
         via: str,
         strictness: Strictness = STRICT,
-        observer: Observer | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.distribution = distribution
-        self.observer = observer
         self.runtime = runtime
-        self.origins = origins
+        self.origin = origin
         self.via = via
         self.strictness = strictness
+        self.observers = observers if observers is not None else Observers()
+        # CloudFront's order (§2.1). The cache lookup will go between viewer-request and origin-request; the cache
+        # store and the custom error responses between origin-response and viewer-response.
+        self.stages: tuple[tuple[str, Stage], ...] = (
+            ("viewer-request", self._viewer_request),
+            ("origin-request", self._origin_request),
+            ("origin", self._origin),
+            ("origin-response", self._origin_response),
+            ("viewer-response", self._viewer_response),
+        )
 
-    async def run(self, viewer: ViewerRequest, behavior: Behavior, stack: AsyncExitStack) -> Outcome:
-        body = _Body(viewer.body)
-        request: dict[str, Any] = dict(
+    async def run(self, exchange: Exchange, behavior: Behavior, stack: AsyncExitStack) -> None:
+        """Take ``exchange`` through the stages: its ``outcome`` is set, or its ``error``."""
+        exchange.behavior = behavior.path_pattern
+        flow = _Flow(exchange, behavior, _Body(exchange.viewer.body))
+        try:
+            for name, stage in self.stages:
+                if flow.generated_at == "viewer-request":  # §2.2: straight to the viewer, nothing else runs
+                    flow.skip(name, "viewer-request generated a response")
+                else:
+                    await stage(flow, stack)
+        except ViewerError as error:
+            exchange.error = error
+            return
+        exchange.outcome = self._outcome(flow)
+
+    async def _viewer_request(self, flow: _Flow, stack: AsyncExitStack) -> None:
+        viewer = flow.exchange.viewer
+        flow.request = dict(
             cloudfront.request_record(
                 client_ip=viewer.client_ip,
                 method=viewer.method,
@@ -182,171 +147,179 @@ class Pipeline:
                 headers=((name, value) for name, value in end_to_end(viewer.headers) if not is_disallowed(name)),
             )
         )
-        if association := behavior.functions.get("viewer-request"):
-            checked = await self._trigger(viewer, "viewer-request", association, request, None, body)
-            if checked.kind == "response":
-                return self._generated(checked.value)
-            request = checked.value
+        await self._request_trigger(flow, "viewer-request")
 
-        viewer_side_request = {key: value for key, value in request.items() if key not in ("body", "origin")}
-        origin_request = toward_origin(request, behavior.origin, client_ip=viewer.client_ip, via=self.via)
-        response, outcome_body, x_cache = await self._origin_side(viewer, behavior, origin_request, body, stack)
-
-        if (association := behavior.functions.get("viewer-response")) and int(response["status"]) < 400:
-            checked = await self._trigger(viewer, "viewer-response", association, viewer_side_request, response, body)
-            response = checked.value
-            outcome_body = self._replaced_body(response, outcome_body)
-        return self._outcome(response, outcome_body, x_cache)
-
-    async def _origin_side(
-        self,
-        viewer: ViewerRequest,
-        behavior: Behavior,
-        request: dict[str, Any],
-        body: _Body,
-        stack: AsyncExitStack,
-    ) -> tuple[dict[str, Any], bytes | AsyncIterator[bytes], str]:
-        """origin-request, the origin (unless replaced by a generated response), origin-response."""
-        if association := behavior.functions.get("origin-request"):
-            checked = await self._trigger(viewer, "origin-request", association, request, None, body)
-            if checked.kind == "response":
-                generated = checked.value
-                return generated, cloudfront.body_bytes(generated) or b"", "LambdaGeneratedResponse"
-            request = checked.value
-
-        headers = cloudfront.to_wire_headers(request["headers"])
-        spec = next(iter(request["origin"].values()))
-        headers.extend(cloudfront.to_wire_headers(spec.get("customHeaders", {})))
-        headers["X-Amz-Cf-Id"] = viewer.request_id
-        if (length := body.buffered_length) is not None and (length or "Content-Length" in headers):
-            headers["Content-Length"] = str(length)
-        fetched = await self.origins.fetch(
-            origin=request["origin"],
-            method=viewer.method,
-            uri=request["uri"],
-            querystring=request.get("querystring", ""),
-            headers=headers,
-            body=body.for_origin() if viewer.body is not None or body.buffered_length else None,
-            stack=stack,
+    async def _origin_request(self, flow: _Flow, stack: AsyncExitStack) -> None:
+        flow.viewer_side_request = {key: value for key, value in flow.request.items() if key not in ("body", "origin")}
+        request = cloudfront.toward_origin(
+            flow.request, flow.behavior.origin, client_ip=flow.exchange.viewer.client_ip, via=self.via
         )
-        x_cache = "Miss" if fetched.status < 400 else "Error"
-        wire_headers = origin_headers(fetched.headers)
-        response: dict[str, Any] = {"_wire": wire_headers}
-        response.update(
+        flow.request = dict(request)
+        await self._request_trigger(flow, "origin-request")
+
+    async def _origin(self, flow: _Flow, stack: AsyncExitStack) -> None:
+        if flow.generated_at is not None:
+            flow.skip("origin", f"{flow.generated_at} generated a response")
+            return
+        exchange = flow.exchange
+        capture = self.observers.wants_bodies
+        if capture:
+            exchange.request_body = bytearray()
+        request = cloudfront.origin_request(
+            flow.request,
+            method=exchange.viewer.method,
+            request_id=exchange.id,
+            body=flow.body.for_origin(exchange.request_body) if flow.body.sent else None,
+            content_length=flow.body.buffered_length,
+        )
+        exchange.origin_request = request
+        exchange.origin_started = time.time()
+        started = time.perf_counter()
+        fetched = await self.origin.fetch(request, stack)
+        exchange.origin_duration = time.perf_counter() - started
+        exchange.origin_response = fetched
+        if self.observers:
+            self.observers.origin_done(exchange)
+        flow.x_cache = XCache.MISS if fetched.status < 400 else XCache.ERROR
+        flow.response = dict(
             cloudfront.response_record(
                 status=fetched.status,
                 reason=fetched.reason,
                 headers=((name, value) for name, value in fetched.headers.items() if not is_disallowed(name)),
             )
         )
-        outcome_body = fetched.body
-        if association := behavior.functions.get("origin-response"):
-            request_seen = {key: value for key, value in request.items() if key != "body"}
-            checked = await self._trigger(viewer, "origin-response", association, request_seen, response, body)
-            response = checked.value
-            outcome_body = self._replaced_body(response, outcome_body)
-        return response, outcome_body, x_cache
+        flow.response_body = fetched.body
+        if capture:
+            exchange.origin_body = bytearray()
+            if isinstance(fetched.body, bytes):
+                exchange.origin_body += fetched.body
+            else:
+                flow.response_body = tee(fetched.body, exchange.origin_body)
 
-    async def _trigger(
+    async def _origin_response(self, flow: _Flow, stack: AsyncExitStack) -> None:
+        if flow.generated_at is not None:
+            flow.skip("origin-response", f"{flow.generated_at} generated a response")
+            return
+        request_seen = {key: value for key, value in flow.request.items() if key != "body"}
+        await self._response_trigger(flow, "origin-response", request_seen)
+
+    async def _viewer_response(self, flow: _Flow, stack: AsyncExitStack) -> None:
+        assert flow.response is not None
+        status = int(flow.response["status"])
+        if status >= 400:  # §2.1: also when origin-response made it 400 or more
+            flow.skip("viewer-response", f"the response status is {status} (400 or more)")
+            return
+        await self._response_trigger(flow, "viewer-response", flow.viewer_side_request)
+
+    async def _request_trigger(self, flow: _Flow, trigger: Trigger) -> None:
+        association = flow.behavior.functions.get(trigger)
+        if association is None:
+            flow.skip(trigger, "no function is associated")
+            return
+        checked = await self._invoke(flow, trigger, association, flow.request, None)
+        if checked.kind == "response":
+            flow.generated_at = trigger
+            flow.x_cache = XCache.LAMBDA_GENERATED
+            flow.response = checked.value
+            flow.response_body = cloudfront.body_bytes(checked.value) or b""
+            flow.headers_changed = True
+            return
+        flow.request = checked.value
+        spec = checked.value.get("body")
+        if isinstance(spec, dict) and spec.get("action") == "replace":
+            # §1.5: read-only (the default) leaves the origin the full original body whatever the handler did.
+            data = spec.get("data", "")
+            encoded = spec.get("encoding", "base64") == "base64"
+            flow.body.replace(base64.b64decode(data) if encoded else data.encode("utf-8"))
+
+    async def _response_trigger(self, flow: _Flow, trigger: Trigger, request: dict[str, Any]) -> None:
+        association = flow.behavior.functions.get(trigger)
+        if association is None:
+            flow.skip(trigger, "no function is associated")
+            return
+        checked = await self._invoke(flow, trigger, association, request, flow.response)
+        flow.response = checked.value
+        if not checked.changed:
+            return  # the response goes on as it was, the origin's headers as they came
+        flow.headers_changed = True
+        replaced = cloudfront.body_bytes(checked.value)
+        if replaced is not None:
+            flow.response_body = replaced
+
+    async def _invoke(
         self,
-        viewer: ViewerRequest,
+        flow: _Flow,
         trigger: Trigger,
         association: Association,
         request: dict[str, Any],
         response: dict[str, Any] | None,
-        body: _Body,
     ) -> Checked:
-        """Invoke the function associated with ``trigger`` and validate what it returns."""
+        """Invoke the function associated with ``trigger``, validate what it returns, and record the invocation."""
+        exchange = flow.exchange
         function = self.runtime.load(association)
         request = dict(request)
         # §1.3: request.body only for associations with Include Body, and for methods that carry a body.
-        carries_body = viewer.method not in ("GET", "HEAD")
-        if association.include_body and carries_body and trigger in ("viewer-request", "origin-request"):
-            request["body"] = await self._body_for_event(trigger, body)
+        if association.include_body and FACTS[trigger].include_body and exchange.viewer.method not in ("GET", "HEAD"):
+            data = await flow.body.read()
+            request["body"] = dict(cloudfront.body_record(data, FACTS[trigger].size_limit))
         else:
             request.pop("body", None)
-        event_response = None if response is None else {k: v for k, v in response.items() if k != "_wire"}
         event = cloudfront.build_event(
             trigger=trigger,
-            request_id=viewer.request_id,
+            request_id=exchange.id,
             domain_name=self.distribution.domain_name,
             distribution_id=self.distribution.id,
             request=request,  # type: ignore[arg-type]
-            response=event_response,  # type: ignore[arg-type]
+            response=response,  # type: ignore[arg-type]
         )
-        before = copy_json((request, event_response))  # handlers mutate the event in place
-        event_in = copy_json(event) if self.observer is not None else None
+        before = copy_json((request, response))  # handlers mutate the event in place
+        event_in = copy_json(event) if self.observers else None
+        started_at = time.time()
         started = time.perf_counter()
         result: Any = None
         error: ViewerError | None = None
         try:
             try:
-                result = await self.runtime.invoke(
-                    function, event, trigger=trigger, seconds=association.timeout, memory=association.memory
+                returned = await self.runtime.invoke(
+                    function,
+                    event,
+                    trigger=trigger,
+                    seconds=association.timeout,
+                    memory=association.memory,
+                    unchanged=before[0] if response is None else before[1],
                 )
+            except FunctionError as exc:
+                raise ViewerError.of(exc) from None
             finally:
                 duration = time.perf_counter() - started
-            checked = validate(trigger, before, result, self.strictness, handler=function.ref)
+            result = returned
+            checked = validate(trigger, before, returned, self.strictness, handler=function.ref)
             result = checked.value  # recorded as CloudFront received it: JSON, with missing keys filled in
         except ViewerError as exc:
             error = exc
             raise
         finally:
-            if self.observer is not None:
-                self.observer(
-                    Invocation(
-                        request_id=viewer.request_id,
-                        trigger=trigger,
-                        handler=function.ref,
-                        event=event_in,
-                        result=result,
-                        duration=duration,
-                        error=error,
-                    )
-                )
-        if response is not None and not checked.changed:
-            return replace(checked, value=response)  # keeps the origin's wire headers as they came
-        if response is not None and _kept_description_of_other_status(checked.value, before[1]):
-            # The origin's reason phrase belongs to the origin's status: a new status without a new
-            # statusDescription gets its standard phrase (not "200 Internal Server Error").
-            checked.value.pop("statusDescription", None)
-        if checked.kind == "request":
-            await self._apply_request_body(checked.value, body)
+            invocation = Invocation(exchange.id, trigger, function.ref, event_in, result, duration, error, started_at)
+            exchange.invocations.append(invocation)
+            if self.observers:
+                self.observers.trigger_done(exchange, invocation)
         return checked
 
-    async def _body_for_event(self, trigger: Trigger, body: _Body) -> dict[str, Any]:
-        """``request.body`` for include-body associations: base64, truncated at the trigger's limit (§1.5)."""
-        return dict(cloudfront.body_record(await body.read(), size_limit(trigger)))
-
-    @staticmethod
-    async def _apply_request_body(request: dict[str, Any], body: _Body) -> None:
-        spec = request.get("body")
-        if not isinstance(spec, dict) or spec.get("action") != "replace":
-            return  # read-only: the origin gets the full original body whatever the handler did
-        data = spec.get("data", "")
-        body.replace(base64.b64decode(data) if spec.get("encoding", "base64") == "base64" else data.encode("utf-8"))
-
-    @staticmethod
-    def _replaced_body(response: dict[str, Any], current: bytes | AsyncIterator[bytes]) -> bytes | AsyncIterator[bytes]:
-        replaced = cloudfront.body_bytes(response)
-        return current if replaced is None else replaced
-
-    def _generated(self, response: dict[str, Any]) -> Outcome:
-        return self._outcome(response, cloudfront.body_bytes(response) or b"", "LambdaGeneratedResponse")
-
-    @staticmethod
-    def _outcome(response: dict[str, Any], body: bytes | AsyncIterator[bytes], x_cache: str) -> Outcome:
-        wire = response.get("_wire")
-        headers = (
-            wire if isinstance(wire, CIMultiDict) else origin_headers(cloudfront.to_wire_headers(response["headers"]))
-        )
-        if isinstance(body, bytes):
-            headers["Content-Length"] = str(len(body))
+    def _outcome(self, flow: _Flow) -> Outcome:
+        response = flow.response
+        assert response is not None
+        origin_response = flow.exchange.origin_response
+        if flow.headers_changed or origin_response is None:
+            headers = origin_headers(cloudfront.to_wire_headers(response["headers"]))
+        else:
+            headers = origin_headers(origin_response.headers)
+        if isinstance(flow.response_body, bytes):
+            headers["Content-Length"] = str(len(flow.response_body))
         return Outcome(
             status=int(response["status"]),
             reason=response.get("statusDescription"),
             headers=headers,
-            body=body,
-            x_cache=x_cache,
-            generated=x_cache == "LambdaGeneratedResponse",
+            body=flow.response_body,
+            x_cache=flow.x_cache,
+            generated=flow.generated_at is not None,
         )

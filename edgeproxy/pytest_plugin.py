@@ -12,20 +12,24 @@ The fixture is async, so it needs pytest-asyncio (which pytest-aiohttp brings); 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from edgeproxy.errors import LambdaExecutionError, ViewerError
-from edgeproxy.testing import EdgeProxy, EdgeProxyFactory, start
 
-_STARTED = pytest.StashKey[list[EdgeProxy]]()
+if TYPE_CHECKING:  # imported when a test uses the fixture: the plugin loads in every pytest run
+    from edgeproxy.testing import EdgeProxy, EdgeProxyFactory
+
+_STARTED = pytest.StashKey[list["EdgeProxy"]]()
 
 
 async def _edgeproxy(request: pytest.FixtureRequest) -> AsyncIterator[EdgeProxyFactory]:
     """Start edgeproxy around your handlers: ``await edgeproxy(origin=URL_or_app, viewer_request=REF, ...)`` or
     ``await edgeproxy(config_file="edgeproxy.toml")``. Returns an :class:`~edgeproxy.testing.EdgeProxy` (``url``,
     ``client``, ``invocations``, ``invocations_for(response)``); every proxy started is closed after the test."""
+    from edgeproxy.testing import start
+
     started = request.node.stash.setdefault(_STARTED, [])
 
     async def factory(**kwargs: Any) -> EdgeProxy:

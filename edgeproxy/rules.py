@@ -12,82 +12,20 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import json
 import logging
-import marshal
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from edgeproxy.config import Trigger
-from edgeproxy.errors import LambdaExecutionError, LambdaValidationError
-from edgeproxy.runtime import MarshalError, result_json
-from edgeproxy.wire import title_case
+from edgeproxy.errors import LambdaValidationError
+from edgeproxy.headers import is_disallowed, title_case
+from edgeproxy.runtime.marshal import copy_json
+from edgeproxy.triggers import FACTS, LEGACY_VIEWER_RESPONSE_READ_ONLY, Trigger
 
 log = logging.getLogger("edgeproxy")
 
-KB = 1024
-MB = 1024 * KB
-# §2.4: generated/replaced responses (headers and body together) and include-body truncation.
-VIEWER_SIZE_LIMIT = 40 * KB
-ORIGIN_SIZE_LIMIT = 1 * MB
-# §1.5: a replacement body measured on its encoded form; base64 text is 4/3 of the byte limit.
-URI_AND_QUERY_LIMIT = 8192
-
-# §3.3, current list. The X-Amz-Cf- and X-Edge- prefixes are handled by `is_disallowed`.
-DISALLOWED_HEADERS = frozenset(
-    {
-        "connection",
-        "expect",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "trailer",
-        "upgrade",
-        "x-accel-buffering",
-        "x-accel-charset",
-        "x-accel-limit-rate",
-        "x-accel-redirect",
-        "x-amzn-auth",
-        "x-amzn-cf-billing",
-        "x-amzn-cf-id",
-        "x-amzn-cf-xff",
-        "x-amzn-errortype",
-        "x-amzn-fle-profile",
-        "x-amzn-header-count",
-        "x-amzn-header-order",
-        "x-amzn-lambda-integration-tag",
-        "x-amzn-requestid",
-        "x-cache",
-        "x-forwarded-proto",
-        "x-real-ip",
-    }
-)
-DISALLOWED_PREFIXES = ("x-amz-cf-", "x-edge-")
-
-# §3.4, current lists (viewer-response was wider in 2021; see `legacy_viewer_response_read_only`).
-READ_ONLY_HEADERS: Mapping[Trigger, frozenset[str]] = {
-    "viewer-request": frozenset({"content-length", "host", "transfer-encoding", "via"}),
-    "origin-request": frozenset(
-        {
-            "accept-encoding",
-            "content-length",
-            "if-modified-since",
-            "if-none-match",
-            "if-range",
-            "if-unmodified-since",
-            "transfer-encoding",
-            "via",
-        }
-    ),
-    "origin-response": frozenset({"transfer-encoding", "via"}),
-    "viewer-response": frozenset({"warning", "via"}),
-}
-LEGACY_VIEWER_RESPONSE_READ_ONLY = frozenset(
-    {"content-encoding", "content-length", "transfer-encoding", "warning", "via"}
-)
+URI_AND_QUERY_LIMIT = 8192  # §3.5
 
 MSG_NOT_OBJECT = "The Lambda function returned invalid JSON: The JSON output must be an object type."
 _FAILED = "The Lambda function result failed validation: "
@@ -127,7 +65,7 @@ class Strictness:
     def read_only(self, trigger: Trigger) -> frozenset[str]:
         if trigger == "viewer-response" and self.legacy_viewer_response_read_only:
             return LEGACY_VIEWER_RESPONSE_READ_ONLY
-        return READ_ONLY_HEADERS[trigger]
+        return FACTS[trigger].read_only
 
 
 STRICT = Strictness()
@@ -141,15 +79,6 @@ class Checked:
     value: dict[str, Any]
     violations: tuple[Violation, ...]
     changed: bool = True
-
-
-def is_disallowed(name: str) -> bool:
-    lower = name.lower()
-    return lower in DISALLOWED_HEADERS or lower.startswith(DISALLOWED_PREFIXES)
-
-
-def size_limit(trigger: Trigger) -> int:
-    return VIEWER_SIZE_LIMIT if trigger.startswith("viewer") else ORIGIN_SIZE_LIMIT
 
 
 HeaderValues = dict[str, tuple[str, ...]]
@@ -169,6 +98,7 @@ class Snapshot:
     request_headers: HeaderValues
     origin: Any = None
     response_status: str | None = None
+    response_description: str | None = None
     response_headers: HeaderValues | None = None
 
     @classmethod
@@ -179,25 +109,9 @@ class Snapshot:
             request_headers=header_values(request.get("headers", {})),
             origin=copy_json(request.get("origin")),
             response_status=None if response is None else response["status"],
+            response_description=None if response is None else response.get("statusDescription"),
             response_headers=None if response is None else header_values(response.get("headers", {})),
         )
-
-
-def copy_json(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, strings, numbers): through ``marshal`` (C speed) when it can
-    take the data, else walked in Python (a handler may have put a ``str`` subclass or a tuple in)."""
-    try:
-        return marshal.loads(marshal.dumps(value))
-    except ValueError:
-        return _walk_copy(value)
-
-
-def _walk_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _walk_copy(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_walk_copy(item) for item in value]
-    return value
 
 
 def _invalid(detail: str, message: str = MSG_INVALID) -> LambdaValidationError:
@@ -214,7 +128,7 @@ def check_result(trigger: Trigger, before: Snapshot, result: Any, strictness: St
             "the handler returned the whole event; return event['Records'][0]['cf']['request'] "
             "(or ['response']) instead"
         )
-    is_request_trigger = trigger in ("viewer-request", "origin-request")
+    is_request_trigger = FACTS[trigger].is_request
     if is_request_trigger and "status" not in result:
         violations = tuple(_check_request(trigger, before, result, strictness))
         return Checked("request", result, violations)
@@ -232,8 +146,9 @@ def validate(
     *,
     handler: str,
 ) -> Checked:
-    """CloudFront's whole check of what ``handler`` returned at ``trigger``, given a copy of the event's request and
-    response as they were before it ran (handlers mutate the event in place; see :func:`copy_json`).
+    """CloudFront's whole check of what ``handler`` returned at ``trigger`` (the JSON the runtime received), given a
+    copy of the event's request and response as they were before it ran (handlers mutate the event in place; see
+    :func:`~edgeproxy.runtime.marshal.copy_json`).
 
     A result equal to what the handler was given breaks no rule. Otherwise an unusable shape, or in strict mode
     any violation, raises :class:`LambdaValidationError` naming the handler, the trigger and the rule; in lenient
@@ -242,12 +157,6 @@ def validate(
     given = before_request if before_response is None else before_response
     if type(result) is dict and result == given:  # a plain dict: no user-defined __eq__ runs here
         return Checked("request" if before_response is None else "response", result, (), changed=False)
-    try:  # what CloudFront receives is the JSON the Lambda runtime made of the result
-        result = json.loads(result_json(result))
-    except MarshalError as exc:  # a function error, not a validation one (§3.1)
-        raise LambdaExecutionError(
-            f"{handler} at {trigger} returned a value that is not JSON (Runtime.MarshalError: {exc})"
-        ) from None
     try:
         checked = check_result(trigger, Snapshot.of(before_request, before_response), result, strictness)
     except LambdaValidationError as exc:
@@ -366,7 +275,7 @@ def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
         return
     if not isinstance(data, str):  # nothing to send, whatever the strictness
         raise _invalid(f"request.body.data must be a string, got {type(data).__name__}", MSG_BODY)
-    limit = size_limit(trigger)
+    limit = FACTS[trigger].size_limit
     if encoding == "base64":
         try:
             decoded = base64.b64decode(data, validate=True)
@@ -470,6 +379,11 @@ def _check_response(
     if trigger == "viewer-response" and before.response_status is not None and status != before.response_status:
         response["status"] = before.response_status  # even when lenient: the status cannot change (§1.8)
         yield Violation(MSG_INVALID, f"viewer-response cannot change the status ({before.response_status} -> {status})")
+    changed_status = before.response_status is not None and response["status"] != before.response_status
+    if changed_status and response.get("statusDescription") == before.response_description:
+        # The origin's reason phrase belongs to the origin's status: a new status without a new statusDescription
+        # gets its standard phrase (not "200 Internal Server Error").
+        response.pop("statusDescription", None)
     if trigger == "viewer-request" and status == "204" and response.get("body"):
         yield Violation(MSG_BODY, "a 204 generated at viewer-request cannot have a body")
     yield from _check_response_body(trigger, response)
@@ -504,6 +418,6 @@ def _check_response_body(trigger: Trigger, response: dict[str, Any]) -> Iterator
         for name, entries in response["headers"].items()
         for entry in entries
     )
-    limit = size_limit(trigger)
+    limit = FACTS[trigger].size_limit
     if size > limit:
         yield Violation(MSG_BODY, f"response headers + body are {size} bytes (limit {limit} at {trigger})")

@@ -1,9 +1,9 @@
-"""The aiohttp application: the viewer-facing side of the distribution.
+"""The CloudFront application: the viewer-facing side of the distribution.
 
-It picks the behavior, hands the request to the :class:`~edgeproxy.pipeline.Pipeline`, and writes the outcome with
-the headers CloudFront adds (``Via``, ``X-Cache``, ``X-Amz-Cf-Pop``, ``X-Amz-Cf-Id``, §4.2). Every
-:class:`~edgeproxy.errors.ViewerError` becomes CloudFront's HTML error page; anything unexpected is logged and
-becomes a 502 page too, so no traceback ever reaches a viewer.
+For each request it makes the :class:`~edgeproxy.exchange.Exchange`, checks CloudFront's own limits, picks the
+behavior, hands the exchange to the :class:`~edgeproxy.pipeline.Pipeline`, and writes the outcome with the headers
+CloudFront adds (``Via``, ``X-Cache``, ``X-Amz-Cf-Pop``, ``X-Amz-Cf-Id``, §4.2), or the error as CloudFront's HTML
+error page. Anything unexpected is logged and becomes a 502 page too, so no traceback ever reaches a viewer.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from email.utils import formatdate
@@ -20,13 +20,16 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from edgeproxy import config, serving
 from edgeproxy.config import DirectoryOrigin, Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
-from edgeproxy.origin import OriginClient
-from edgeproxy.pipeline import Outcome, Pipeline, ViewerRequest
+from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache, tee
+from edgeproxy.origin import Origin, Origins
+from edgeproxy.pipeline import Pipeline
 from edgeproxy.rules import STRICT, Strictness
-from edgeproxy.runtime import Observer, Runtime
+from edgeproxy.runtime import Runtime
+from edgeproxy.s3 import FolderBucket
 
 log = logging.getLogger("edgeproxy")
 
@@ -50,11 +53,12 @@ class Options:
     strictness: Strictness = STRICT
     debug_headers: bool = False  # send X-Edgeproxy-Error with the precise reason of an error page
     reload: bool = False
-    observer: Observer | None = None  # called with each handler invocation (the testing API records them)
+    observers: tuple[Observer, ...] = ()  # attached from the start (more may attach later: OBSERVERS)
 
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 OPTIONS = web.AppKey("options", Options)
+OBSERVERS = web.AppKey("observers", Observers)
 
 
 def via_value(distribution: Distribution, http_version: str = "1.1") -> str:
@@ -111,32 +115,46 @@ def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> Non
         raise RequestRejected(403, "a GET request with a body")
 
 
-async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: str, via: str) -> web.StreamResponse:
+def _cloudfront_headers(headers: CIMultiDict[str], x_cache: XCache, request_id: str, pop: str, via: str) -> None:
+    """The headers CloudFront adds to every response (§4.2)."""
+    headers["X-Cache"] = x_cache.header
+    headers["Via"] = via
+    headers["X-Amz-Cf-Pop"] = pop
+    headers["X-Amz-Cf-Id"] = request_id
+
+
+async def _write(
+    request: web.Request, outcome: Outcome, exchange: Exchange, pop: str, via: str, capture: bool
+) -> web.StreamResponse:
     headers = outcome.headers
     if outcome.generated or "Server" not in headers:
         headers["Server"] = "CloudFront"
     if "Date" not in headers:
         headers["Date"] = formatdate(usegmt=True)
-    headers["X-Cache"] = f"{outcome.x_cache} from cloudfront"
-    headers["Via"] = via
-    headers["X-Amz-Cf-Pop"] = pop
-    headers["X-Amz-Cf-Id"] = request_id
+    assert outcome.x_cache is not None
+    _cloudfront_headers(headers, outcome.x_cache, exchange.id, pop, via)
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
+    # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
+    no_content = request.method == "HEAD" or outcome.status in (204, 304)
+    if capture:
+        exchange.viewer_body = bytearray()
     if isinstance(outcome.body, bytes):
         response.content_length = len(outcome.body)
         await response.prepare(request)
-        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
-        if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
+        if outcome.body and not no_content:
             await response.write(outcome.body)
+            if exchange.viewer_body is not None:
+                exchange.viewer_body += outcome.body
     else:
         await response.prepare(request)
+        body = outcome.body if exchange.viewer_body is None else tee(outcome.body, exchange.viewer_body)
         try:
-            await _stream(response, outcome.body)
+            await _stream(response, body)
         except aiohttp.ClientError as exc:
             # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
             # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
             log.warning(
-                "%s %s %s: origin response body cut short: %s", request_id, request.method, request.raw_path, exc
+                "%s %s %s: origin response body cut short: %s", exchange.id, request.method, request.raw_path, exc
             )
             if request.transport is not None:
                 request.transport.close()
@@ -151,17 +169,8 @@ async def _stream(response: web.StreamResponse, body: AsyncIterator[bytes]) -> N
 
 
 def _error_response(error: ViewerError, request_id: str, pop: str, via: str, debug: bool) -> web.Response:
-    headers = CIMultiDict(
-        {
-            "Server": "CloudFront",
-            "Date": formatdate(usegmt=True),
-            "Content-Type": "text/html",
-            "X-Cache": f"{error.x_cache} from cloudfront",
-            "Via": via,
-            "X-Amz-Cf-Pop": pop,
-            "X-Amz-Cf-Id": request_id,
-        }
-    )
+    headers = CIMultiDict({"Server": "CloudFront", "Date": formatdate(usegmt=True), "Content-Type": "text/html"})
+    _cloudfront_headers(headers, XCache(error.x_cache), request_id, pop, via)
     if debug:
         headers["X-Edgeproxy-Error"] = error.reason.replace("\r", " ").replace("\n", " ")[:4000]
     return web.Response(status=error.status, headers=headers, body=error_page(error.status, error.message, request_id))
@@ -171,56 +180,58 @@ async def handle(request: web.Request) -> web.StreamResponse:
     """The one viewer-facing route."""
     pipeline = request.app[PIPELINE]
     options = request.app[OPTIONS]
+    observers = request.app[OBSERVERS]
     distribution = pipeline.distribution
-    request_id = new_request_id()
-    raw_target = request.raw_path
-    if not raw_target.startswith("/"):  # absolute-form request target (RFC 9112 §3.2.2): keep path and query only
-        raw_target = "/" + raw_target.split("://", 1)[-1].partition("/")[2]
-    raw_uri, _, querystring = raw_target.partition("?")
-    behavior = distribution.behavior_for(raw_uri)
+    uri, querystring = serving.request_target(request)
     viewer = ViewerRequest(
-        request_id=request_id,
         client_ip=request.remote or "127.0.0.1",
         method=request.method,
-        uri=raw_uri,
+        uri=uri,
         querystring=querystring,
         headers=request.headers,
         body=request.content if request.body_exists else None,
         http_version=f"{request.version.major}.{request.version.minor}",
     )
-    via = pipeline.via
-    async with AsyncExitStack() as stack:
-        try:
-            _check_limits(request, behavior.allowed_methods)
-            outcome = await pipeline.run(viewer, behavior, stack)
-        except ViewerError as error:
-            log.warning(
-                "%s %s %s -> %d %s: %s",
-                request_id,
-                request.method,
-                request.raw_path,
-                error.status,
-                error.x_cache,
-                error.reason,
-            )
-            response = _error_response(error, request_id, distribution.pop, via, options.debug_headers)
-            if error.status == 413:
+    exchange = Exchange(new_request_id(), "cloudfront", viewer)
+    behavior = distribution.behavior_for(uri)
+    try:
+        async with AsyncExitStack() as stack:
+            try:
+                _check_limits(request, behavior.allowed_methods)
+                await pipeline.run(exchange, behavior, stack)
+            except ViewerError as error:
+                exchange.error = error
+            except (asyncio.CancelledError, ConnectionResetError):
+                raise
+            except Exception:
+                serving.log_internal_error(exchange.id, request)
+                exchange.error = ViewerError("internal error in edgeproxy (see its log)")
+            if exchange.outcome is not None:
+                return await _write(
+                    request, exchange.outcome, exchange, distribution.pop, pipeline.via, observers.wants_bodies
+                )
+            failure = exchange.error
+            assert isinstance(failure, ViewerError)
+            serving.log_failure(exchange.id, request, failure.status, failure.x_cache, failure.reason)
+            response = _error_response(failure, exchange.id, distribution.pop, pipeline.via, options.debug_headers)
+            if failure.status == 413:
                 response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
             return response
-        except (asyncio.CancelledError, ConnectionResetError):
-            raise
-        except Exception:
-            log.exception("%s %s %s: internal error", request_id, request.method, request.raw_path)
-            internal = ViewerError("internal error in edgeproxy (see its log)")
-            return _error_response(internal, request_id, distribution.pop, via, options.debug_headers)
-        return await _write(request, outcome, request_id, distribution.pop, via)
+    finally:
+        if observers:
+            observers.exchange_done(exchange)
 
 
 def create_app(
-    distribution: Distribution, options: Options | None = None, *, runtime: Runtime | None = None
+    distribution: Distribution,
+    options: Options | None = None,
+    *,
+    runtime: Runtime | None = None,
+    origin: Origin | None = None,
 ) -> web.Application:
     """The aiohttp application serving ``distribution``. Loads every handler now, so that a missing handler stops
-    start-up with a :class:`~edgeproxy.errors.ConfigError` instead of failing the first request."""
+    start-up with a :class:`~edgeproxy.errors.ConfigError` instead of failing the first request. ``origin`` answers
+    the origin requests (by default, the distribution's own origins: HTTP, and S3 from folders)."""
     options = options or Options()
     strictness = options.strictness
     if distribution.viewer_response_read_only == "2021":
@@ -229,34 +240,29 @@ def create_app(
     runtime.load_all(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
     )
-    origins = OriginClient(origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin))
-    pipeline = Pipeline(
-        distribution,
-        runtime,
-        origins,
-        via=via_value(distribution),
-        strictness=strictness,
-        observer=options.observer,
-    )
-    # auto_decompress off: CloudFront forwards a request body with Content-Encoding as the viewer sent it.
-    limits = {
-        "max_line_size": PARSER_LINE_BYTES,
-        "max_field_size": PARSER_LINE_BYTES,
-        "max_headers": PARSER_MAX_HEADERS,
-    }
-    app = web.Application(handler_args={**limits, "auto_decompress": False})
+    origin = origin or default_origin(distribution.origins.values())
+    observers = Observers(*options.observers)
+    via = via_value(distribution)
+    pipeline = Pipeline(distribution, runtime, origin, via=via, strictness=strictness, observers=observers)
+    app = serving.application(handle, max_line_size=PARSER_LINE_BYTES, max_headers=PARSER_MAX_HEADERS)
     app[PIPELINE] = pipeline
     app[OPTIONS] = options
+    app[OBSERVERS] = observers
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await origins.start()
+        await origin.start()
         watcher = asyncio.create_task(runtime.watch()) if options.reload else None
         yield
         if watcher is not None:
             watcher.cancel()
-        await origins.close()
+        await origin.close()
         runtime.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+def default_origin(origins: Iterable[config.Origin]) -> Origins:
+    """A distribution's own origins: its folders answer S3 requests for their buckets, the rest goes over HTTP."""
+    buckets = {origin.domain_name: FolderBucket(origin) for origin in origins if isinstance(origin, DirectoryOrigin)}
+    return Origins(buckets)

@@ -27,17 +27,20 @@ from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import ClientResponse, ClientSession, web
-from yarl import URL
 
 from edgeproxy import alb, config
-from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup, Trigger, ViewerResponseReadOnly
+from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup, ViewerResponseReadOnly
+from edgeproxy.errors import FunctionError, ViewerError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
-from edgeproxy.pipeline import toward_origin
-from edgeproxy.rules import Strictness, copy_json, size_limit, validate
-from edgeproxy.runtime import Invocation, Runtime
+from edgeproxy.exchange import Exchange, Invocation, Observer
+from edgeproxy.rules import Strictness, validate
+from edgeproxy.runtime import Runtime
+from edgeproxy.runtime.marshal import copy_json
 from edgeproxy.server import Options, create_app, via_value
+from edgeproxy.serving import Listener
+from edgeproxy.triggers import FACTS, Trigger
 
 log = logging.getLogger("edgeproxy")
 
@@ -93,17 +96,19 @@ def cloudfront_event(
             client_ip=client_ip, method=method.upper(), uri=path, querystring=querystring, headers=viewer_headers
         )
     )
-    if body is not None and trigger in ("viewer-request", "origin-request"):
+    facts = FACTS[trigger]
+    if body is not None and facts.include_body:
         data = body.encode("utf-8") if isinstance(body, str) else body
-        request["body"] = dict(cloudfront.body_record(data, size_limit(trigger)))
-    if trigger.startswith("origin"):
-        request = toward_origin(
-            request, distribution.default_behavior.origin, client_ip=client_ip, via=via_value(distribution)
+        request["body"] = dict(cloudfront.body_record(data, facts.size_limit))
+    if facts.location == "origin":
+        request = dict(
+            cloudfront.toward_origin(
+                request, distribution.default_behavior.origin, client_ip=client_ip, via=via_value(distribution)
+            )
         )
-    if trigger.endswith("response"):
-        request.pop("body", None)
     response = None
-    if trigger.endswith("response"):
+    if not facts.is_request:
+        request.pop("body", None)
         response = cloudfront.response_record(
             status=status,
             reason=None,
@@ -214,7 +219,10 @@ async def ainvoke(
         trigger = _trigger_of(copied)
         cf = copied["Records"][0]["cf"]
         before = copy_json((cf["request"], cf.get("response")))
-        result = await runtime.invoke(function, copied, trigger=trigger, seconds=timeout, memory=memory)
+        try:
+            result = await runtime.invoke(function, copied, trigger=trigger, seconds=timeout, memory=memory)
+        except FunctionError as exc:
+            raise ViewerError.of(exc) from None
         strictness = Strictness(lenient=lenient, legacy_viewer_response_read_only=viewer_response_read_only == "2021")
         return validate(trigger, before, result, strictness, handler=function.ref).value
     finally:
@@ -262,15 +270,25 @@ def invoke(
         return thread.submit(asyncio.run, running).result()
 
 
+class _Recorder(Observer):
+    """Keeps every handler invocation of a proxy, in order (what :attr:`EdgeProxy.invocations` shows)."""
+
+    def __init__(self) -> None:
+        self.invocations: list[Invocation] = []
+
+    def trigger_done(self, exchange: Exchange, invocation: Invocation) -> None:
+        self.invocations.append(invocation)
+
+
 class EdgeProxy:
     """A running edgeproxy (see :func:`start`): its ``url``, a ``client`` whose relative URLs go to it, and every
     handler ``invocation`` it made, in order."""
 
-    def __init__(self, url: URL, runner: web.AppRunner, origin_runner: web.AppRunner | None) -> None:
-        self.url = url
-        self.invocations: list[Invocation] = []
-        self.client = ClientSession(base_url=url, auto_decompress=False)
-        self._runners = [runner] if origin_runner is None else [runner, origin_runner]
+    def __init__(self, listener: Listener, origin: Listener | None, recorder: _Recorder) -> None:
+        self.url = listener.url
+        self.invocations: list[Invocation] = recorder.invocations
+        self.client = ClientSession(base_url=listener.url, auto_decompress=False)
+        self._listeners = [listener] if origin is None else [listener, origin]
 
     def invocations_for(self, response: ClientResponse) -> list[Invocation]:
         """The invocations made for the request ``response`` answers (matched by its ``X-Amz-Cf-Id``)."""
@@ -284,21 +302,12 @@ class EdgeProxy:
 
     async def close(self) -> None:
         await self.client.close()
-        for runner in self._runners:
-            await runner.cleanup()
+        for listener in self._listeners:
+            await listener.close()
 
 
 # What the ``edgeproxy`` pytest fixture is: ``await edgeproxy(**start_arguments)`` -> EdgeProxy.
 EdgeProxyFactory = Callable[..., Awaitable[EdgeProxy]]
-
-
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, URL]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound_port = runner.addresses[0][1]
-    return runner, URL.build(scheme="http", host=host, port=bound_port)
 
 
 async def start(
@@ -335,8 +344,8 @@ async def start(
     the precise reason to CloudFront error pages. Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
     if sum(given is not None for given in (config_file, origin, alb_target)) != 1:
         raise ValueError("give one of config_file, origin (a URL, a folder or an aiohttp Application) or alb_target")
-    recorded: list[Invocation] = []
-    origin_runner = None
+    recorder = _Recorder()
+    origin_listener = None
     loaded: Distribution | TargetGroup
     if config_file is not None:
         loaded = config.load_any(Path(config_file))
@@ -345,8 +354,8 @@ async def start(
         loaded = TargetGroup(target=association, multi_value_headers=multi_value_headers, arn=target_group_arn)
     else:
         if isinstance(origin, web.Application):
-            origin_runner, origin_url = await _serve(origin, "127.0.0.1", 0)
-            origin = str(origin_url)
+            origin_listener = await Listener.start(origin)
+            origin = str(origin_listener.url)
         given: dict[Trigger, HandlerRef | None] = {
             "viewer-request": viewer_request,
             "origin-request": origin_request,
@@ -357,19 +366,17 @@ async def start(
         loaded = config.from_flags(str(origin), functions, include_body=include_body, timeouts=timeouts)
     try:
         if isinstance(loaded, TargetGroup):
-            app = alb.create_app(loaded, observer=recorded.append)
+            app = alb.create_app(loaded, observers=[recorder])
         else:
             if viewer_response_read_only is not None:
                 loaded = dataclasses.replace(loaded, viewer_response_read_only=viewer_response_read_only)
             options = Options(
-                strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observer=recorded.append
+                strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observers=(recorder,)
             )
             app = create_app(loaded, options)
-        runner, url = await _serve(app, host, port)
+        listener = await Listener.start(app, host, port)
     except BaseException:
-        if origin_runner is not None:
-            await origin_runner.cleanup()
+        if origin_listener is not None:
+            await origin_listener.close()
         raise
-    proxy = EdgeProxy(url, runner, origin_runner)
-    proxy.invocations = recorded
-    return proxy
+    return EdgeProxy(listener, origin_listener, recorder)

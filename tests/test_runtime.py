@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgeproxy.config import Association
-from edgeproxy.errors import ConfigError, LambdaExecutionError
+from edgeproxy.errors import ConfigError, FunctionError
 from edgeproxy.runtime import Function, Runtime
 
 EVENT = {"Records": [{"cf": {"config": {"eventType": "viewer-request"}, "request": {"uri": "/"}}}]}
@@ -92,7 +92,7 @@ async def test_timeout_is_execution_error_and_others_keep_running(tmp_path: Path
     quick = runtime.load(association(tmp_path, "quick.py:handler"))
     hanging = asyncio.create_task(runtime.invoke(hang, EVENT, trigger="viewer-request", seconds=0.2))
     assert await runtime.invoke(quick, EVENT, trigger="viewer-request") == "quick"
-    with pytest.raises(LambdaExecutionError, match=r"hang.py:handler at viewer-request timed out after 0.2 s"):
+    with pytest.raises(FunctionError, match=r"hang.py:handler at viewer-request timed out after 0.2 s"):
         await hanging
 
 
@@ -129,7 +129,7 @@ async def test_sys_exit_in_a_handler_is_an_execution_error(tmp_path: Path, runti
     (tmp_path / "quits.py").write_text("import sys\ndef handler(event, context):\n    sys.exit(3)\n")
     (tmp_path / "aquits.py").write_text("import sys\nasync def handler(event, context):\n    sys.exit(3)\n")
     for ref in ("quits.py:handler", "aquits.py:handler"):
-        with pytest.raises(LambdaExecutionError, match=rf"{ref} at viewer-request raised SystemExit: 3"):
+        with pytest.raises(FunctionError, match=rf"{ref} at viewer-request raised SystemExit: 3"):
             await runtime.invoke(runtime.load(association(tmp_path, ref)), EVENT, trigger="viewer-request")
     (tmp_path / "still.py").write_text("def handler(event, context):\n    return 'still here'\n")
     still = runtime.load(association(tmp_path, "still.py:handler"))
@@ -153,7 +153,7 @@ async def test_any_base_exception_from_a_handler_is_an_execution_error(tmp_path:
         ("genexit.py:handler", "GeneratorExit"),
         ("agenexit.py:handler", "GeneratorExit"),
     ]:
-        with pytest.raises(LambdaExecutionError, match=rf"{ref} at viewer-request raised {name}"):
+        with pytest.raises(FunctionError, match=rf"{ref} at viewer-request raised {name}"):
             await runtime.invoke(runtime.load(association(tmp_path, ref)), EVENT, trigger="viewer-request")
     (tmp_path / "still.py").write_text("def handler(event, context):\n    return 'still here'\n")
     still = runtime.load(association(tmp_path, "still.py:handler"))
@@ -169,7 +169,7 @@ async def test_exception_logs_user_traceback(
     function = runtime.load(association(tmp_path, "boom.py:handler"))
     with (
         caplog.at_level(logging.INFO, logger="edgeproxy.lambda"),
-        pytest.raises(LambdaExecutionError, match="KeyError"),
+        pytest.raises(FunctionError, match="KeyError"),
     ):
         await runtime.invoke(function, EVENT, trigger="origin-response")
     text = "\n".join(record.getMessage() for record in caplog.records)
@@ -226,3 +226,21 @@ def test_load_errors_name_the_config_key(tmp_path: Path, runtime: Runtime) -> No
     assert "ModuleNotFoundError" in caught.value.problem
     with pytest.raises(ConfigError, match="is not a handler reference"):
         runtime.load(association(tmp_path, "nodots"))
+
+
+async def test_a_results_own_equality_never_runs(tmp_path: Path, runtime: Runtime) -> None:
+    # The unchanged-result shortcut compares plain dicts only; anything else is what Lambda's JSON makes of it.
+    (tmp_path / "tricky.py").write_text(
+        "class Tricky(dict):\n"
+        "    def __eq__(self, other):\n"
+        "        raise ValueError('ambiguous')\n"
+        "    __hash__ = None\n"
+        "def handler(event, context):\n"
+        "    return Tricky(event['Records'][0]['cf']['request'])\n"
+    )
+    before = {"uri": "/", "headers": {}, "method": "GET", "clientIp": "192.0.2.1"}
+    event = {"Records": [{"cf": {"config": {"eventType": "viewer-request"}, "request": dict(before)}}]}
+    function = runtime.load(association(tmp_path, "tricky.py:handler"))
+    result = await runtime.invoke(function, event, trigger="viewer-request", unchanged=before)
+    assert type(result) is dict
+    assert result == before

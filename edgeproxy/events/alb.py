@@ -20,8 +20,7 @@ from typing import Any, NotRequired, TypedDict
 from multidict import CIMultiDict
 
 from edgeproxy.errors import AlbError
-from edgeproxy.runtime import MarshalError, result_json
-from edgeproxy.wire import HOP_BY_HOP
+from edgeproxy.headers import HOP_BY_HOP
 
 HEALTH_CHECK_USER_AGENT = "ELB-HealthChecker/2.0"
 # §7.4: a response JSON over 1 MB is LambdaResponseTooLarge. "1 MB" is read as 1 MiB (§10 item 13: undocumented).
@@ -193,32 +192,19 @@ def _invalid(target: str, problem: str) -> AlbError:
     return AlbError(502, INVALID_RESPONSE, f"{target} returned an invalid response: {problem}")
 
 
-def marshal(result: Any, target: str) -> Any:
-    """The result as the load balancer receives it: serialized to JSON as the Lambda runtime does, size-checked, and
-    parsed back (so tuples are arrays, and so on)."""
-    try:
-        payload = result_json(result)
-    except MarshalError as exc:
-        # Lambda reports Runtime.MarshalError as a function error: the load balancer sees an unhandled error.
-        raise AlbError(
-            502, "LambdaUnhandled", f"{target} returned a value that is not JSON (Runtime.MarshalError: {exc})"
-        ) from None
-    size = len(payload.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_RESPONSE_BYTES:
+def read_result(value: Any, *, size: int | None, multi_value: bool, target: str) -> TargetResponse:
+    """Validate a target's result as the load balancer does (§7.4) and turn it into a wire response. ``value`` is
+    the JSON the load balancer received from Lambda, ``size`` its length in bytes.
+
+    ``target`` names the handler in error reasons. Raises :class:`AlbError` (502) for a result over 1 MB
+    (``LambdaResponseTooLarge``) and for a malformed one (``LambdaInvalidResponse``): ``statusCode`` missing or not
+    a number, JSON ``null`` in any known field, a header value that is not a string, a ``body`` that is not a string,
+    undecodable base64, and so on.
+    """
+    if size is not None and size > MAX_RESPONSE_BYTES:
         raise AlbError(
             502, "LambdaResponseTooLarge", f"{target} returned {size} bytes of JSON (limit {MAX_RESPONSE_BYTES})"
         )
-    return json.loads(payload)
-
-
-def read_result(result: Any, *, multi_value: bool, target: str) -> TargetResponse:
-    """Validate a target's result as the load balancer does (§7.4) and turn it into a wire response.
-
-    ``target`` names the handler in error reasons. Raises :class:`AlbError` (502) for a malformed result:
-    ``statusCode`` missing or not a number, JSON ``null`` in any known field, a header value that is not a string,
-    a ``body`` that is not a string, undecodable base64, and so on.
-    """
-    value = marshal(result, target)
     if not isinstance(value, dict):
         raise _invalid(target, f"the result is {_json_kind(value)}, not an object")
     for name in RESULT_FIELDS:

@@ -14,8 +14,12 @@ from typing import Any, NotRequired, TypedDict
 
 from multidict import CIMultiDict
 
-from edgeproxy.config import CustomOrigin, DirectoryOrigin, Origin, Trigger
-from edgeproxy.wire import title_case
+from edgeproxy.config import CustomOrigin, DirectoryOrigin, Origin
+from edgeproxy.headers import SET_TOWARD_ORIGIN, is_removed_toward_origin, title_case
+from edgeproxy.origin import OriginRequest, RequestBody
+from edgeproxy.triggers import Trigger
+
+CLOUDFRONT_USER_AGENT = "Amazon CloudFront"
 
 
 class HeaderEntry(TypedDict):
@@ -197,3 +201,65 @@ def body_bytes(response: Mapping[str, Any]) -> bytes | None:
     if response.get("bodyEncoding") == "base64":
         return base64.b64decode(body, validate=True)
     return str(body).encode("utf-8")
+
+
+def toward_origin(request: Mapping[str, Any], origin: Origin, *, client_ip: str, via: str) -> CfRequest:
+    """The request as CloudFront sends it to the origin, which is what origin-request sees (§1.4, §4.1): viewer
+    headers less those never forwarded, ``Host`` set to the origin, ``User-Agent: Amazon CloudFront``, CloudFront's
+    ``Via`` hop and the client address appended to ``X-Forwarded-For`` (comma, no space)."""
+    headers = [
+        (entry.get("key") or name, entry["value"])
+        for name, entries in request["headers"].items()
+        if not is_removed_toward_origin(name) and name not in SET_TOWARD_ORIGIN
+        for entry in entries
+    ]
+    incoming_via = ", ".join(entry["value"] for entry in request["headers"].get("via", ()))
+    incoming_xff = ",".join(entry["value"] for entry in request["headers"].get("x-forwarded-for", ()))
+    headers += [
+        ("Host", origin.domain_name),
+        ("User-Agent", CLOUDFRONT_USER_AGENT),
+        ("Via", f"{incoming_via}, {via}" if incoming_via else via),
+        ("X-Forwarded-For", f"{incoming_xff},{client_ip}" if incoming_xff else client_ip),
+    ]
+    result: CfRequest = {
+        "clientIp": request["clientIp"],
+        "headers": to_event_headers(headers),
+        "method": request["method"],
+        "origin": origin_record(origin),
+        "querystring": request.get("querystring", ""),
+        "uri": request["uri"],
+    }
+    if "body" in request:
+        result["body"] = request["body"]
+    return result
+
+
+def origin_request(
+    request: Mapping[str, Any], *, method: str, request_id: str, body: RequestBody, content_length: int | None
+) -> OriginRequest:
+    """What goes to the origin for a (validated) origin-facing ``request``: its headers, then the origin's custom
+    headers, CloudFront's ``X-Amz-Cf-Id``, and a ``Content-Length`` for a body in memory (set whenever the body is
+    not empty, or the request had one)."""
+    headers = to_wire_headers(request["headers"])
+    kind, spec = next(iter(request["origin"].items()))
+    headers.extend(to_wire_headers(spec.get("customHeaders", {})))
+    headers["X-Amz-Cf-Id"] = request_id
+    if content_length is not None and (content_length or "Content-Length" in headers):
+        headers["Content-Length"] = str(content_length)
+    path = spec.get("path", "") + request["uri"]
+    query = request.get("querystring", "")
+    if kind == "s3":
+        return OriginRequest(method, "s3", spec["domainName"], "https", 443, path, query, headers, body)
+    return OriginRequest(
+        method,
+        "custom",
+        spec["domainName"],
+        spec["protocol"],
+        spec["port"],
+        path,
+        query,
+        headers,
+        body,
+        read_timeout=float(spec.get("readTimeout", 30)),
+        keepalive_timeout=float(spec.get("keepaliveTimeout", 5)),
+    )

@@ -18,6 +18,7 @@ from edgeproxy.events.alb import (
     query_pairs,
     read_result,
 )
+from edgeproxy.runtime.marshal import marshalled
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/0123456789abcdef"
 
@@ -107,7 +108,8 @@ def test_is_alb_event() -> None:
 
 
 def read(result: Any, multi_value: bool = False) -> Any:
-    return read_result(result, multi_value=multi_value, target="t.py:handler")
+    value, size = marshalled(result)  # what the load balancer receives: the JSON Lambda's runtime made of it
+    return read_result(value, size=size, multi_value=multi_value, target="t.py:handler")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,123 @@
+"""Every named header set, and the helpers that apply them to wire headers.
+
+The per-trigger read-only lists are facts of a trigger and live in :mod:`edgeproxy.triggers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+# RFC 9110 §7.6.1: connection-specific headers an intermediary must not forward, plus every header the
+# Connection header names.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+# §3.3, current list: not shown to functions, and a function adding one is a 502. The X-Amz-Cf- and X-Edge-
+# prefixes are in DISALLOWED_PREFIXES.
+DISALLOWED = frozenset(
+    {
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "trailer",
+        "upgrade",
+        "x-accel-buffering",
+        "x-accel-charset",
+        "x-accel-limit-rate",
+        "x-accel-redirect",
+        "x-amzn-auth",
+        "x-amzn-cf-billing",
+        "x-amzn-cf-id",
+        "x-amzn-cf-xff",
+        "x-amzn-errortype",
+        "x-amzn-fle-profile",
+        "x-amzn-header-count",
+        "x-amzn-header-order",
+        "x-amzn-lambda-integration-tag",
+        "x-amzn-requestid",
+        "x-cache",
+        "x-forwarded-proto",
+        "x-real-ip",
+    }
+)
+DISALLOWED_PREFIXES = ("x-amz-cf-", "x-edge-")
+
+# §4.1: never forwarded to the origin, whatever the configuration.
+REMOVED_TOWARD_ORIGIN = (
+    frozenset(
+        {
+            "expect",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "upgrade",
+            "x-forwarded-proto",
+            "x-http-method-override",
+            "x-real-ip",
+        }
+    )
+    | HOP_BY_HOP
+)
+REMOVED_TOWARD_ORIGIN_PREFIXES = ("x-edge-",)
+# §4.1: CloudFront sets these on the way to the origin, from the viewer's values or its own.
+SET_TOWARD_ORIGIN = frozenset({"host", "user-agent", "via", "x-forwarded-for"})
+
+# §7.7: the headers an Application Load Balancer sets itself; the client's values are replaced or appended to.
+SET_BY_ALB = frozenset({"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
+
+# aiohttp's client adds these when missing; an origin must see only what the viewer or the function sent.
+CLIENT_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+def is_disallowed(name: str) -> bool:
+    """Whether a header is on CloudFront's disallowed list (§3.3)."""
+    lower = name.lower()
+    return lower in DISALLOWED or lower.startswith(DISALLOWED_PREFIXES)
+
+
+def is_removed_toward_origin(name: str) -> bool:
+    """Whether CloudFront drops a header on its way to the origin (§4.1); ``name`` is lower case."""
+    return name in REMOVED_TOWARD_ORIGIN or name.startswith(REMOVED_TOWARD_ORIGIN_PREFIXES)
+
+
+def connection_named(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> frozenset[str]:
+    """Header names listed in ``Connection`` (lower case), which are hop-by-hop for this message."""
+    return frozenset(
+        token.strip().lower()
+        for value in headers.getall("Connection", ())
+        for token in value.split(",")
+        if token.strip()
+    )
+
+
+def end_to_end(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Iterable[tuple[str, str]]:
+    """The headers of a message without its hop-by-hop ones, in order, repeats kept."""
+    named = connection_named(headers)
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower not in HOP_BY_HOP and lower not in named:
+            yield name, value
+
+
+def title_case(name: str) -> str:
+    """``user-agent`` -> ``User-Agent``: how Lambda@Edge fills a missing ``key`` (§1.4)."""
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))

@@ -1,0 +1,63 @@
+"""The ``context`` a handler gets, built from plain data so that any executor (a thread here, a child process
+elsewhere) can make it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ContextData:
+    """What the Python Lambda runtime's context object exposes, as plain values. ``deadline`` is a
+    ``time.monotonic()`` instant in this process."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float
+
+    @classmethod
+    def make(
+        cls, *, name: str, edge: bool, version: str, memory: int, aws_request_id: str, log_stream: str, timeout: float
+    ) -> ContextData:
+        """At the edge, a function runs as a regional replica named ``us-east-1.<name>`` of a numbered version; behind
+        an ALB, it is the function itself, invoked unqualified (``$LATEST``)."""
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+        function_name = f"{REGION}.{name}" if edge else name
+        return cls(
+            function_name=function_name,
+            function_version=version if edge else "$LATEST",
+            invoked_function_arn=f"{arn}:{version}" if edge else arn,
+            memory_limit_in_mb=memory,
+            aws_request_id=aws_request_id,
+            log_group_name=f"/aws/lambda/{function_name}",
+            log_stream_name=log_stream,
+            deadline=time.monotonic() + timeout,
+        )
+
+
+class LambdaContext:
+    """The ``context`` argument, with the fields of the Python Lambda runtime's context object."""
+
+    def __init__(self, data: ContextData) -> None:
+        self.function_name = data.function_name
+        self.function_version = data.function_version
+        self.invoked_function_arn = data.invoked_function_arn
+        self.memory_limit_in_mb = data.memory_limit_in_mb
+        self.aws_request_id = data.aws_request_id
+        self.log_group_name = data.log_group_name
+        self.log_stream_name = data.log_stream_name
+        self.identity = None
+        self.client_context = None
+        self._deadline = data.deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
