@@ -29,9 +29,7 @@ from edgeproxy.rules import (
     Snapshot,
     Strictness,
     check_result,
-    validate,
 )
-
 from tests.aws_reference import DISALLOWED_EXAMPLES, READ_ONLY
 
 KB = 1024
