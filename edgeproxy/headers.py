@@ -118,6 +118,14 @@ def end_to_end(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Iterable[tu
             yield name, value
 
 
+def as_received(raw: Iterable[tuple[bytes, bytes]]) -> CIMultiDict[str]:
+    """Headers as they came on the wire: names spelled as sent (aiohttp's parsed ``headers`` respell the ones it
+    knows, ``ETag`` as ``Etag``), in order, repeats kept. Decoded as aiohttp decodes them."""
+    return CIMultiDict(
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")) for name, value in raw
+    )
+
+
 def title_case(name: str) -> str:
     """``user-agent`` -> ``User-Agent``: how Lambda@Edge fills a missing ``key`` (§1.4)."""
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))

@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from edgeproxy.errors import OriginConnectionError, OriginTimeoutError
-from edgeproxy.headers import CLIENT_AUTO_HEADERS, end_to_end
+from edgeproxy.headers import CLIENT_AUTO_HEADERS, as_received, end_to_end
 
 CHUNK_SIZE = 64 * 1024
 # aiohttp sends raw bytes above 1 MiB in one write, and warns (ResourceWarning) that it may block the loop.
@@ -113,10 +113,11 @@ class HttpOrigin:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
         body = request.body
         data = io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
+        headers = _one_spelling(request.headers)
         try:
             response = await stack.enter_async_context(
                 self._session.request(
-                    request.method, url, headers=request.headers, data=data, allow_redirects=False, timeout=timeout
+                    request.method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
                 )
             )
         except aiohttp.ClientConnectorDNSError as exc:
@@ -130,7 +131,7 @@ class HttpOrigin:
         return OriginResponse(
             status=response.status,
             reason=response.reason,
-            headers=CIMultiDict(response.headers),
+            headers=as_received(response.raw_headers),
             body=response.content.iter_chunked(CHUNK_SIZE),
         )
 
@@ -159,6 +160,17 @@ class Origins:
                 )
             return await bucket.fetch(request, stack)
         return await self.http.fetch(request, stack)
+
+
+def _one_spelling(headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    """The headers with every repeat of a name spelled as its first occurrence. aiohttp's client keeps repeated
+    headers, but one repeated in another case (``X-A: 1``, ``x-a: 2``) replaces the earlier ones; header names are
+    case-insensitive, so the spelling is what gives."""
+    spellings: dict[str, str] = {}
+    for name, _ in headers.items():
+        if spellings.setdefault(name.lower(), name) != name:
+            return CIMultiDict((spellings[name.lower()], value) for name, value in headers.items())
+    return headers
 
 
 def origin_headers(headers: CIMultiDict[str]) -> CIMultiDict[str]:

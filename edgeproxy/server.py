@@ -25,6 +25,7 @@ from edgeproxy.config import DirectoryOrigin, Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache, tee
+from edgeproxy.headers import as_received
 from edgeproxy.origin import Origin, Origins
 from edgeproxy.pipeline import Pipeline
 from edgeproxy.rules import STRICT, Strictness
@@ -188,7 +189,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         method=request.method,
         uri=uri,
         querystring=querystring,
-        headers=request.headers,
+        headers=as_received(request.raw_headers),
         body=request.content if request.body_exists else None,
         http_version=f"{request.version.major}.{request.version.minor}",
     )

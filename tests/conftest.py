@@ -7,7 +7,7 @@ import gzip
 import json
 import logging
 import textwrap
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from yarl import URL
 
 from edgeproxy import alb, config
 from edgeproxy.config import Association, Distribution, HealthCheck, TargetGroup, Trigger
+from edgeproxy.runtime import Runtime
 from edgeproxy.server import Options, create_app
 
 Client = TestClient[web.Request, web.Application]
@@ -277,3 +278,16 @@ def alb_proxy(aiohttp_client: AiohttpClient) -> ProxyFactory:
         return await aiohttp_client(alb.create_app(group, reload=reload))
 
     return start
+
+
+def association(tmp_path: Path, ref: str) -> Association:
+    """An association of the handler ``ref``, relative to ``tmp_path``, as a config would make it."""
+    return Association(handler=ref, base_dir=tmp_path, source="test", key="k")
+
+
+@pytest.fixture
+def runtime() -> Iterator[Runtime]:
+    """A runtime on the thread executor, closed after the test."""
+    runtime = Runtime(max_threads=8)
+    yield runtime
+    runtime.close()

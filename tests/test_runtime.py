@@ -1,32 +1,19 @@
-"""runtime.py: loading, warm module state, context, timeouts, logs, reload."""
+"""runtime/__init__.py: Lambda's semantics over the executor: loading, warm state, context, timeouts, errors, logs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from edgeproxy.config import Association
 from edgeproxy.errors import ConfigError, FunctionError
-from edgeproxy.runtime import Function, Runtime
+from edgeproxy.runtime import Runtime
+from tests.conftest import association
 
 EVENT = {"Records": [{"cf": {"config": {"eventType": "viewer-request"}, "request": {"uri": "/"}}}]}
-
-
-def association(tmp_path: Path, ref: str) -> Association:
-    return Association(handler=ref, base_dir=tmp_path, source="test", key="k")
-
-
-@pytest.fixture
-def runtime() -> Iterator[Runtime]:
-    runtime = Runtime(max_threads=8)
-    yield runtime
-    runtime.close()
 
 
 async def test_context_fields_and_remaining_time(tmp_path: Path, runtime: Runtime) -> None:
@@ -68,23 +55,6 @@ async def test_async_handler(tmp_path: Path, runtime: Runtime) -> None:
     assert await runtime.invoke(function, EVENT, trigger="origin-request") == "ok"
 
 
-async def test_sync_handler_does_not_block_the_event_loop(tmp_path: Path, runtime: Runtime) -> None:
-    (tmp_path / "slow.py").write_text("import time\ndef handler(event, context):\n    time.sleep(0.3)\n    return 1\n")
-    function = runtime.load(association(tmp_path, "slow.py:handler"))
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await runtime.invoke(function, EVENT, trigger="viewer-request")
-    task.cancel()
-    assert ticks >= 5  # the loop kept running while the handler slept in its thread
-
-
 async def test_timeout_is_execution_error_and_others_keep_running(tmp_path: Path, runtime: Runtime) -> None:
     (tmp_path / "hang.py").write_text("import time\ndef handler(event, context):\n    time.sleep(3)\n")
     (tmp_path / "quick.py").write_text("def handler(event, context):\n    return 'quick'\n")
@@ -94,35 +64,6 @@ async def test_timeout_is_execution_error_and_others_keep_running(tmp_path: Path
     assert await runtime.invoke(quick, EVENT, trigger="viewer-request") == "quick"
     with pytest.raises(FunctionError, match=r"hang.py:handler at viewer-request timed out after 0.2 s"):
         await hanging
-
-
-async def test_concurrent_sync_invocations_each_get_their_own_result(tmp_path: Path, runtime: Runtime) -> None:
-    # Results come back to the loop in batches; each must reach the invocation that produced it.
-    (tmp_path / "echo.py").write_text(
-        "import random, time\n"
-        "def handler(event, context):\n"
-        "    time.sleep(random.random() / 200)\n"
-        "    return event['n'], context.aws_request_id\n"
-    )
-    function = runtime.load(association(tmp_path, "echo.py:handler"))
-    results = await asyncio.gather(*(runtime.invoke(function, {"n": n}, trigger="origin-request") for n in range(300)))
-    assert [n for n, _ in results] == list(range(300))
-    assert len({request_id for _, request_id in results}) == 300
-
-
-async def test_sync_handler_can_use_asyncio_get_event_loop(tmp_path: Path, runtime: Runtime) -> None:
-    # On Lambda the handler runs on the runtime's main thread, where get_event_loop() works; adapters such as
-    # Mangum rely on it.
-    (tmp_path / "loopy.py").write_text(
-        "import asyncio\n"
-        "async def answer():\n"
-        "    await asyncio.sleep(0)\n"
-        "    return 42\n"
-        "def handler(event, context):\n"
-        "    return asyncio.get_event_loop().run_until_complete(answer())\n"
-    )
-    function = runtime.load(association(tmp_path, "loopy.py:handler"))
-    assert [await runtime.invoke(function, EVENT, trigger="origin-request") for _ in range(3)] == [42, 42, 42]
 
 
 async def test_sys_exit_in_a_handler_is_an_execution_error(tmp_path: Path, runtime: Runtime) -> None:
@@ -201,21 +142,6 @@ async def test_lambda_style_log_lines_and_prints(
         r"Billed Duration: \d+ ms\tMemory Size: 128 MB",
         messages[4],
     )
-
-
-def test_reload_picks_up_changes_and_survives_syntax_errors(tmp_path: Path) -> None:
-    source = tmp_path / "live.py"
-    source.write_text("def handler(event, context):\n    return 'v1'\n")
-    function = Function.load("live.py:handler", tmp_path)
-    assert function.handler({}, None) == "v1"  # type: ignore[arg-type]
-    source.write_text("def handler(event, context):\n    return 'v2'\n")
-    os.utime(source, (function.mtime + 5, function.mtime + 5))
-    assert function.reload_if_changed()
-    assert function.handler({}, None) == "v2"  # type: ignore[arg-type]
-    source.write_text("def handler(event, context):\n    return (\n")
-    os.utime(source, (function.mtime + 10, function.mtime + 10))
-    assert not function.reload_if_changed()
-    assert function.handler({}, None) == "v2"  # type: ignore[arg-type]
 
 
 def test_load_errors_name_the_config_key(tmp_path: Path, runtime: Runtime) -> None:

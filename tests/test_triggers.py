@@ -7,6 +7,7 @@ from edgeproxy.triggers import (
     LEGACY_VIEWER_RESPONSE_READ_ONLY,
     REQUEST_TRIGGERS,
     TRIGGERS,
+    Source,
     default_timeout,
 )
 from tests.aws_reference import READ_ONLY
@@ -37,4 +38,5 @@ def test_quotas_per_trigger() -> None:
     ]
     assert viewer == [(5.0, 128, 40 * 1024)] * 2
     assert origin == [(30.0, 10240, 1024 * 1024)] * 2
-    assert [default_timeout(t) for t in (*TRIGGERS, "alb")] == [5.0, 30.0, 30.0, 5.0, 3.0]
+    sources: tuple[Source, ...] = (*TRIGGERS, "alb")
+    assert [default_timeout(source) for source in sources] == [5.0, 30.0, 30.0, 5.0, 3.0]

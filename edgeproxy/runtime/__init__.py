@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Required, TypedDict, Unpack
 
 from edgeproxy.config import Association, HandlerRef
 from edgeproxy.errors import ConfigError, FunctionError, HandlerLoadError
@@ -40,6 +40,15 @@ class Executor(Protocol):
     async def run(self, function: Function, event: Any, context: ContextData, log: InvocationLog) -> Any: ...
 
     def close(self) -> None: ...
+
+
+class InvokeOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`Runtime.invoke_result`."""
+
+    trigger: Required[Source]
+    seconds: float | None
+    memory: int
+    unchanged: Any
 
 
 @dataclass(frozen=True)
@@ -87,23 +96,10 @@ class Runtime:
             await asyncio.sleep(interval)
             await asyncio.to_thread(self.reload_changed)
 
-    async def invoke(
-        self,
-        function: Function,
-        event: Any,
-        *,
-        trigger: Source,
-        seconds: float | None = None,
-        memory: int = 128,
-        unchanged: Any = None,
-    ) -> Any:
+    async def invoke(self, function: Function, event: Any, **options: Unpack[InvokeOptions]) -> Any:
         """Run one handler on one event, as Lambda would, and return the JSON-shaped result. Raises
-        :class:`~edgeproxy.errors.FunctionError` when the invocation fails; see :meth:`invoke_result` for
-        ``unchanged``."""
-        result = await self.invoke_result(
-            function, event, trigger=trigger, seconds=seconds, memory=memory, unchanged=unchanged
-        )
-        return result.value
+        :class:`~edgeproxy.errors.FunctionError` when the invocation fails."""
+        return (await self.invoke_result(function, event, **options)).value
 
     async def invoke_result(
         self,
@@ -115,8 +111,10 @@ class Runtime:
         memory: int = 128,
         unchanged: Any = None,
     ) -> Result:
-        """:meth:`invoke`, with the size of the JSON the function returned. A plain dict equal to ``unchanged``
-        (the part of the event the handler may return as it got it) is returned without its JSON round trip."""
+        """:meth:`invoke`, with the size of the JSON the function returned. ``trigger`` is what it is invoked for;
+        ``seconds`` its timeout (the trigger's default when ``None``) and ``memory`` its size in MB. A plain dict
+        equal to ``unchanged`` (the part of the event the handler may return as it got it) is returned as it is,
+        without its JSON round trip."""
         limit = seconds if seconds is not None else default_timeout(trigger)
         aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))  # no getrandom() syscall
         edge = trigger != "alb"
