@@ -60,11 +60,11 @@ TRIGGERS = ("viewer-request", "origin-request", "origin-response", "viewer-respo
 REQUEST_PATH = "/bench/item?id=42"
 # 1024 bytes of letters and digits: safe to write inside nginx.conf, easy to compare.
 BODY = bytes(b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36] for i in range(1024))
-TARGETS = ("origin", "minimal", "edgeproxy")
 LABELS = {
     "origin": "origin alone (reference)",
     "minimal": "minimal aiohttp proxy",
     "edgeproxy": "edgeproxy, 4 pass-through handlers",
+    "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
 }
 
 
@@ -232,8 +232,10 @@ def start_origin(servers: Servers, workdir: Path, use_nginx: bool) -> Server:
     return servers.start("origin", f"bench/origin.py (aiohttp), {len(BODY)}-byte body", command, port)
 
 
-def edgeproxy_command() -> list[str]:
-    """``edgeproxy`` from this interpreter's environment, else from PATH, else as a module."""
+def edgeproxy_command(python: str = PYTHON) -> list[str]:
+    """``edgeproxy`` from ``python``'s environment, else from PATH, else as a module."""
+    if python != PYTHON:
+        return [python, "-m", "edgeproxy.cli"]
     beside = Path(PYTHON).with_name("edgeproxy")
     if beside.exists():
         return [str(beside)]
@@ -242,22 +244,27 @@ def edgeproxy_command() -> list[str]:
     return [PYTHON, "-m", "edgeproxy.cli"]
 
 
-def start_proxies(servers: Servers, origin: Server) -> tuple[Server, Server]:
+def start_minimal(servers: Servers, origin: Server) -> Server:
     port = free_port()
-    minimal = servers.start(
+    return servers.start(
         "minimal",
         "bench/minimal_proxy.py",
         [PYTHON, str(HERE / "minimal_proxy.py"), "--port", str(port), "--origin", origin.url],
         port,
     )
+
+
+def start_edgeproxy(servers: Servers, origin: Server, name: str, python: str = PYTHON) -> Server:
+    """``edgeproxy serve`` with the pass-through handler at the four triggers, run by ``python`` (another
+    checkout's interpreter for ``--compare``)."""
     port = free_port()
     handler = f"{HERE / 'passthrough_handler.py'}:handler"
-    command = [*edgeproxy_command(), "serve", "--origin", origin.url, "--host", "127.0.0.1", "--port", str(port)]
+    command = [*edgeproxy_command(python), "serve", "--origin", origin.url, "--host", "127.0.0.1", "--port", str(port)]
     command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
-    edgeproxy = servers.start(
-        "edgeproxy", "edgeproxy serve, 4 x bench/passthrough_handler.py", command, port, ready_text="listening on"
+    where = "" if python == PYTHON else f" ({Path(python).parent.parent.parent})"
+    return servers.start(
+        name, f"edgeproxy serve, 4 x bench/passthrough_handler.py{where}", command, port, ready_text="listening on"
     )
-    return minimal, edgeproxy
 
 
 # --- checks ------------------------------------------------------------------------------------------------------
@@ -284,12 +291,13 @@ def verify(servers: list[Server]) -> list[str]:
                 f"{server.name} did not return the origin's body byte for byte (status {status}, {len(body)} bytes"
                 f" instead of {len(BODY)}, starting {body[:80]!r}); not measuring"
             )
-    edgeproxy = next(server for server in servers if server.name == "edgeproxy")
-    log = edgeproxy.log.read_text(errors="replace")
-    missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
-    if missing:
-        return [f"edgeproxy's log does not show the {', '.join(missing)} handler(s) running (log format changed?)"]
-    return []
+    warnings = []
+    for edgeproxy in (server for server in servers if server.name.startswith("edgeproxy")):
+        log = edgeproxy.log.read_text(errors="replace")
+        missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
+        if missing:
+            warnings.append(f"{edgeproxy.name}'s log does not show the {', '.join(missing)} handler(s) running")
+    return warnings
 
 
 # --- load generators ---------------------------------------------------------------------------------------------
@@ -375,6 +383,10 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
             f"{_ms(median.p99_ms):>9}{median.errors:>8}"
         )
     lines += ["", f"ratio edgeproxy / minimal proxy: {context['ratio']:.2f}"]
+    if "compared_ratio" in context:
+        lines.append(
+            f"ratio compared edgeproxy ({context['compared']}) / minimal proxy: {context['compared_ratio']:.2f}"
+        )
     lines += [f"warning: {warning}" for warning in warnings]
     return "\n".join(lines)
 
@@ -394,8 +406,13 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
     servers = Servers(workdir)
     try:
         origin = start_origin(servers, workdir, use_nginx)
-        minimal, edgeproxy = start_proxies(servers, origin)
-        targets = {"origin": origin, "minimal": minimal, "edgeproxy": edgeproxy}
+        targets = {
+            "origin": origin,
+            "minimal": start_minimal(servers, origin),
+            "edgeproxy": start_edgeproxy(servers, origin, "edgeproxy"),
+        }
+        if args.compare is not None:
+            targets["edgeproxy-compared"] = start_edgeproxy(servers, origin, "edgeproxy-compared", args.compare)
         warnings = verify(list(targets.values()))
         print(f"servers up and verified; origin: {origin.description}; load: {generator_name}", file=sys.stderr)
 
@@ -415,8 +432,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
     finally:
         servers.stop()
 
-    summaries = {name: Summary.of(name, rounds[name]) for name in TARGETS}
-    ratio = summaries["edgeproxy"].median.requests_per_second / summaries["minimal"].median.requests_per_second
+    summaries = {name: Summary.of(name, rounds[name]) for name in targets}
+    minimal_rate = summaries["minimal"].median.requests_per_second
+    ratio = summaries["edgeproxy"].median.requests_per_second / minimal_rate
     context = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
@@ -431,6 +449,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         "request": REQUEST_PATH,
         "ratio": ratio,
     }
+    if "edgeproxy-compared" in summaries:
+        context["compared"] = str(args.compare)
+        context["compared_ratio"] = summaries["edgeproxy-compared"].median.requests_per_second / minimal_rate
     return summaries, context, warnings
 
 
@@ -443,6 +464,12 @@ def main() -> int:
     parser.add_argument("--load-generator", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--origin", choices=("auto", "nginx", "aiohttp"), default="auto")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument(
+        "--compare",
+        metavar="PYTHON",
+        help="also measure the edgeproxy installed for this interpreter (another checkout's .venv/bin/python), "
+        "interleaved with the others",
+    )
     args = parser.parse_args()
     if args.duration <= 0 or args.connections < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--duration, --connections and --rounds must be positive, --warmup not negative")
