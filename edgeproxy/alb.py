@@ -254,11 +254,11 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 def _forwarded_headers(request: web.Request, trace: str) -> list[tuple[str, str]]:
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    local = serving.local_address(request)
     return forwarded_headers(
         request.headers.items(),
         client_ip=request.remote or "127.0.0.1",
-        port=sockname[1] if isinstance(sockname, tuple) else (request.url.port or 80),
+        port=local[1] if local is not None else (request.url.port or 80),
         proto=request.scheme,
         trace=trace,
     )
@@ -294,6 +294,7 @@ async def _write(request: web.Request, exchange: Exchange, outcome: Outcome, cap
     assert isinstance(outcome.body, bytes)
     out = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=outcome.headers)
     out.content_length = len(outcome.body)  # §7.4: computed by the load balancer
+    exchange.responded = time.time()
     await out.prepare(request)
     if outcome.body and request.method != "HEAD":
         await out.write(outcome.body)
@@ -318,6 +319,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         headers=request.headers,
         body=None,  # read whole: the event carries it
         http_version=f"{request.version.major}.{request.version.minor}",
+        local_address=serving.local_address(request),
     )
     exchange = Exchange(trace, "alb", viewer)
     try:

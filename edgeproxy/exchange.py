@@ -63,6 +63,7 @@ class ViewerRequest:
     headers: CIMultiDictProxy[str] | CIMultiDict[str]
     body: StreamReader | None
     http_version: str = "1.1"
+    local_address: tuple[str, int] | None = None  # the proxy's own address and port, as the viewer reached it
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,11 @@ class Exchange:
     outcome: Outcome | None = None
     error: ViewerError | AlbError | None = None
     finished: float | None = None
-    # Bodies, captured only when an observer wants them (Observer.wants_bodies): the viewer's request body, the
-    # origin's response body as received, and the body sent to the viewer.
+    responded: float | None = None  # when the response's status line and headers went to the viewer
+    # Bodies, captured only when an observer wants them (Observer.wants_bodies): the viewer's request body, the body
+    # sent to the origin, the origin's response body as received, and the body sent to the viewer.
     request_body: bytearray | None = None
+    origin_request_body: bytearray | None = None
     origin_body: bytearray | None = None
     viewer_body: bytearray | None = None
 

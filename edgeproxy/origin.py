@@ -70,6 +70,7 @@ class OriginResponse:
     reason: str | None
     headers: CIMultiDict[str]
     body: bytes | AsyncIterator[bytes]
+    replayed: bool = False  # answered from a recording, not by the origin itself
 
 
 class Origin(Protocol):

@@ -34,20 +34,31 @@ from edgeproxy.triggers import FACTS, Trigger
 
 
 class _Body:
-    """The request body as the pipeline knows it: streamed from the viewer until a rule needs it in memory."""
+    """The request body as the pipeline knows it: streamed from the viewer until a rule needs it in memory. With
+    ``capture``, the viewer's body is also kept as it arrives (for observers that want bodies)."""
 
-    def __init__(self, stream: StreamReader | None) -> None:
+    def __init__(self, stream: StreamReader | None, *, capture: bool = False) -> None:
         self._stream = stream
         self._data: bytes | None = None if stream is not None else b""
+        self.viewer: bytearray | None = bytearray() if capture else None
+        self.replaced = False
 
     async def read(self) -> bytes:
         if self._data is None:
             assert self._stream is not None
             self._data = await self._stream.read()
+            if self.viewer is not None:
+                self.viewer += self._data
         return self._data
 
     def replace(self, data: bytes) -> None:
         self._data = data
+        self.replaced = True
+
+    @property
+    def replacement(self) -> bytes | None:
+        """The body a function put in instead of the viewer's, if one did."""
+        return self._data if self.replaced else None
 
     @property
     def sent(self) -> bool:
@@ -59,14 +70,18 @@ class _Body:
         """The body's length once it is in memory (read for include-body, or replaced); None while it streams."""
         return None if self._data is None else len(self._data)
 
-    def for_origin(self, capture: bytearray | None) -> RequestBody:
+    def for_origin(self) -> RequestBody:
         if self._data is not None:
-            if capture is not None:
-                capture += self._data
             return self._data
-        if capture is not None and self._stream is not None:
-            return tee(self._stream.iter_any(), capture)
+        if self.viewer is not None and self._stream is not None:
+            return tee(self._stream.iter_any(), self.viewer)
         return self._stream
+
+    async def capture_rest(self) -> None:
+        """Read what the viewer sent that nothing read (the origin was not contacted, or got a replacement)."""
+        if self.viewer is not None and self._stream is not None and not self._stream.at_eof():
+            if self._data is None or self.replaced:
+                self.viewer += await self._stream.read()
 
 
 @dataclass
@@ -124,7 +139,8 @@ class Pipeline:
     async def run(self, exchange: Exchange, behavior: Behavior, stack: AsyncExitStack) -> None:
         """Take ``exchange`` through the stages: its ``outcome`` is set, or its ``error``."""
         exchange.behavior = behavior.path_pattern
-        flow = _Flow(exchange, behavior, _Body(exchange.viewer.body))
+        body = _Body(exchange.viewer.body, capture=self.observers.wants_bodies)
+        flow = _Flow(exchange, behavior, body)
         try:
             for name, stage in self.stages:
                 if flow.generated_at == "viewer-request":  # §2.2: straight to the viewer, nothing else runs
@@ -133,8 +149,14 @@ class Pipeline:
                     await stage(flow, stack)
         except ViewerError as error:
             exchange.error = error
-            return
-        exchange.outcome = self._outcome(flow)
+        else:
+            exchange.outcome = self._outcome(flow)
+        if body.viewer is not None:
+            await body.capture_rest()
+            exchange.request_body = body.viewer
+            if exchange.origin_request is not None:
+                replacement = body.replacement
+                exchange.origin_request_body = body.viewer if replacement is None else bytearray(replacement)
 
     async def _viewer_request(self, flow: _Flow, stack: AsyncExitStack) -> None:
         viewer = flow.exchange.viewer
@@ -163,13 +185,11 @@ class Pipeline:
             return
         exchange = flow.exchange
         capture = self.observers.wants_bodies
-        if capture:
-            exchange.request_body = bytearray()
         request = cloudfront.origin_request(
             flow.request,
             method=exchange.viewer.method,
             request_id=exchange.id,
-            body=flow.body.for_origin(exchange.request_body) if flow.body.sent else None,
+            body=flow.body.for_origin() if flow.body.sent else None,
             content_length=flow.body.buffered_length,
         )
         exchange.origin_request = request

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -139,6 +140,7 @@ async def _write(
     no_content = request.method == "HEAD" or outcome.status in (204, 304)
     if capture:
         exchange.viewer_body = bytearray()
+    exchange.responded = time.time()
     if isinstance(outcome.body, bytes):
         response.content_length = len(outcome.body)
         await response.prepare(request)
@@ -192,6 +194,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         headers=as_received(request.raw_headers),
         body=request.content if request.body_exists else None,
         http_version=f"{request.version.major}.{request.version.minor}",
+        local_address=serving.local_address(request),
     )
     exchange = Exchange(new_request_id(), "cloudfront", viewer)
     behavior = distribution.behavior_for(uri)

@@ -49,6 +49,12 @@ def request_target(request: web.Request) -> tuple[str, str]:
     return path, query
 
 
+def local_address(request: web.Request) -> tuple[str, int] | None:
+    """The proxy's own address and port, as the viewer reached it."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    return (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
+
+
 def log_failure(exchange_id: str, request: web.Request, status: int, name: str, reason: str) -> None:
     """The one log line of a request the service answered with its own error: ``<id> GET /path -> 502 <name>:
     <reason>``, where ``name`` is CloudFront's X-Cache word or ALB's error reason."""
