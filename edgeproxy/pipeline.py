@@ -115,7 +115,7 @@ def toward_origin(request: dict[str, Any], origin: Origin, *, client_ip: str, vi
     headers less those never forwarded, ``Host`` set to the origin, ``User-Agent: Amazon CloudFront``, CloudFront's
     ``Via`` hop and the client address appended to ``X-Forwarded-For`` (comma, no space)."""
     headers = [
-        (entry.get("key") or name, entry["value"])
+        (cloudfront.wire_name(name, entry), entry["value"])
         for name, entries in request["headers"].items()
         if name not in REMOVED_TOWARD_ORIGIN
         and not name.startswith("x-edge-")
