@@ -80,6 +80,24 @@ def test_missing_handler_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "command line: --viewer-request: handler file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("ref", "problem"),
+    [
+        ("security_headers.py", "names no function: a handler reference is 'file.py:function' or 'module.function'"),
+        ("index.mjs", "names a Node.js file: Node.js handlers are not supported yet"),
+    ],
+)
+def test_a_handler_reference_that_is_not_one_exits_2_saying_what_a_reference_is(
+    ref: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "security_headers.py").write_text(PASS)
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--origin", str(tmp_path), "--viewer-response", ref]) == 2
+    err = capsys.readouterr().err
+    assert f"edgeproxy: configuration error: command line: --viewer-response: {ref!r} {problem}" in err
+    assert len(err.splitlines()) == 1
+
+
 def test_serve_subprocess_prints_url_serves_and_exits_on_ctrl_c(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "hello.txt").write_bytes(b"hello from the folder\n")
