@@ -26,6 +26,43 @@ from edgeproxy.errors import ConfigError
 Trigger = Literal["viewer-request", "origin-request", "origin-response", "viewer-response"]
 TRIGGERS: tuple[Trigger, ...] = ("viewer-request", "origin-request", "origin-response", "viewer-response")
 
+
+@dataclass(frozen=True)
+class Limits:
+    """What Lambda@Edge allows a function associated with one trigger: the longest ``timeout`` it may be given, in
+    seconds (also what it gets when none is configured), and the most ``memory``, in MB."""
+
+    timeout: float
+    memory: int
+
+
+# §2.4: viewer triggers 5 s and 128 MB; origin triggers 30 s and Lambda's maximum memory. CloudFront refuses an
+# association over them when the distribution is deployed.
+VIEWER_LIMITS = Limits(timeout=5.0, memory=128)
+ORIGIN_LIMITS = Limits(timeout=30.0, memory=10240)
+LIMITS: Mapping[Trigger, Limits] = {
+    "viewer-request": VIEWER_LIMITS,
+    "viewer-response": VIEWER_LIMITS,
+    "origin-request": ORIGIN_LIMITS,
+    "origin-response": ORIGIN_LIMITS,
+}
+
+
+def check_limits(trigger: Trigger, *, timeout: float | None, memory: int, source: str, keys: tuple[str, str]) -> None:
+    """Raise :class:`ConfigError` for a ``timeout`` or ``memory`` over what Lambda@Edge allows at ``trigger``,
+    naming the key it was given under (``keys``: the timeout's, the memory's) and the limit."""
+    side, limits = trigger.split("-")[0], LIMITS[trigger]
+    viewer_note = " (origin triggers: {})" if side == "viewer" else ""
+    if timeout is not None and timeout > limits.timeout:
+        note = viewer_note.format(f"{ORIGIN_LIMITS.timeout:g} s")
+        problem = f"{timeout:g} s is over Lambda@Edge's limit for {side} triggers, {limits.timeout:g} s{note}"
+        raise ConfigError(source, keys[0], problem)
+    if memory > limits.memory:
+        note = viewer_note.format(f"{ORIGIN_LIMITS.memory:,} MB")
+        problem = f"{memory:,} MB is over Lambda@Edge's limit for {side} triggers, {limits.memory:,} MB{note}"
+        raise ConfigError(source, keys[1], problem)
+
+
 DEFAULT_DOMAIN_NAME = "d111111abcdef8.cloudfront.net"
 DEFAULT_DISTRIBUTION_ID = "EDFDVBD6EXAMPLE"
 DEFAULT_POP = "IAD89-C1"
@@ -254,7 +291,9 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
             known = ", ".join(sorted(origins))
             raise ConfigError(source, f"{key}.origin", f"no origin named {origin_name!r} (origins: {known})")
         functions = {
-            trigger: _build_association(value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir)
+            trigger: _build_association(
+                trigger, value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir
+            )
             for trigger, value in spec.get("functions", {}).items()
         }
         return Behavior(
@@ -316,13 +355,17 @@ def custom_origin_from_url(
     )
 
 
-def _build_association(value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path) -> Association:
+def _build_association(
+    trigger: Trigger, value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path
+) -> Association:
     spec: Mapping[str, Any] = {"handler": value} if isinstance(value, str) else value
-    trigger = key.rsplit(".", 1)[-1]
     if spec.get("include_body") and trigger not in ("viewer-request", "origin-request"):
         raise ConfigError(
             source, f"{key}.include_body", "include_body applies to viewer-request and origin-request only"
         )
+    memory = int(spec.get("memory", 128))
+    keys = (f"{key}.timeout", f"{key}.memory")
+    check_limits(trigger, timeout=spec.get("timeout"), memory=memory, source=source, keys=keys)
     return Association(
         handler=spec["handler"],
         base_dir=base_dir,
@@ -330,7 +373,7 @@ def _build_association(value: str | Mapping[str, Any], *, source: str, key: str,
         key=key,
         include_body=bool(spec.get("include_body", False)),
         timeout=spec.get("timeout"),
-        memory=int(spec.get("memory", 128)),
+        memory=memory,
     )
 
 
@@ -356,17 +399,18 @@ def from_flags(
         if not directory.is_dir():
             raise ConfigError(source, "--origin", f"{origin!r} is neither an http(s) URL nor a directory")
         built = DirectoryOrigin(name="origin", directory=directory)
-    associations: dict[Trigger, Association] = {
-        trigger: Association(
+    associations: dict[Trigger, Association] = {}
+    for trigger, ref in functions.items():
+        timeout = (timeouts or {}).get(trigger)
+        check_limits(trigger, timeout=timeout, memory=128, source=source, keys=(f"timeouts[{trigger!r}]", "memory"))
+        associations[trigger] = Association(
             handler=ref,
             base_dir=base,
             source=source,
             key=f"--{trigger}",
             include_body=include_body and trigger in ("viewer-request", "origin-request"),
-            timeout=(timeouts or {}).get(trigger),
+            timeout=timeout,
         )
-        for trigger, ref in functions.items()
-    }
     return Distribution(
         default_behavior=Behavior(
             path_pattern="*",

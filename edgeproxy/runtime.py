@@ -34,22 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from edgeproxy.config import Association, HandlerRef, Trigger
+from edgeproxy.config import LIMITS, Association, HandlerRef, Trigger
 from edgeproxy.errors import AlbError, ConfigError, HandlerLoadError, LambdaExecutionError, ViewerError
 
 log = logging.getLogger("edgeproxy.lambda")
 
 # What a function is invoked for: a Lambda@Edge trigger, or an ALB target group (§7).
 Source = Trigger | Literal["alb"]
-# §2.4: 5 s at viewer triggers, 30 s at origin triggers (configurable per association). An ALB target runs for its
-# function's own timeout (§7.5): Lambda's default is 3 s.
-DEFAULT_TIMEOUTS: dict[Source, float] = {
-    "viewer-request": 5.0,
-    "viewer-response": 5.0,
-    "origin-request": 30.0,
-    "origin-response": 30.0,
-    "alb": 3.0,
-}
+# §2.4: at the edge, a function without a configured timeout gets its trigger's limit (5 s at viewer triggers,
+# 30 s at origin triggers). An ALB target runs for its function's own timeout (§7.5): Lambda's default is 3 s.
+DEFAULT_TIMEOUTS: dict[Source, float] = {**{trigger: limits.timeout for trigger, limits in LIMITS.items()}, "alb": 3.0}
 FUNCTION_VERSION = "1"  # Lambda@Edge runs numbered versions only (§2.4)
 ACCOUNT_ID = "123456789012"
 Handler = Callable[[Any, "LambdaContext"], Any]

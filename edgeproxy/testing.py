@@ -53,6 +53,7 @@ ORIGIN_RESPONSE_HEADERS = (
     ("Server", "nginx"),
 )
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]]
+TIMEOUT_MEMORY = ("timeout", "memory")  # how invoke() names its limits in a ConfigError
 
 
 def _pairs(headers: HeadersArg | None) -> list[tuple[str, str]]:
@@ -212,6 +213,7 @@ async def ainvoke(
                 )
             return response.payload
         trigger = _trigger_of(copied)
+        config.check_limits(trigger, timeout=timeout, memory=memory, source="invoke", keys=TIMEOUT_MEMORY)
         cf = copied["Records"][0]["cf"]
         before = copy_json((cf["request"], cf.get("response")))
         result = await runtime.invoke(function, copied, trigger=trigger, seconds=timeout, memory=memory)

@@ -98,6 +98,35 @@ def test_a_handler_reference_that_is_not_one_exits_2_saying_what_a_reference_is(
     assert len(err.splitlines()) == 1
 
 
+def test_serve_refuses_a_viewer_trigger_over_lambda_at_edge_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "slow.py").write_text("import time\ndef handler(event, context):\n    time.sleep(7)\n")
+    path = tmp_path / "edgeproxy.toml"
+    path.write_text(
+        '[origins.app]\nurl = "http://127.0.0.1:1"\n[default_behavior]\norigin = "app"\n'
+        '[default_behavior.functions]\nviewer-request = { handler = "slow.py:handler", timeout = 30 }\n'
+    )
+    assert main(["serve", "--config", str(path)]) == 2
+    assert (
+        f"edgeproxy: configuration error: {path}: default_behavior.functions.viewer-request.timeout: 30 s is over "
+        "Lambda@Edge's limit for viewer triggers, 5 s (origin triggers: 30 s)\n"
+    ) == capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("trigger", "code"), [("viewer-response", 2), ("origin-response", 0)])
+def test_invoke_timeout_is_within_the_trigger_limit(
+    trigger: str, code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pass.py").write_text(PASS)
+    monkeypatch.chdir(tmp_path)
+    assert main(["invoke", "pass.py:handler", "--event", str(EVENTS / f"{trigger}.json"), "--timeout", "6"]) == code
+    if code:
+        assert "configuration error: invoke: timeout: 6 s is over Lambda@Edge's limit for viewer triggers, 5 s" in (
+            capsys.readouterr().err
+        )
+
+
 def test_serve_subprocess_prints_url_serves_and_exits_on_ctrl_c(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "hello.txt").write_bytes(b"hello from the folder\n")

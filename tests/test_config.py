@@ -147,6 +147,55 @@ def test_viewer_response_read_only_list(tmp_path: Path, line: str, expected: str
     assert distribution.viewer_response_read_only == expected
 
 
+ASSOCIATION = """
+[origins.app]
+url = "http://127.0.0.1:3000"
+[default_behavior]
+origin = "app"
+[default_behavior.functions]
+{trigger} = {{ handler = "h.py:handler", {setting} }}
+"""
+
+
+@pytest.mark.parametrize(
+    ("trigger", "setting", "problem"),
+    [
+        # §2.4: viewer triggers 5 s and 128 MB, origin triggers 30 s and 10,240 MB.
+        ("viewer-request", "timeout = 5", None),
+        ("viewer-request", "timeout = 5.5", "5.5 s is over Lambda@Edge's limit for viewer triggers, 5 s (origin"),
+        ("viewer-response", "timeout = 30", "30 s is over Lambda@Edge's limit for viewer triggers, 5 s"),
+        ("viewer-request", "memory = 128", None),
+        ("viewer-response", "memory = 3008", "3,008 MB is over Lambda@Edge's limit for viewer triggers, 128 MB"),
+        ("origin-request", "timeout = 30", None),
+        ("origin-response", "timeout = 31", "31 s is over Lambda@Edge's limit for origin triggers, 30 s"),
+        ("origin-request", "memory = 10240", None),
+        ("origin-response", "memory = 10241", "10,241 MB is over Lambda@Edge's limit for origin triggers, 10,240 MB"),
+    ],
+)
+def test_function_timeout_and_memory_are_within_the_trigger_limits(
+    tmp_path: Path, trigger: str, setting: str, problem: str | None
+) -> None:
+    path = write(tmp_path, ASSOCIATION.format(trigger=trigger, setting=setting))
+    if problem is None:
+        association = config.load(path).default_behavior.functions[trigger]  # type: ignore[index]
+        assert setting == f"timeout = {association.timeout}" or setting == f"memory = {association.memory}"
+        return
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.key == f"default_behavior.functions.{trigger}.{setting.split()[0]}"
+    assert problem in caught.value.problem
+
+
+def test_flag_timeouts_are_within_the_trigger_limits(tmp_path: Path) -> None:
+    assert config.from_flags(str(tmp_path), {"origin-request": "h.py:handler"}, timeouts={"origin-request": 30})
+    with pytest.raises(ConfigError) as caught:
+        config.from_flags(str(tmp_path), {"viewer-request": "h.py:handler"}, timeouts={"viewer-request": 7})
+    assert (caught.value.key, caught.value.problem) == (
+        "timeouts['viewer-request']",
+        "7 s is over Lambda@Edge's limit for viewer triggers, 5 s (origin triggers: 30 s)",
+    )
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         config.load(tmp_path / "nope.toml")
