@@ -23,7 +23,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from edgeproxy.config import DirectoryOrigin
+from edgeproxy.config import DirectoryOrigin, bucket_of
 from edgeproxy.errors import OriginConnectionError, OriginTimeoutError
 from edgeproxy.wire import end_to_end
 
@@ -48,11 +48,16 @@ class OriginResponse:
 
 
 class OriginClient:
-    """Sends origin requests. Holds the one pooled ``ClientSession`` of the proxy."""
+    """Sends origin requests. Holds the one pooled ``ClientSession`` of the proxy.
 
-    def __init__(self, directories: Iterable[DirectoryOrigin]) -> None:
+    An S3 origin is the folder origin standing for its bucket, by any of the bucket's host names. A host name in
+    ``resolve`` (``"host:port"`` or ``"host"``, see :func:`~edgeproxy.config.resolve_table`) is connected to at
+    its local URL instead; any other custom origin is connected to by its name, as CloudFront would."""
+
+    def __init__(self, directories: Iterable[DirectoryOrigin], resolve: Mapping[str, URL] | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._directories = {origin.domain_name: origin for origin in directories}
+        self._buckets = {origin.bucket: origin for origin in directories}
+        self._resolve = dict(resolve or {})
 
     async def start(self) -> None:
         if self._session is None:
@@ -81,24 +86,21 @@ class OriginClient:
         stack: AsyncExitStack,
     ) -> OriginResponse:
         """Send a request to the origin described by an event's ``request.origin``."""
-        if "s3" in origin:
-            spec = origin["s3"]
-            directory = self._directories.get(spec["domainName"])
-            if directory is None:
-                raise OriginConnectionError(
-                    f"no directory origin is configured for S3 domain {spec['domainName']!r}; "
-                    "edgeproxy serves S3 origins from local folders only"
-                )
-            return await serve_directory(directory, method=method, uri=spec.get("path", "") + uri, headers=headers)
-        spec = origin["custom"]
-        url = URL.build(
-            scheme=spec["protocol"],
-            host=spec["domainName"],
-            port=spec["port"],
-            path=spec.get("path", "") + uri,
-            query_string=querystring,
-            encoded=True,
-        )
+        kind, spec = next(iter(origin.items()))
+        domain, path = spec["domainName"], spec.get("path", "") + uri
+        # §1.6: an S3 origin's port is its protocol's; CloudFront reaches S3 REST endpoints over HTTPS.
+        scheme, port = (spec["protocol"], spec["port"]) if kind == "custom" else ("https", 443)
+        if kind == "s3" and (bucket := bucket_of(domain)) in self._buckets:
+            return await serve_directory(self._buckets[bucket], method=method, uri=path, headers=headers)
+        local = self._resolve.get(f"{domain.lower()}:{port}") or self._resolve.get(domain.lower())
+        if local is not None:
+            scheme, domain, port = local.scheme, local.host, local.port
+        elif kind == "s3":
+            raise OriginConnectionError(
+                f"no folder origin stands for S3 domain {domain!r} (bucket {bucket_of(domain)!r}): give a folder "
+                "origin that bucket (bucket = ...), or map the host name to a local URL in [resolve]"
+            )
+        url = URL.build(scheme=scheme, host=domain, port=port, path=path, query_string=querystring, encoded=True)
         return await self._fetch_http(
             method, url, headers, body, read_timeout=float(spec.get("readTimeout", 30)), stack=stack
         )
@@ -121,7 +123,10 @@ class OriginClient:
                 self._session.request(method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout)
             )
         except aiohttp.ClientConnectorDNSError as exc:
-            raise OriginConnectionError(f"DNS lookup for origin {url.host!r} failed: {exc.os_error}") from None
+            raise OriginConnectionError(
+                f"DNS lookup for origin {url.host!r} failed: {exc.os_error} (to reach a local stand-in for this host "
+                "name, map it to a URL in [resolve])"
+            ) from None
         except aiohttp.ClientConnectorError as exc:
             raise OriginConnectionError(f"cannot connect to origin {url.host}:{url.port}: {exc.os_error}") from None
         except (TimeoutError, aiohttp.ServerTimeoutError):

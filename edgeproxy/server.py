@@ -229,7 +229,10 @@ def create_app(
     runtime.load_all(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
     )
-    origins = OriginClient(origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin))
+    origins = OriginClient(
+        (origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin)),
+        distribution.resolve,
+    )
     pipeline = Pipeline(
         distribution,
         runtime,
