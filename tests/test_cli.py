@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
-from edgeproxy.cli import _distribution, _parser, main
+from edgeproxy.cli import main
 from edgeproxy.config import TRIGGERS
-from edgeproxy.server import create_app
-from tests.conftest import Origin
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "fixtures" / "events"
@@ -37,6 +36,89 @@ def test_events_prints_a_complete_event(trigger: str, capsys: pytest.CaptureFixt
     assert ("response" in cf) == trigger.endswith("response")
     if trigger.startswith("origin"):
         assert cf["request"]["headers"]["user-agent"][0]["value"] == "Amazon CloudFront"
+
+
+@pytest.mark.parametrize("trigger", ["viewer-request", "origin-request"])
+def test_events_body_is_an_include_body_request_body(trigger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", trigger, "--method", "POST", "--body", "name1=a&name2=b"]) == 0
+    body = json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]["body"]
+    assert body == {
+        "inputTruncated": False,
+        "action": "read-only",
+        "encoding": "base64",
+        "data": base64.b64encode(b"name1=a&name2=b").decode(),
+    }
+    assert main(["events", trigger, "--method", "PUT", "--include-body"]) == 0
+    assert json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]["body"]["data"] == ""
+    assert main(["events", trigger, "--method", "PUT"]) == 0
+    assert "body" not in json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]
+
+
+@pytest.mark.parametrize("trigger", ["origin-response", "viewer-response"])
+def test_events_response_headers_and_status_make_the_origins_response(
+    trigger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["events", trigger, "--header", "X-Viewer: 1", "--status", "304"]
+    args += ["--response-header", "X-Amz-Meta-Last-Modified: Tue, 01 Dec 2026 10:00:00 GMT"]
+    args += ["--response-header", "Set-Cookie: a=1", "--response-header", "Set-Cookie: b=2"]
+    assert main(args) == 0
+    cf = json.loads(capsys.readouterr().out)["Records"][0]["cf"]
+    assert cf["response"] == {
+        "headers": {
+            "x-amz-meta-last-modified": [{"key": "X-Amz-Meta-Last-Modified", "value": "Tue, 01 Dec 2026 10:00:00 GMT"}],
+            "set-cookie": [{"key": "Set-Cookie", "value": "a=1"}, {"key": "Set-Cookie", "value": "b=2"}],
+        },
+        "status": "304",
+        "statusDescription": "Not Modified",
+    }
+    assert cf["request"]["headers"]["x-viewer"] == [{"key": "X-Viewer", "value": "1"}]  # --header: the request's
+
+
+@pytest.mark.parametrize("trigger", ["origin-request", "origin-response"])
+def test_events_origin_may_be_an_s3_bucket(trigger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", trigger, "--origin", "s3://my-bucket"]) == 0
+    request = json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]
+    assert request["origin"]["s3"]["domainName"] == "my-bucket.s3.us-east-1.amazonaws.com"
+    assert main(["events", trigger, "--origin", "https://www.example.com:8443/prod"]) == 0
+    custom = json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]["origin"]["custom"]
+    assert (custom["domainName"], custom["port"], custom["path"]) == ("www.example.com", 8443, "/prod")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["origin-response", "--status", "99"], "events origin-response: --status 99: an origin's response status is"),
+        (["viewer-response", "--status", "404"], "--status 404: viewer-response does not run for statuses of 400"),
+        (["viewer-request", "--status", "200"], "--status 200: applies to origin-response and viewer-response events"),
+        (["viewer-request", "--uri", "no-slash"], "--uri 'no-slash': a request path starts with '/'"),
+        (["alb", "--uri", "no-slash"], "events alb: --uri 'no-slash': a request path starts with '/'"),
+        (["origin-request", "--origin", "."], "--origin '.': an origin is an http:// or https:// URL"),
+        (["origin-request", "--origin", "s3://Bad_Bucket"], "--origin 's3://Bad_Bucket': s3://BUCKET names an S3"),
+        (["viewer-request", "--origin", "s3://bucket"], "--origin 's3://bucket': applies to origin-request and"),
+        (["viewer-request", "--header", "no colon"], "--header 'no colon': a header is 'Name: value'"),
+        (["viewer-request", "--header", "Bad Name: 1"], "--header 'Bad Name': is not a header name"),
+        (["viewer-response", "--response-header", "oops"], "--response-header 'oops': a header is 'Name: value'"),
+        (["origin-request", "--response-header", "X: 1"], "--response-header [('X', '1')]: applies to origin-resp"),
+        (["viewer-request", "--body", "x"], "--body 'x': a GET request has no body (CloudFront answers 403 to one)"),
+        (["viewer-response", "--include-body"], "--include-body True: applies to viewer-request and origin-request"),
+        (["viewer-request", "--method", "TRACE"], "--method 'TRACE': CloudFront accepts only GET, HEAD, OPTIONS"),
+        (["viewer-request", "--client-ip", "x"], "--client-ip 'x': is not an IPv4 or IPv6 address"),
+        (["viewer-request", "--multi-value-headers"], "--multi-value-headers True: applies to alb events only"),
+        (["alb", "--status", "200"], "events alb: --status 200: applies to CloudFront events only"),
+        (["origin-response", "--status", "abc"], "edgeproxy events: argument --status: invalid int value: 'abc'"),
+    ],
+)
+def test_events_bad_values_exit_2_with_one_line(args: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(["events", *args])
+    except SystemExit as exited:  # argparse's own errors exit from parse_args
+        code = exited.code
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1, captured.err
+    assert line in captured.err
+    assert "Traceback" not in captured.err
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
@@ -166,30 +248,50 @@ ADD_CONTENT_ENCODING = (
 
 @pytest.mark.parametrize(
     ("in_file", "flag", "status"),
-    [(None, None, 200), (None, "2021", 502), ("2021", None, 502), ("2021", "current", 200), ("current", "2021", 502)],
+    [(None, "2021", 502), ("2021", None, 502), ("2021", "current", 200)],
 )
-async def test_serve_viewer_response_read_only_flag_overrides_the_config(
-    in_file: str | None,
-    flag: str | None,
-    status: int,
-    tmp_path: Path,
-    origin: Origin,
-    aiohttp_client: AiohttpClient,
+def test_serve_viewer_response_read_only_flag_overrides_the_config(
+    in_file: str | None, flag: str | None, status: int, tmp_path: Path
 ) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "x.txt").write_text("x")
     (tmp_path / "encode.py").write_text(ADD_CONTENT_ENCODING)
     setting = f'[distribution]\nviewer_response_read_only = "{in_file}"\n' if in_file else ""
     (tmp_path / "edgeproxy.toml").write_text(
-        f'{setting}[origins.app]\nurl = "{origin.url}"\n'
-        '[default_behavior]\norigin = "app"\n[default_behavior.functions]\nviewer-response = "encode.py:handler"\n'
+        f'{setting}[origins.site]\ndirectory = "site"\n'
+        '[default_behavior]\norigin = "site"\n[default_behavior.functions]\nviewer-response = "encode.py:handler"\n'
     )
-    argv = ["serve", "--config", str(tmp_path / "edgeproxy.toml")] + (
-        ["--viewer-response-read-only", flag] if flag else []
-    )
-    client = await aiohttp_client(create_app(_distribution(_parser().parse_args(argv))))
-    response = await client.get("/x")
-    assert response.status == status
+    command = ["serve", "--config", "edgeproxy.toml", *(["--viewer-response-read-only", flag] if flag else [])]
+    got, headers, _, stderr = _serve_and_get(command, tmp_path, "/x.txt")
+    assert got == status
     if status == 502:
-        assert response.headers["X-Cache"] == "LambdaValidationError from cloudfront"
+        assert headers["X-Cache"] == "LambdaValidationError from cloudfront"
+        assert "added read-only header 'content-encoding'" in stderr
+    else:
+        assert headers["Content-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--viewer-request", "pass.py:handler"], "--viewer-request: goes with --origin; a config file names its own"),
+        (["--include-body"], "--include-body: goes with --origin"),
+    ],
+)
+def test_serve_config_refuses_flags_it_would_ignore(
+    args: list[str], problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "edgeproxy.toml").write_text(
+        '[origins.a]\nurl = "http://127.0.0.1:1"\n[default_behavior]\norigin = "a"\n'
+    )
+    assert main(["serve", "--config", str(tmp_path / "edgeproxy.toml"), *args]) == 2
+    assert f"edgeproxy: configuration error: command line: {problem}" in capsys.readouterr().err
+
+
+def test_serve_alb_config_refuses_the_viewer_response_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "alb.toml").write_text('[alb]\ntarget = "app.handler"\n')
+    assert main(["serve", "--config", str(tmp_path / "alb.toml"), "--viewer-response-read-only", "2021"]) == 2
+    assert "--viewer-response-read-only: applies to a CloudFront distribution" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("flag", "code"), [([], 0), (["--viewer-response-read-only", "2021"], 1)])
@@ -285,8 +387,11 @@ def _serve_and_get(command: list[str], cwd: Path, path: str) -> tuple[int, dict[
             assert process.stderr is not None
             line = process.stdout.readline().strip()
             assert line.startswith("edgeproxy listening on http://127.0.0.1:"), process.stderr.read()
-            with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
-                status, headers, body = response.status, dict(response.headers), response.read()
+            try:
+                with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
+                    status, headers, body = response.status, dict(response.headers), response.read()
+            except urllib.error.HTTPError as error:  # an error page is an answer too
+                status, headers, body = error.code, dict(error.headers), error.read()
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=10) == 0
             return status, headers, body, process.stderr.read()
