@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from edgeproxy.cli import main
 from edgeproxy.config import TRIGGERS
+from tests.conftest import serve_and_get
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "fixtures" / "events"
@@ -262,7 +262,7 @@ def test_serve_viewer_response_read_only_flag_overrides_the_config(
         '[default_behavior]\norigin = "site"\n[default_behavior.functions]\nviewer-response = "encode.py:handler"\n'
     )
     command = ["serve", "--config", "edgeproxy.toml", *(["--viewer-response-read-only", flag] if flag else [])]
-    got, headers, _, stderr = _serve_and_get(command, tmp_path, "/x.txt")
+    [(got, headers, _)], stderr = serve_and_get(command, tmp_path, "/x.txt")
     assert got == status
     if status == 502:
         assert headers["X-Cache"] == "LambdaValidationError from cloudfront"
@@ -371,37 +371,9 @@ def test_alb_missing_target_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "command line: --target: handler file" in capsys.readouterr().err
 
 
-def _serve_and_get(command: list[str], cwd: Path, path: str) -> tuple[int, dict[str, str], bytes, str]:
-    """Run an edgeproxy server as a subprocess, GET one path, stop it with Ctrl-C: status, headers, body, stderr."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(
-        [sys.executable, "-m", "edgeproxy.cli", *command, "--port", "0"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as process:
-        try:
-            assert process.stdout is not None
-            assert process.stderr is not None
-            line = process.stdout.readline().strip()
-            assert line.startswith("edgeproxy listening on http://127.0.0.1:"), process.stderr.read()
-            try:
-                with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
-                    status, headers, body = response.status, dict(response.headers), response.read()
-            except urllib.error.HTTPError as error:  # an error page is an answer too
-                status, headers, body = error.code, dict(error.headers), error.read()
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
-            return status, headers, body, process.stderr.read()
-        finally:
-            process.kill()
-
-
 def test_alb_subprocess_serves_the_target(tmp_path: Path) -> None:
     sample = str(ROOT / "sample_functions" / "alb_echo.py") + ":handler"
-    status, headers, body, stderr = _serve_and_get(
+    [(status, headers, body)], stderr = serve_and_get(
         ["alb", "--target", sample, "--multi-value-headers"], tmp_path, "/hello?a=1&a=2"
     )
     assert status == 200
@@ -423,7 +395,7 @@ def test_serve_config_with_alb_table_and_health_checks(tmp_path: Path) -> None:
         'target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/notes/0123456789abcdef"\n'
         "health_check = { enabled = true, interval = 5, timeout = 2 }\n"
     )
-    status, headers, body, stderr = _serve_and_get(["serve", "--config", "alb.toml"], tmp_path, "/from-config")
+    [(status, headers, body)], stderr = serve_and_get(["serve", "--config", "alb.toml"], tmp_path, "/from-config")
     assert (status, body) == (200, b"/from-config")
     assert headers["Server"] == "awselb/2.0"
     assert "targetgroup/notes/0123456789abcdef -> app.handler (single-value headers, health checks on)" in stderr
