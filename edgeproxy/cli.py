@@ -145,14 +145,14 @@ def _configure_logging() -> None:
 def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
     """What ``serve`` runs: the config file (a distribution, or an ALB target group with ``[alb]``) or the flags,
     with the command-line overrides applied."""
-    flags = [f"--{trigger}" for trigger in TRIGGERS if getattr(args, trigger.replace("-", "_"))]
+    functions: dict[Trigger, str] = {
+        trigger: ref for trigger in TRIGGERS if (ref := getattr(args, trigger.replace("-", "_")))
+    }
     if args.config is not None:
-        if given := flags + (["--include-body"] if args.include_body else []):
+        if given := [f"--{trigger}" for trigger in functions] + (["--include-body"] if args.include_body else []):
             raise ConfigError("command line", given[0], "goes with --origin; a config file names its own functions")
         loaded = config.load_any(args.config)
     else:
-        functions: dict[Trigger, str] = {trigger: getattr(args, trigger.replace("-", "_")) for trigger in TRIGGERS}
-        functions = {trigger: ref for trigger, ref in functions.items() if ref}
         loaded = config.from_flags(args.origin, functions, include_body=args.include_body)
     if args.viewer_response_read_only is not None:
         if isinstance(loaded, TargetGroup):

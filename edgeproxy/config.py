@@ -415,7 +415,7 @@ def resolve_table(raw: Mapping[str, str], *, source: str, buckets: Mapping[str, 
             raise ConfigError(source, where, "a key is an origin host name, optionally with ':port' (1-65535)")
         bucket = bucket_of(host)
         if bucket is not None and bucket in buckets:
-            problem = f"bucket {bucket!r} is served by the folder origin {buckets[bucket]!r}; resolve it or serve it"
+            problem = f"bucket {bucket!r} is the folder origin {buckets[bucket]!r}'s: a folder or [resolve], not both"
             raise ConfigError(source, where, problem)
         url = _local_url(value)
         if url is None:

@@ -88,7 +88,7 @@ class OriginClient:
         """Send a request to the origin described by an event's ``request.origin``."""
         kind, spec = next(iter(origin.items()))
         domain, path = spec["domainName"], spec.get("path", "") + uri
-        # §1.6: an S3 origin's port is its protocol's; CloudFront reaches S3 REST endpoints over HTTPS.
+        # §1.6: origin.s3 has no protocol or port: CloudFront reaches an S3 REST endpoint over HTTPS.
         scheme, port = (spec["protocol"], spec["port"]) if kind == "custom" else ("https", 443)
         if kind == "s3" and (bucket := bucket_of(domain)) in self._buckets:
             return await serve_directory(self._buckets[bucket], method=method, uri=path, headers=headers)

@@ -91,9 +91,10 @@ def _checked_uri(argument: str, uri: str) -> tuple[str, str]:
 
 def _checked_client_ip(client_ip: str) -> str:
     try:
-        return str(ipaddress.ip_address(client_ip))
+        ipaddress.ip_address(client_ip)
     except ValueError:
         raise EventArgumentError("client_ip", client_ip, "is not an IPv4 or IPv6 address") from None
+    return client_ip  # as given: §1.3 shows an IPv6 address written out, not compressed
 
 
 def _event_origin(origin: str) -> config.Origin:

@@ -284,7 +284,7 @@ def test_resolve_table_maps_host_names_to_local_urls(tmp_path: Path) -> None:
         (
             '"site.s3.amazonaws.com" = "http://127.0.0.1:9000"',
             'resolve."site.s3.amazonaws.com"',
-            "bucket 'site' is served by the folder origin 'site'",
+            "bucket 'site' is the folder origin 'site''s: a folder or [resolve], not both",
         ),
         (
             '"x.example" = "http://127.0.0.1:1"\n"X.example" = "http://127.0.0.1:2"',
