@@ -11,12 +11,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 
 from edgeproxy import alb, config, serving, testing
 from edgeproxy.config import Distribution, TargetGroup
-from edgeproxy.errors import AlbError, ConfigError, LambdaExecutionError, LambdaValidationError
+from edgeproxy.errors import AlbError, ConfigError, EventArgumentError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.rules import Strictness
@@ -24,8 +25,15 @@ from edgeproxy.server import Options, create_app
 from edgeproxy.triggers import TRIGGERS, Trigger
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad command line told in one line (and exit status 2) instead of the usage and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgeproxy", description="A local CloudFront + Lambda@Edge emulator.")
+    parser = _Parser(prog="edgeproxy", description="A local CloudFront + Lambda@Edge emulator.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve a distribution in front of an origin")
@@ -76,11 +84,29 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("trigger", choices=(*TRIGGERS, "alb"))
     events.add_argument("--uri", default="/", help="request path, may include ?query")
     events.add_argument("--method", default="GET")
-    events.add_argument("--header", action="append", default=[], metavar="'Name: value'")
+    events.add_argument(
+        "--header", action="append", default=[], metavar="'Name: value'", help="a viewer request header (repeatable)"
+    )
     events.add_argument("--client-ip", default="203.0.113.178")
-    events.add_argument("--origin", default="https://example.org", help="origin URL for origin events")
-    events.add_argument("--status", type=int, default=200, help="response status for response events")
-    events.add_argument("--body", default="", help="request body (alb)")
+    events.add_argument(
+        "--origin",
+        metavar="URL|s3://BUCKET",
+        help="the origin of origin events: an http(s) URL (its path is the origin path) or an S3 bucket "
+        f"(default {testing.ORIGIN_URL})",
+    )
+    events.add_argument("--status", type=int, help="the origin's status in response events (default 200)")
+    events.add_argument(
+        "--response-header",
+        action="append",
+        metavar="'Name: value'",
+        help="an origin response header in response events (repeatable; replaces the sample ones)",
+    )
+    events.add_argument(
+        "--body", help="the request body: request.body in request events (as with include-body), or the ALB body"
+    )
+    events.add_argument(
+        "--include-body", action="store_true", help="request.body in request events, empty unless --body is given"
+    )
     events.add_argument("--multi-value-headers", action="store_true", help="a multi-value mode event (alb)")
     events.add_argument("--health-check", action="store_true", help="the health checker's event (alb)")
     return parser
@@ -116,24 +142,28 @@ def _configure_logging() -> None:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
-def _distribution(args: argparse.Namespace) -> Distribution:
-    """The distribution ``serve`` runs: the config file or the flags, with command-line overrides applied."""
+def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
+    """What ``serve`` runs: the config file (a distribution, or an ALB target group with ``[alb]``) or the flags,
+    with the command-line overrides applied."""
+    functions: dict[Trigger, str] = {
+        trigger: ref for trigger in TRIGGERS if (ref := getattr(args, trigger.replace("-", "_")))
+    }
     if args.config is not None:
-        distribution = config.load(args.config)
+        if given := [f"--{trigger}" for trigger in functions] + (["--include-body"] if args.include_body else []):
+            raise ConfigError("command line", given[0], "goes with --origin; a config file names its own functions")
+        loaded = config.load_any(args.config)
     else:
-        functions: dict[Trigger, str] = {
-            trigger: getattr(args, trigger.replace("-", "_"))
-            for trigger in TRIGGERS
-            if getattr(args, trigger.replace("-", "_"))
-        }
-        distribution = config.from_flags(args.origin, functions, include_body=args.include_body)
+        loaded = config.from_flags(args.origin, functions, include_body=args.include_body)
     if args.viewer_response_read_only is not None:
-        distribution = replace(distribution, viewer_response_read_only=args.viewer_response_read_only)
-    return distribution
+        if isinstance(loaded, TargetGroup):
+            problem = "applies to a CloudFront distribution, and this config is an ALB target group ([alb])"
+            raise ConfigError("command line", "--viewer-response-read-only", problem)
+        loaded = replace(loaded, viewer_response_read_only=args.viewer_response_read_only)
+    return loaded
 
 
 def serve(args: argparse.Namespace) -> int:
-    loaded = config.load_any(args.config) if args.config is not None else _distribution(args)
+    loaded = _served(args)
     if isinstance(loaded, TargetGroup):
         return _run(alb.create_app(loaded, reload=args.reload), args)
     options = Options(strictness=Strictness(lenient=args.lenient), debug_headers=args.debug_headers, reload=args.reload)
@@ -194,40 +224,69 @@ def invoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def sample_alb_event(args: argparse.Namespace) -> alb_events.Event:
-    """A realistic ALB event, built the way the ALB facade builds its events (§7.1)."""
-    return testing.alb_event(
-        args.uri,
-        method=args.method,
-        headers=_given_headers(args.header),
-        body=args.body,
-        multi_value_headers=args.multi_value_headers,
-        client_ip=args.client_ip,
-        health_check=args.health_check,
-    )
+# The ``edgeproxy events`` flag of each argument of the event builders, to name it in an error.
+EVENT_FLAGS = {"headers": "--header", "response_headers": "--response-header", "path": "--uri"}
+ALB_ONLY = ("multi_value_headers", "health_check")
+CLOUDFRONT_ONLY = ("origin", "status", "response_header", "include_body")
 
 
-def _given_headers(header_args: list[str]) -> list[tuple[str, str]]:
-    given: list[tuple[str, str]] = []
-    for header in header_args:
-        name, sep, value = header.partition(":")
-        if not sep:
-            raise SystemExit(f"edgeproxy: --header {header!r} is not 'Name: value'")
-        given.append((name.strip(), value.strip()))
-    return given
-
-
-def sample_event(args: argparse.Namespace) -> cloudfront.Event:
-    """A realistic event for ``args.trigger``, built the way the proxy builds its events."""
+def sample_event(args: argparse.Namespace) -> cloudfront.Event | alb_events.Event:
+    """A realistic event for ``args.trigger``, built the way the proxy (or the ALB facade) builds its events, by
+    the testing API's builders; a flag of the other kind of event is refused."""
+    alb_mode = args.trigger == "alb"
+    for name in CLOUDFRONT_ONLY if alb_mode else ALB_ONLY:
+        if getattr(args, name) not in (None, False):
+            kind = "CloudFront events" if alb_mode else "alb events"
+            raise EventArgumentError(f"--{name.replace('_', '-')}", getattr(args, name), f"applies to {kind} only")
+    headers = _given_headers("--header", args.header)
+    if alb_mode:
+        return testing.alb_event(
+            args.uri,
+            method=args.method,
+            headers=headers,
+            body=args.body or "",
+            multi_value_headers=args.multi_value_headers,
+            client_ip=args.client_ip,
+            health_check=args.health_check,
+        )
+    if args.include_body and args.trigger.endswith("response"):
+        raise EventArgumentError("--include-body", True, "applies to viewer-request and origin-request events")
+    given_response = args.response_header
+    response_headers = None if given_response is None else _given_headers("--response-header", given_response)
     return testing.cloudfront_event(
         args.trigger,
         args.uri,
         method=args.method,
-        headers=_given_headers(args.header),
+        headers=headers,
         client_ip=args.client_ip,
         origin=args.origin,
+        body=b"" if args.include_body and args.body is None else args.body,
         status=args.status,
+        response_headers=response_headers,
     )
+
+
+def _given_headers(flag: str, header_args: list[str]) -> list[tuple[str, str]]:
+    given: list[tuple[str, str]] = []
+    for header in header_args:
+        name, sep, value = header.partition(":")
+        if not sep:
+            raise EventArgumentError(flag, header, "a header is 'Name: value'")
+        given.append((name.strip(), value.strip()))
+    return given
+
+
+def events(args: argparse.Namespace) -> int:
+    """``edgeproxy events``: print the event, or one line naming the flag CloudFront (or ALB) could not send."""
+    try:
+        event = sample_event(args)
+    except EventArgumentError as error:
+        flag = EVENT_FLAGS.get(error.argument, "--" + error.argument.removeprefix("--").replace("_", "-"))
+        print(f"edgeproxy: events {args.trigger}: {flag} {error.shown}: {error.problem}", file=sys.stderr)
+        return 2
+    json.dump(event, sys.stdout, indent=2)
+    print()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,9 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_alb(args)
         if args.command == "invoke":
             return invoke(args)
-        json.dump(sample_alb_event(args) if args.trigger == "alb" else sample_event(args), sys.stdout, indent=2)
-        print()
-        return 0
+        return events(args)
     except ConfigError as error:
         print(f"edgeproxy: configuration error: {error}", file=sys.stderr)
         return 2

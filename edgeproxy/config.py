@@ -26,13 +26,31 @@ from edgeproxy.triggers import FACTS
 from edgeproxy.triggers import TRIGGERS as TRIGGERS  # re-exported: the config API names its triggers
 from edgeproxy.triggers import Trigger as Trigger
 
+
+def check_limits(trigger: Trigger, *, timeout: float | None, memory: int, source: str, keys: tuple[str, str]) -> None:
+    """Raise :class:`ConfigError` for a ``timeout`` or ``memory`` over what Lambda@Edge allows at ``trigger``
+    (§2.4; CloudFront refuses such an association when the distribution is deployed), naming the key it was given
+    under (``keys``: the timeout's, the memory's) and the limit."""
+    facts, origin = FACTS[trigger], FACTS["origin-request"]
+    side = facts.location
+    viewer_note = " (origin triggers: {})" if side == "viewer" else ""
+    if timeout is not None and timeout > facts.max_timeout:
+        note = viewer_note.format(f"{origin.max_timeout:g} s")
+        problem = f"{timeout:g} s is over Lambda@Edge's limit for {side} triggers, {facts.max_timeout:g} s{note}"
+        raise ConfigError(source, keys[0], problem)
+    if memory > facts.max_memory:
+        note = viewer_note.format(f"{origin.max_memory:,} MB")
+        problem = f"{memory:,} MB is over Lambda@Edge's limit for {side} triggers, {facts.max_memory:,} MB{note}"
+        raise ConfigError(source, keys[1], problem)
+
+
 DEFAULT_DOMAIN_NAME = "d111111abcdef8.cloudfront.net"
 DEFAULT_DISTRIBUTION_ID = "EDFDVBD6EXAMPLE"
 DEFAULT_POP = "IAD89-C1"
 DEFAULT_METHODS = frozenset({"GET", "HEAD"})
 # Which of CloudFront's documented read-only lists applies at viewer-response (reference §3.4, §10.5).
 ViewerResponseReadOnly = Literal["current", "2021"]
-CLOUDFRONT_TABLES = ("distribution", "origins", "behaviors", "default_behavior")
+CLOUDFRONT_TABLES = ("distribution", "origins", "behaviors", "default_behavior", "resolve")
 
 
 @dataclass(frozen=True)
@@ -49,20 +67,68 @@ class CustomOrigin:
     custom_headers: tuple[tuple[str, str], ...] = ()
 
 
+S3_REGION = "us-east-1"  # the region a folder origin's bucket is in, as origin.s3 tells a function (§1.6)
+
+
 @dataclass(frozen=True)
 class DirectoryOrigin:
-    """An S3-style origin served from a local folder."""
+    """An S3-style origin served from a local folder. It stands for the S3 bucket ``bucket`` (by default the
+    origin's name, lower-cased as bucket names are): a function that switches to that bucket by any of its host
+    names (:func:`bucket_of`) gets this folder."""
 
     name: str
     directory: Path
     custom_headers: tuple[tuple[str, str], ...] = ()
+    bucket: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.bucket:
+            object.__setattr__(self, "bucket", self.name.lower())
 
     @property
     def domain_name(self) -> str:
-        return f"{self.name.lower()}.s3.us-east-1.amazonaws.com"
+        """The bucket's regional REST endpoint, the form the CloudFront console fills in for an S3 origin."""
+        return f"{self.bucket}.s3.{S3_REGION}.amazonaws.com"
 
 
 Origin = CustomOrigin | DirectoryOrigin
+
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]+"
+# The host names of S3's virtual-hosted-style endpoints (S3 user guide, "Virtual hosting of buckets" and "Amazon S3
+# endpoints"): regional (<bucket>.s3.<region>), the legacy global endpoint (<bucket>.s3) and dash-region form
+# (<bucket>.s3-<region>, s3-external-1), dual-stack, FIPS and Transfer Acceleration, in aws and China partitions.
+# Website endpoints (s3-website-<region>) are not here: CloudFront treats them as custom origins (§5.2).
+S3_HOST = re.compile(
+    rf"(?P<bucket>.+?)\.(?:s3|s3-external-1|s3-{_REGION}|s3(?:-fips)?(?:\.dualstack)?\.{_REGION}"
+    r"|s3-accelerate(?:\.dualstack)?)\.amazonaws\.com(?:\.cn)?"
+)
+
+
+def bucket_of(host: str) -> str | None:
+    """The bucket an S3 host name addresses (``my-bucket.s3.eu-west-1.amazonaws.com`` -> ``my-bucket``), or None."""
+    match = S3_HOST.fullmatch(host.lower())
+    return None if match is None else match["bucket"]
+
+
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+IP_ADDRESS_FORM = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a general purpose bucket name (S3 user guide, "Bucket naming rules")."""
+    if not BUCKET_NAME.fullmatch(name):
+        return (
+            "a bucket name is 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit"
+        )
+    if ".." in name:
+        return "a bucket name has no two adjacent periods"
+    if IP_ADDRESS_FORM.fullmatch(name):
+        return "a bucket name is not an IP address"
+    if name.startswith(RESERVED_BUCKET_PREFIXES) or name.endswith(RESERVED_BUCKET_SUFFIXES):
+        return "a bucket name does not start with xn--, sthree- or amzn-s3-demo-, nor end with an S3 reserved suffix"
+    return None
 
 
 # A handler reference (``file.py:function`` or ``module.function``), or the function itself (the Python API).
@@ -112,6 +178,8 @@ class Distribution:
     # "current": Warning and Via are read-only at viewer-response; "2021": also Content-Encoding, Content-Length and
     # Transfer-Encoding, as the guide said until 2021.
     viewer_response_read_only: ViewerResponseReadOnly = "current"
+    # [resolve]: where to connect for an origin host name ("host" or "host:port", lower case), see `resolve_table`.
+    resolve: Mapping[str, URL] = field(default_factory=dict)
 
     def behavior_for(self, path: str) -> Behavior:
         """The first behavior whose pattern matches the viewer's original path; the default one otherwise."""
@@ -247,6 +315,14 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
     origins = {
         name: _build_origin(name, spec, source=source, base_dir=base_dir) for name, spec in raw["origins"].items()
     }
+    buckets: dict[str, str] = {}
+    for name, origin in origins.items():
+        if isinstance(origin, DirectoryOrigin):
+            if origin.bucket in buckets:
+                problem = f"bucket {origin.bucket!r} is also the bucket of folder origin {buckets[origin.bucket]!r}"
+                raise ConfigError(source, f"origins.{name}", problem)
+            buckets[origin.bucket] = name
+    resolve = resolve_table(raw.get("resolve", {}), source=source, buckets=buckets)
 
     def behavior(spec: Mapping[str, Any], key: str) -> Behavior:
         origin_name = spec["origin"]
@@ -254,7 +330,9 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
             known = ", ".join(sorted(origins))
             raise ConfigError(source, f"{key}.origin", f"no origin named {origin_name!r} (origins: {known})")
         functions = {
-            trigger: _build_association(value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir)
+            trigger: _build_association(
+                trigger, value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir
+            )
             for trigger, value in spec.get("functions", {}).items()
         }
         return Behavior(
@@ -273,6 +351,7 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
         pop=distribution.get("pop", DEFAULT_POP),
         origins=origins,
         viewer_response_read_only=distribution.get("viewer_response_read_only", "current"),
+        resolve=resolve,
     )
 
 
@@ -282,7 +361,16 @@ def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: 
         directory = (base_dir / spec["directory"]).resolve()
         if not directory.is_dir():
             raise ConfigError(source, f"origins.{name}.directory", f"{str(directory)!r} is not a directory")
-        return DirectoryOrigin(name=name, directory=directory, custom_headers=custom_headers)
+        bucket = spec.get("bucket", name.lower())
+        if problem := bucket_name_problem(bucket):
+            if "bucket" in spec:
+                raise ConfigError(source, f"origins.{name}.bucket", f"{bucket!r} is not an S3 bucket name: {problem}")
+            problem = f"the bucket name defaults to the origin's name lower-cased, {bucket!r}, but {problem}"
+            raise ConfigError(source, f"origins.{name}", f'{problem}; set bucket = "..."')
+        return DirectoryOrigin(name=name, directory=directory, custom_headers=custom_headers, bucket=bucket)
+    if "bucket" in spec:
+        problem = "bucket names the S3 bucket a folder origin (directory = ...) stands for; an HTTP origin has a url"
+        raise ConfigError(source, f"origins.{name}.bucket", problem)
     return custom_origin_from_url(
         name,
         spec["url"],
@@ -290,6 +378,50 @@ def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: 
         keepalive_timeout=spec.get("keepalive_timeout", 5.0),
         custom_headers=custom_headers,
     )
+
+
+HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+
+
+def resolve_table(raw: Mapping[str, str], *, source: str, buckets: Mapping[str, str]) -> dict[str, URL]:
+    """The ``[resolve]`` table, checked: ``"host"`` or ``"host:port"`` -> an ``http(s)://host[:port]`` URL that every
+    connection to that origin host name (and port) goes to instead, whether the origin is configured or a function
+    switched to it. The event and the ``Host`` header keep the name; only the connection changes, as with curl's
+    ``--connect-to``. ``buckets`` (bucket -> folder origin) may not be resolved too: a folder serves them."""
+    table: dict[str, URL] = {}
+    for key, value in raw.items():
+        where = f'resolve."{key}"'
+        host, colon, port = key.lower().partition(":")
+        if not HOST_NAME.fullmatch(host) or (colon and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise ConfigError(source, where, "a key is an origin host name, optionally with ':port' (1-65535)")
+        bucket = bucket_of(host)
+        if bucket is not None and bucket in buckets:
+            problem = f"bucket {bucket!r} is the folder origin {buckets[bucket]!r}'s: a folder or [resolve], not both"
+            raise ConfigError(source, where, problem)
+        url = _local_url(value)
+        if url is None:
+            problem = f"{value!r} is not an http:// or https:// URL with only a host and port (no path or query)"
+            if "://" not in value:
+                problem += "; a folder is a folder origin (directory = ...) with the bucket it stands for"
+            raise ConfigError(source, where, problem)
+        normal = host + colon + port
+        if normal in table:
+            raise ConfigError(source, where, f"{normal!r} is resolved twice (host names are case-insensitive)")
+        table[normal] = url
+    return table
+
+
+def _local_url(value: str) -> URL | None:
+    """``value`` as an ``http(s)://host[:port]`` URL, or None if it is anything else."""
+    try:
+        url = URL(value)
+    except ValueError:
+        return None
+    if url.scheme not in ("http", "https") or not url.host or url.raw_path not in ("", "/"):
+        return None
+    if url.raw_query_string or url.raw_fragment or url.raw_user is not None:
+        return None
+    return URL.build(scheme=url.scheme, host=url.host, port=url.port)
 
 
 def custom_origin_from_url(
@@ -316,13 +448,17 @@ def custom_origin_from_url(
     )
 
 
-def _build_association(value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path) -> Association:
+def _build_association(
+    trigger: Trigger, value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path
+) -> Association:
     spec: Mapping[str, Any] = {"handler": value} if isinstance(value, str) else value
-    trigger = key.rsplit(".", 1)[-1]
-    if spec.get("include_body") and not FACTS[trigger].include_body:  # type: ignore[index]
+    if spec.get("include_body") and not FACTS[trigger].include_body:
         raise ConfigError(
             source, f"{key}.include_body", "include_body applies to viewer-request and origin-request only"
         )
+    memory = int(spec.get("memory", 128))
+    keys = (f"{key}.timeout", f"{key}.memory")
+    check_limits(trigger, timeout=spec.get("timeout"), memory=memory, source=source, keys=keys)
     return Association(
         handler=spec["handler"],
         base_dir=base_dir,
@@ -330,7 +466,7 @@ def _build_association(value: str | Mapping[str, Any], *, source: str, key: str,
         key=key,
         include_body=bool(spec.get("include_body", False)),
         timeout=spec.get("timeout"),
-        memory=int(spec.get("memory", 128)),
+        memory=memory,
     )
 
 
@@ -356,17 +492,18 @@ def from_flags(
         if not directory.is_dir():
             raise ConfigError(source, "--origin", f"{origin!r} is neither an http(s) URL nor a directory")
         built = DirectoryOrigin(name="origin", directory=directory)
-    associations: dict[Trigger, Association] = {
-        trigger: Association(
+    associations: dict[Trigger, Association] = {}
+    for trigger, ref in functions.items():
+        timeout = (timeouts or {}).get(trigger)
+        check_limits(trigger, timeout=timeout, memory=128, source=source, keys=(f"timeouts[{trigger!r}]", "memory"))
+        associations[trigger] = Association(
             handler=ref,
             base_dir=base,
             source=source,
             key=f"--{trigger}",
             include_body=include_body and FACTS[trigger].include_body,
-            timeout=(timeouts or {}).get(trigger),
+            timeout=timeout,
         )
-        for trigger, ref in functions.items()
-    }
     return Distribution(
         default_behavior=Behavior(
             path_pattern="*",

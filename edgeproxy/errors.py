@@ -26,6 +26,23 @@ class ConfigError(EdgeProxyError):
         super().__init__(f"{where}: {problem}")
 
 
+class EventArgumentError(EdgeProxyError, ValueError):
+    """An argument the sample-event builders (``cloudfront_event``, ``alb_event``, ``edgeproxy events``) cannot make
+    an event of, because CloudFront or ALB would never send one like it: names the ``argument`` and the problem."""
+
+    def __init__(self, argument: str, value: object, problem: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{argument} {self.shown}: {problem}")
+
+    @property
+    def shown(self) -> str:
+        """The value as the message shows it (a long body cut short)."""
+        text = repr(self.value)
+        return text if len(text) <= 60 else text[:56] + "...'"
+
+
 class HandlerLoadError(EdgeProxyError):
     """A handler reference that cannot be resolved to a callable."""
 

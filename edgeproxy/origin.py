@@ -13,13 +13,14 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from edgeproxy.config import bucket_of
 from edgeproxy.errors import OriginConnectionError, OriginTimeoutError
 from edgeproxy.headers import CLIENT_AUTO_HEADERS, as_received, end_to_end
 
@@ -122,7 +123,10 @@ class HttpOrigin:
                 )
             )
         except aiohttp.ClientConnectorDNSError as exc:
-            raise OriginConnectionError(f"DNS lookup for origin {url.host!r} failed: {exc.os_error}") from None
+            raise OriginConnectionError(
+                f"DNS lookup for origin {url.host!r} failed: {exc.os_error} (to reach a local stand-in for this host "
+                "name, map it to a URL in [resolve])"
+            ) from None
         except aiohttp.ClientConnectorError as exc:
             raise OriginConnectionError(f"cannot connect to origin {url.host}:{url.port}: {exc.os_error}") from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -138,12 +142,18 @@ class HttpOrigin:
 
 
 class Origins:
-    """A distribution's origins: S3 requests go to the folder configured for their bucket's host name, everything
-    else over HTTP."""
+    """A distribution's origins. An S3 request goes to the folder origin standing for its bucket, by any of the
+    bucket's host names (:func:`~edgeproxy.config.bucket_of`). A host name in ``resolve`` (``"host:port"`` or
+    ``"host"``, see :func:`~edgeproxy.config.resolve_table`) is connected to at its local URL instead, while the
+    event and the ``Host`` header keep the name the function chose; any other request goes over HTTP to its name, as
+    CloudFront would send it."""
 
-    def __init__(self, buckets: Mapping[str, Origin], http: Origin | None = None) -> None:
+    def __init__(
+        self, buckets: Mapping[str, Origin], *, resolve: Mapping[str, URL] | None = None, http: Origin | None = None
+    ) -> None:
         self.http: Origin = http or HttpOrigin()
-        self._buckets = dict(buckets)  # S3 host name -> the origin answering for that bucket
+        self._buckets = dict(buckets)  # bucket name -> the origin answering for that bucket
+        self._resolve = dict(resolve or {})
 
     async def start(self) -> None:
         await self.http.start()
@@ -152,14 +162,19 @@ class Origins:
         await self.http.close()
 
     async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
-        if request.kind == "s3":
-            bucket = self._buckets.get(request.domain_name)
-            if bucket is None:
-                raise OriginConnectionError(
-                    f"no directory origin is configured for S3 domain {request.domain_name!r}; "
-                    "edgeproxy serves S3 origins from local folders only"
-                )
-            return await bucket.fetch(request, stack)
+        domain = request.domain_name.lower()
+        if request.kind == "s3" and (bucket := bucket_of(domain)) in self._buckets:
+            return await self._buckets[bucket].fetch(request, stack)
+        local = self._resolve.get(f"{domain}:{request.port}") or self._resolve.get(domain)
+        if local is not None:
+            assert local.host is not None
+            assert local.port is not None
+            request = replace(request, protocol=local.scheme, domain_name=local.host, port=local.port)
+        elif request.kind == "s3":
+            raise OriginConnectionError(
+                f"no folder origin stands for S3 domain {request.domain_name!r} (bucket {bucket_of(domain)!r}): give "
+                "a folder origin that bucket (bucket = ...), or map the host name to a local URL in [resolve]"
+            )
         return await self.http.fetch(request, stack)
 
 

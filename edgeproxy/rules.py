@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgeproxy.errors import LambdaValidationError
-from edgeproxy.headers import is_disallowed, title_case
+from edgeproxy.events.cloudfront import wire_name
+from edgeproxy.headers import is_disallowed
 from edgeproxy.runtime.marshal import copy_json
 from edgeproxy.triggers import FACTS, LEGACY_VIEWER_RESPONSE_READ_ONLY, Trigger
 
@@ -85,8 +86,13 @@ HeaderValues = dict[str, tuple[str, ...]]
 
 
 def header_values(headers: Mapping[str, Any]) -> HeaderValues:
-    """A snapshot of an event's header map (name -> values) to compare a result against."""
-    return {name: tuple(entry["value"] for entry in entries) for name, entries in headers.items()}
+    """A snapshot of an event's header map (lower-case map name -> values) to compare a result against. The rules
+    judge a header by its map name (§3.6), lower-cased: an upper-case map name (a violation of its own, let through
+    when lenient) is still the same header."""
+    values: HeaderValues = {}
+    for name, entries in headers.items():
+        values[name.lower()] = values.get(name.lower(), ()) + tuple(entry["value"] for entry in entries)
+    return values
 
 
 @dataclass(frozen=True)
@@ -169,9 +175,12 @@ def validate(
 
 
 def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
-    """Header maps: lower-case names -> lists of ``{key?, value}`` with string values. Fills missing keys. Raises
-    for an unusable shape; returns name/key mismatches, which §3.6 leaves undocumented: rejected when strict, sent
-    with the ``key`` spelling when lenient."""
+    """Header maps: lower-case names -> lists of ``{key?, value}`` with string values. Raises for an unusable shape;
+    returns upper-case map names, which §3.6 leaves undocumented (rejected when strict).
+
+    Every entry comes back with the ``key`` it goes out under (:func:`~edgeproxy.events.cloudfront.wire_name`): a
+    missing one is filled in from the map name, title-cased (§1.4), and so is one that names another header (§3.6:
+    the map name decides which header it is, as AWS's "override a response header" example shows)."""
     mismatches: list[Violation] = []
     if not isinstance(headers, dict):
         raise _invalid(f"{field} must be an object of header lists, not {type(headers).__name__}", MSG_HEADER_ARRAY)
@@ -191,14 +200,9 @@ def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
             if "\r" in entry["value"] or "\n" in entry["value"] or "\x00" in entry["value"]:
                 raise _invalid(f"{where}.value contains a line break or NUL", MSG_HEADER_VALUE)
             key = entry.get("key")
-            if key is None:
-                entry["key"] = title_case(name)
-            elif not isinstance(key, str) or not HEADER_NAME.fullmatch(key):
+            if key is not None and not isinstance(key, str):
                 raise _invalid(f"{where}.key {key!r} is not a valid header name")
-            elif key.lower() != name.lower():
-                mismatches.append(
-                    Violation(MSG_INVALID, f"{where}.key {key!r} does not match the header name {name!r}")
-                )
+            entry["key"] = wire_name(name, entry)
     return mismatches
 
 
@@ -358,8 +362,12 @@ def _check_response(
     trigger: Trigger, before: Snapshot, response: dict[str, Any], strictness: Strictness
 ) -> Iterator[Violation]:
     status = response["status"]
+    # §2.3: the field table says a string, but AWS's own examples ("update error statuses to 200 / 302") set a JSON
+    # number and work: a JSON integer is taken like its digit string. Not a bool, and not 200.0, which Python
+    # sends as "200.0" (a JavaScript function cannot send it): nothing AWS shows settles a fraction part.
     if isinstance(status, int) and not isinstance(status, bool):
-        yield Violation(MSG_INVALID, f"response.status must be a string, got the number {status}")
+        if not 200 <= status <= 599:
+            raise _invalid(f"response.status must be from 200 to 599, got the number {status}")
         status = str(status)
     if not isinstance(status, str) or not (status.isascii() and status.isdigit()) or not 200 <= int(status) <= 599:
         raise _invalid(f"response.status must be a string from '200' to '599', got {status!r}")
@@ -414,9 +422,7 @@ def _check_response_body(trigger: Trigger, response: dict[str, Any]) -> Iterator
         except binascii.Error:
             raise _invalid("response.body is not valid base64 (bodyEncoding is 'base64')", MSG_BODY) from None
     size = len(body.encode("utf-8")) + sum(
-        len(entry.get("key", name)) + len(entry["value"])
-        for name, entries in response["headers"].items()
-        for entry in entries
+        len(entry["key"]) + len(entry["value"]) for name, entries in response["headers"].items() for entry in entries
     )
     limit = FACTS[trigger].size_limit
     if size > limit:

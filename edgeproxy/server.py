@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from email.utils import formatdate
@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from edgeproxy import config, serving
+from edgeproxy import serving
 from edgeproxy.config import DirectoryOrigin, Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
@@ -244,7 +244,7 @@ def create_app(
     runtime.load_all(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
     )
-    origin = origin or default_origin(distribution.origins.values())
+    origin = origin or default_origin(distribution)
     observers = Observers(*options.observers)
     via = via_value(distribution)
     pipeline = Pipeline(distribution, runtime, origin, via=via, strictness=strictness, observers=observers)
@@ -266,7 +266,8 @@ def create_app(
     return app
 
 
-def default_origin(origins: Iterable[config.Origin]) -> Origins:
-    """A distribution's own origins: its folders answer S3 requests for their buckets, the rest goes over HTTP."""
-    buckets = {origin.domain_name: FolderBucket(origin) for origin in origins if isinstance(origin, DirectoryOrigin)}
-    return Origins(buckets)
+def default_origin(distribution: Distribution) -> Origins:
+    """A distribution's own origins: its folders answer S3 requests for their buckets, the rest goes over HTTP (to
+    the local URLs of ``[resolve]`` for the host names it names)."""
+    folders = [origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin)]
+    return Origins({folder.bucket: FolderBucket(folder) for folder in folders}, resolve=distribution.resolve)

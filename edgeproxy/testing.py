@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -30,21 +31,22 @@ from aiohttp import ClientResponse, ClientSession, web
 
 from edgeproxy import alb, config
 from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup, ViewerResponseReadOnly
-from edgeproxy.errors import FunctionError, ViewerError
+from edgeproxy.errors import EventArgumentError, FunctionError, ViewerError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
 from edgeproxy.exchange import Exchange, Invocation, Observer
-from edgeproxy.rules import Strictness, validate
+from edgeproxy.rules import CONTROL_CHARACTER, HEADER_NAME, QUERYSTRING_FORBIDDEN, Strictness, validate
 from edgeproxy.runtime import Runtime
 from edgeproxy.runtime.marshal import copy_json
 from edgeproxy.server import Options, create_app, via_value
 from edgeproxy.serving import Listener
-from edgeproxy.triggers import FACTS, Trigger
+from edgeproxy.triggers import FACTS, ORIGIN_TRIGGERS, REQUEST_TRIGGERS, RESPONSE_TRIGGERS, Trigger
 
 log = logging.getLogger("edgeproxy")
 
 CLIENT_IP = "203.0.113.10"  # TEST-NET-3: a documentation address
+CLOUDFRONT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
 ORIGIN_URL = "https://origin.example.com"
 ALB_HOST = "edgeproxy-alb-123578498.us-east-1.elb.amazonaws.com"
 ORIGIN_RESPONSE_HEADERS = (
@@ -56,12 +58,58 @@ ORIGIN_RESPONSE_HEADERS = (
     ("Server", "nginx"),
 )
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]]
+TIMEOUT_MEMORY = ("timeout", "memory")  # how invoke() names its limits in a ConfigError
 
 
-def _pairs(headers: HeadersArg | None) -> list[tuple[str, str]]:
+def _pairs(headers: HeadersArg | None, argument: str = "headers") -> list[tuple[str, str]]:
     if headers is None:
         return []
-    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    for name, value in pairs:
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+            raise EventArgumentError(argument, name, "is not a header name (letters, digits and !#$%&'*+-.^_`|~)")
+        if not isinstance(value, str) or CONTROL_CHARACTER.search(value.replace("\t", " ")):
+            raise EventArgumentError(argument, f"{name}: {value}", "a header value is text without control characters")
+    return pairs
+
+
+def _checked_uri(argument: str, uri: str) -> tuple[str, str]:
+    """A request target (path, then an optional ``?query``) as it can arrive on the wire: (path, query)."""
+    if not uri.startswith("/"):
+        raise EventArgumentError(argument, uri, "a request path starts with '/' (and may end in ?query)")
+    if match := QUERYSTRING_FORBIDDEN.search(uri):
+        raise EventArgumentError(argument, uri, f"{match.group()!r} cannot be in a request target (percent-encode it)")
+    path, _, querystring = uri.partition("?")
+    return path, querystring
+
+
+def _checked_client_ip(client_ip: str) -> str:
+    try:
+        ipaddress.ip_address(client_ip)
+    except ValueError:
+        raise EventArgumentError("client_ip", client_ip, "is not an IPv4 or IPv6 address") from None
+    return client_ip  # as given: §1.3 shows an IPv6 address written out, not compressed
+
+
+def _event_origin(origin: str) -> config.Origin:
+    """``https://host[:port][/origin-path]`` (a custom origin) or ``s3://bucket`` (an S3 origin)."""
+    if origin.startswith("s3://"):
+        bucket = origin.removeprefix("s3://")
+        if problem := config.bucket_name_problem(bucket):
+            raise EventArgumentError("origin", origin, f"s3://BUCKET names an S3 bucket: {problem}")
+        # An event needs only the bucket: no folder is read.
+        return config.DirectoryOrigin(name=bucket, directory=Path(), bucket=bucket)
+    try:
+        return config.custom_origin_from_url("origin", origin)
+    except ValueError:
+        raise EventArgumentError(
+            "origin", origin, "an origin is an http:// or https:// URL (its path is the origin path) or s3://BUCKET"
+        ) from None
+
+
+def _applies(trigger: Trigger, argument: str, value: object, triggers: tuple[Trigger, ...]) -> None:
+    if value is not None and trigger not in triggers:
+        raise EventArgumentError(argument, value, f"applies to {' and '.join(triggers)} events, not to {trigger}")
 
 
 def cloudfront_event(
@@ -71,48 +119,63 @@ def cloudfront_event(
     method: str = "GET",
     headers: HeadersArg | None = None,
     client_ip: str = CLIENT_IP,
-    origin: str = ORIGIN_URL,
+    origin: str | None = None,
     body: bytes | str | None = None,
-    status: int = 200,
+    status: int | None = None,
     response_headers: HeadersArg | None = None,
 ) -> Event:
     """A Lambda@Edge event for ``trigger``, as the proxy would build it for this viewer request.
 
     ``uri`` may carry a query string (``/search?q=1``). ``headers`` are the viewer's (``Host``, ``User-Agent`` and
-    ``Accept`` are filled in unless given); at origin triggers they become what CloudFront sends the origin
-    (``origin`` is that origin's URL). ``body`` adds ``request.body`` as an include-body association would (request
-    triggers only). ``status`` and ``response_headers`` make the origin's response at response triggers.
+    ``Accept`` are filled in unless given); at origin triggers they become what CloudFront sends the origin, which
+    is ``origin``: an http(s) URL (``https://origin.example.com`` by default) or an S3 bucket, ``s3://my-bucket``.
+    ``body`` adds ``request.body`` as an include-body association would (request triggers; not for ``GET`` or
+    ``HEAD``). ``status`` (200 by default) and ``response_headers`` (sample ones by default) make the origin's
+    response at response triggers.
+
+    An argument CloudFront could not send in such an event (a path without ``/``, a status outside 200-599 or, at
+    viewer-response, of 400 or more, a body on a GET, an argument of another trigger...) raises
+    :class:`~edgeproxy.errors.EventArgumentError` (a ``ValueError``) naming it.
     """
-    path, _, querystring = uri.partition("?")
-    distribution = Distribution(
-        default_behavior=config.Behavior(path_pattern="*", origin=config.custom_origin_from_url("origin", origin))
-    )
+    path, querystring = _checked_uri("uri", uri)
+    method = method.upper()
+    if method not in CLOUDFRONT_METHODS:  # §5.3
+        raise EventArgumentError("method", method, f"CloudFront accepts only {', '.join(CLOUDFRONT_METHODS)}")
+    _applies(trigger, "origin", origin, ORIGIN_TRIGGERS)
+    _applies(trigger, "body", body, REQUEST_TRIGGERS)
+    _applies(trigger, "status", status, RESPONSE_TRIGGERS)
+    _applies(trigger, "response_headers", response_headers, RESPONSE_TRIGGERS)
+    if body is not None and method in ("GET", "HEAD"):
+        raise EventArgumentError("body", body, f"a {method} request has no body (CloudFront answers 403 to one)")
+    if status is not None and not 200 <= status <= 599:
+        raise EventArgumentError("status", status, "an origin's response status is from 200 to 599")
+    if status is not None and status >= 400 and trigger == "viewer-response":  # §2.1
+        raise EventArgumentError("status", status, "viewer-response does not run for statuses of 400 and above")
+    event_origin = _event_origin(origin or ORIGIN_URL)
+    distribution = Distribution(default_behavior=config.Behavior(path_pattern="*", origin=event_origin))
     given = _pairs(headers)
     named = {name.lower() for name, _ in given}
     defaults = [("Host", distribution.domain_name), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
     viewer_headers = [(name, value) for name, value in defaults if name.lower() not in named] + given
+    client_ip = _checked_client_ip(client_ip)
     request: dict[str, Any] = dict(
         cloudfront.request_record(
-            client_ip=client_ip, method=method.upper(), uri=path, querystring=querystring, headers=viewer_headers
+            client_ip=client_ip, method=method, uri=path, querystring=querystring, headers=viewer_headers
         )
     )
     facts = FACTS[trigger]
-    if body is not None and facts.include_body:
+    if body is not None:
         data = body.encode("utf-8") if isinstance(body, str) else body
         request["body"] = dict(cloudfront.body_record(data, facts.size_limit))
     if facts.location == "origin":
         request = dict(
-            cloudfront.toward_origin(
-                request, distribution.default_behavior.origin, client_ip=client_ip, via=via_value(distribution)
-            )
+            cloudfront.toward_origin(request, event_origin, client_ip=client_ip, via=via_value(distribution))
         )
     response = None
     if not facts.is_request:
-        request.pop("body", None)
+        origin_headers = ORIGIN_RESPONSE_HEADERS if response_headers is None else response_headers
         response = cloudfront.response_record(
-            status=status,
-            reason=None,
-            headers=ORIGIN_RESPONSE_HEADERS if response_headers is None else _pairs(response_headers),
+            status=status or 200, reason=None, headers=_pairs(origin_headers, "response_headers")
         )
     return cloudfront.build_event(
         trigger=trigger,
@@ -141,11 +204,13 @@ def alb_event(
     (``Host``, ``User-Agent`` and ``Accept`` are filled in unless given); the load balancer's ``X-Amzn-Trace-Id``,
     ``X-Forwarded-For``, ``-Port`` and ``-Proto`` are added. ``multi_value_headers`` picks the target group's mode.
     ``health_check`` gives the health checker's event instead."""
+    raw_path, querystring = _checked_uri("path", path)
+    if not HEADER_NAME.fullmatch(method):
+        raise EventArgumentError("method", method, "an HTTP method is a token (letters, digits and !#$%&'*+-.^_`|~)")
     if health_check:
         return alb_events.health_check_event(
             target_group_arn=target_group_arn, path=path, multi_value=multi_value_headers
         )
-    raw_path, _, querystring = path.partition("?")
     data = body.encode("utf-8") if isinstance(body, str) else body
     given = _pairs(headers)
     named = {name.lower() for name, _ in given}
@@ -160,7 +225,7 @@ def alb_event(
         querystring=querystring,
         headers=alb.forwarded_headers(
             client_headers,
-            client_ip=client_ip,
+            client_ip=_checked_client_ip(client_ip),
             port=80,
             proto="http",
             trace=alb.trace_header({name.lower(): value for name, value in given}.get("x-amzn-trace-id")),
@@ -217,6 +282,7 @@ async def ainvoke(
                 )
             return response.payload
         trigger = _trigger_of(copied)
+        config.check_limits(trigger, timeout=timeout, memory=memory, source="invoke", keys=TIMEOUT_MEMORY)
         cf = copied["Records"][0]["cf"]
         before = copy_json((cf["request"], cf.get("response")))
         try:

@@ -72,6 +72,8 @@ FACTS: Mapping[Trigger, TriggerFacts] = {
 }
 TRIGGERS: tuple[Trigger, ...] = tuple(FACTS)
 REQUEST_TRIGGERS: tuple[Trigger, ...] = tuple(name for name, facts in FACTS.items() if facts.is_request)
+RESPONSE_TRIGGERS: tuple[Trigger, ...] = tuple(name for name, facts in FACTS.items() if not facts.is_request)
+ORIGIN_TRIGGERS: tuple[Trigger, ...] = tuple(name for name, facts in FACTS.items() if facts.location == "origin")
 
 # §3.4 history: the 2021 guide's viewer-response list, selectable with viewer_response_read_only = "2021".
 LEGACY_VIEWER_RESPONSE_READ_ONLY = frozenset(

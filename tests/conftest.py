@@ -6,7 +6,13 @@ import asyncio
 import gzip
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +44,40 @@ async def wait_for_checks(client: Client, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"only {checker.checks} health checks ran")
+
+
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+
+
+def serve_and_get(command: list[str], cwd: Path, *paths: str) -> tuple[list[Answer], str]:
+    """Run ``edgeproxy <command>`` as a subprocess on a free port, GET each path, stop it with Ctrl-C (it must exit
+    0): the answers, and everything it wrote to stderr."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "edgeproxy.cli", *command, "--port", "0"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            line = process.stdout.readline().strip()
+            assert line.startswith("edgeproxy listening on http://127.0.0.1:"), process.stderr.read()
+            answers = []
+            for path in paths:
+                try:
+                    with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
+                        answers.append((response.status, dict(response.headers), response.read()))
+                except urllib.error.HTTPError as error:  # an error page is an answer too
+                    answers.append((error.code, dict(error.headers), error.read()))
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+            return answers, process.stderr.read()
+        finally:
+            process.kill()
 
 
 BINARY = bytes(range(256)) * 64

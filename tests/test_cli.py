@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -11,12 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
-from edgeproxy.cli import _distribution, _parser, main
+from edgeproxy.cli import main
 from edgeproxy.config import TRIGGERS
-from edgeproxy.server import create_app
-from tests.conftest import Origin
+from tests.conftest import serve_and_get
 
 ROOT = Path(__file__).parents[1]
 EVENTS = ROOT / "fixtures" / "events"
@@ -37,6 +36,90 @@ def test_events_prints_a_complete_event(trigger: str, capsys: pytest.CaptureFixt
     assert ("response" in cf) == trigger.endswith("response")
     if trigger.startswith("origin"):
         assert cf["request"]["headers"]["user-agent"][0]["value"] == "Amazon CloudFront"
+
+
+@pytest.mark.parametrize("trigger", ["viewer-request", "origin-request"])
+def test_events_body_is_an_include_body_request_body(trigger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", trigger, "--method", "POST", "--body", "name1=a&name2=b"]) == 0
+    body = json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]["body"]
+    assert body == {
+        "inputTruncated": False,
+        "action": "read-only",
+        "encoding": "base64",
+        "data": base64.b64encode(b"name1=a&name2=b").decode(),
+    }
+    assert main(["events", trigger, "--method", "PUT", "--include-body"]) == 0
+    assert json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]["body"]["data"] == ""
+    assert main(["events", trigger, "--method", "PUT"]) == 0
+    assert "body" not in json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]
+
+
+@pytest.mark.parametrize("trigger", ["origin-response", "viewer-response"])
+def test_events_response_headers_and_status_make_the_origins_response(
+    trigger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["events", trigger, "--header", "X-Viewer: 1", "--status", "304"]
+    args += ["--response-header", "X-Amz-Meta-Last-Modified: Tue, 01 Dec 2026 10:00:00 GMT"]
+    args += ["--response-header", "Set-Cookie: a=1", "--response-header", "Set-Cookie: b=2"]
+    assert main(args) == 0
+    cf = json.loads(capsys.readouterr().out)["Records"][0]["cf"]
+    assert cf["response"] == {
+        "headers": {
+            "x-amz-meta-last-modified": [{"key": "X-Amz-Meta-Last-Modified", "value": "Tue, 01 Dec 2026 10:00:00 GMT"}],
+            "set-cookie": [{"key": "Set-Cookie", "value": "a=1"}, {"key": "Set-Cookie", "value": "b=2"}],
+        },
+        "status": "304",
+        "statusDescription": "Not Modified",
+    }
+    assert cf["request"]["headers"]["x-viewer"] == [{"key": "X-Viewer", "value": "1"}]  # --header: the request's
+
+
+@pytest.mark.parametrize("trigger", ["origin-request", "origin-response"])
+def test_events_origin_may_be_an_s3_bucket(trigger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", trigger, "--origin", "s3://my-bucket"]) == 0
+    request = json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]
+    assert request["origin"]["s3"]["domainName"] == "my-bucket.s3.us-east-1.amazonaws.com"
+    assert main(["events", trigger, "--origin", "https://www.example.com:8443/prod"]) == 0
+    custom = json.loads(capsys.readouterr().out)["Records"][0]["cf"]["request"]["origin"]["custom"]
+    assert (custom["domainName"], custom["port"], custom["path"]) == ("www.example.com", 8443, "/prod")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["origin-response", "--status", "99"], "events origin-response: --status 99: an origin's response status is"),
+        (["viewer-response", "--status", "404"], "--status 404: viewer-response does not run for statuses of 400"),
+        (["viewer-request", "--status", "200"], "--status 200: applies to origin-response and viewer-response events"),
+        (["viewer-request", "--uri", "no-slash"], "--uri 'no-slash': a request path starts with '/'"),
+        (["alb", "--uri", "no-slash"], "events alb: --uri 'no-slash': a request path starts with '/'"),
+        (["origin-request", "--origin", "."], "--origin '.': an origin is an http:// or https:// URL"),
+        (["origin-request", "--origin", "s3://Bad_Bucket"], "--origin 's3://Bad_Bucket': s3://BUCKET names an S3"),
+        (["viewer-request", "--origin", "s3://bucket"], "--origin 's3://bucket': applies to origin-request and"),
+        (["viewer-request", "--header", "no colon"], "--header 'no colon': a header is 'Name: value'"),
+        (["viewer-request", "--header", "Bad Name: 1"], "--header 'Bad Name': is not a header name"),
+        (["viewer-response", "--response-header", "oops"], "--response-header 'oops': a header is 'Name: value'"),
+        (["origin-request", "--response-header", "X: 1"], "--response-header [('X', '1')]: applies to origin-resp"),
+        (["viewer-request", "--body", "x"], "--body 'x': a GET request has no body (CloudFront answers 403 to one)"),
+        (["viewer-response", "--include-body"], "--include-body True: applies to viewer-request and origin-request"),
+        (["viewer-request", "--method", "TRACE"], "--method 'TRACE': CloudFront accepts only GET, HEAD, OPTIONS"),
+        (["viewer-request", "--client-ip", "x"], "--client-ip 'x': is not an IPv4 or IPv6 address"),
+        (["viewer-request", "--multi-value-headers"], "--multi-value-headers True: applies to alb events only"),
+        (["alb", "--status", "200"], "events alb: --status 200: applies to CloudFront events only"),
+        (["origin-response", "--status", "abc"], "edgeproxy events: argument --status: invalid int value: 'abc'"),
+    ],
+)
+def test_events_bad_values_exit_2_with_one_line(args: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code: int | str | None
+    try:
+        code = main(["events", *args])
+    except SystemExit as exited:  # argparse's own errors exit from parse_args
+        code = exited.code
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1, captured.err
+    assert line in captured.err
+    assert "Traceback" not in captured.err
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
@@ -80,6 +163,53 @@ def test_missing_handler_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "command line: --viewer-request: handler file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("ref", "problem"),
+    [
+        ("security_headers.py", "names no function: a handler reference is 'file.py:function' or 'module.function'"),
+        ("index.mjs", "names a Node.js file: Node.js handlers are not supported yet"),
+    ],
+)
+def test_a_handler_reference_that_is_not_one_exits_2_saying_what_a_reference_is(
+    ref: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "security_headers.py").write_text(PASS)
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--origin", str(tmp_path), "--viewer-response", ref]) == 2
+    err = capsys.readouterr().err
+    assert f"edgeproxy: configuration error: command line: --viewer-response: {ref!r} {problem}" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_serve_refuses_a_viewer_trigger_over_lambda_at_edge_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "slow.py").write_text("import time\ndef handler(event, context):\n    time.sleep(7)\n")
+    path = tmp_path / "edgeproxy.toml"
+    path.write_text(
+        '[origins.app]\nurl = "http://127.0.0.1:1"\n[default_behavior]\norigin = "app"\n'
+        '[default_behavior.functions]\nviewer-request = { handler = "slow.py:handler", timeout = 30 }\n'
+    )
+    assert main(["serve", "--config", str(path)]) == 2
+    assert (
+        f"edgeproxy: configuration error: {path}: default_behavior.functions.viewer-request.timeout: 30 s is over "
+        "Lambda@Edge's limit for viewer triggers, 5 s (origin triggers: 30 s)\n"
+    ) == capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("trigger", "code"), [("viewer-response", 2), ("origin-response", 0)])
+def test_invoke_timeout_is_within_the_trigger_limit(
+    trigger: str, code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pass.py").write_text(PASS)
+    monkeypatch.chdir(tmp_path)
+    assert main(["invoke", "pass.py:handler", "--event", str(EVENTS / f"{trigger}.json"), "--timeout", "6"]) == code
+    if code:
+        assert "configuration error: invoke: timeout: 6 s is over Lambda@Edge's limit for viewer triggers, 5 s" in (
+            capsys.readouterr().err
+        )
+
+
 def test_serve_subprocess_prints_url_serves_and_exits_on_ctrl_c(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "hello.txt").write_bytes(b"hello from the folder\n")
@@ -119,30 +249,50 @@ ADD_CONTENT_ENCODING = (
 
 @pytest.mark.parametrize(
     ("in_file", "flag", "status"),
-    [(None, None, 200), (None, "2021", 502), ("2021", None, 502), ("2021", "current", 200), ("current", "2021", 502)],
+    [(None, "2021", 502), ("2021", None, 502), ("2021", "current", 200)],
 )
-async def test_serve_viewer_response_read_only_flag_overrides_the_config(
-    in_file: str | None,
-    flag: str | None,
-    status: int,
-    tmp_path: Path,
-    origin: Origin,
-    aiohttp_client: AiohttpClient,
+def test_serve_viewer_response_read_only_flag_overrides_the_config(
+    in_file: str | None, flag: str | None, status: int, tmp_path: Path
 ) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "x.txt").write_text("x")
     (tmp_path / "encode.py").write_text(ADD_CONTENT_ENCODING)
     setting = f'[distribution]\nviewer_response_read_only = "{in_file}"\n' if in_file else ""
     (tmp_path / "edgeproxy.toml").write_text(
-        f'{setting}[origins.app]\nurl = "{origin.url}"\n'
-        '[default_behavior]\norigin = "app"\n[default_behavior.functions]\nviewer-response = "encode.py:handler"\n'
+        f'{setting}[origins.site]\ndirectory = "site"\n'
+        '[default_behavior]\norigin = "site"\n[default_behavior.functions]\nviewer-response = "encode.py:handler"\n'
     )
-    argv = ["serve", "--config", str(tmp_path / "edgeproxy.toml")] + (
-        ["--viewer-response-read-only", flag] if flag else []
-    )
-    client = await aiohttp_client(create_app(_distribution(_parser().parse_args(argv))))
-    response = await client.get("/x")
-    assert response.status == status
+    command = ["serve", "--config", "edgeproxy.toml", *(["--viewer-response-read-only", flag] if flag else [])]
+    [(got, headers, _)], stderr = serve_and_get(command, tmp_path, "/x.txt")
+    assert got == status
     if status == 502:
-        assert response.headers["X-Cache"] == "LambdaValidationError from cloudfront"
+        assert headers["X-Cache"] == "LambdaValidationError from cloudfront"
+        assert "added read-only header 'content-encoding'" in stderr
+    else:
+        assert headers["Content-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--viewer-request", "pass.py:handler"], "--viewer-request: goes with --origin; a config file names its own"),
+        (["--include-body"], "--include-body: goes with --origin"),
+    ],
+)
+def test_serve_config_refuses_flags_it_would_ignore(
+    args: list[str], problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "edgeproxy.toml").write_text(
+        '[origins.a]\nurl = "http://127.0.0.1:1"\n[default_behavior]\norigin = "a"\n'
+    )
+    assert main(["serve", "--config", str(tmp_path / "edgeproxy.toml"), *args]) == 2
+    assert f"edgeproxy: configuration error: command line: {problem}" in capsys.readouterr().err
+
+
+def test_serve_alb_config_refuses_the_viewer_response_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "alb.toml").write_text('[alb]\ntarget = "app.handler"\n')
+    assert main(["serve", "--config", str(tmp_path / "alb.toml"), "--viewer-response-read-only", "2021"]) == 2
+    assert "--viewer-response-read-only: applies to a CloudFront distribution" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("flag", "code"), [([], 0), (["--viewer-response-read-only", "2021"], 1)])
@@ -222,34 +372,9 @@ def test_alb_missing_target_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "command line: --target: handler file" in capsys.readouterr().err
 
 
-def _serve_and_get(command: list[str], cwd: Path, path: str) -> tuple[int, dict[str, str], bytes, str]:
-    """Run an edgeproxy server as a subprocess, GET one path, stop it with Ctrl-C: status, headers, body, stderr."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(
-        [sys.executable, "-m", "edgeproxy.cli", *command, "--port", "0"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as process:
-        try:
-            assert process.stdout is not None
-            assert process.stderr is not None
-            line = process.stdout.readline().strip()
-            assert line.startswith("edgeproxy listening on http://127.0.0.1:"), process.stderr.read()
-            with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
-                status, headers, body = response.status, dict(response.headers), response.read()
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
-            return status, headers, body, process.stderr.read()
-        finally:
-            process.kill()
-
-
 def test_alb_subprocess_serves_the_target(tmp_path: Path) -> None:
     sample = str(ROOT / "sample_functions" / "alb_echo.py") + ":handler"
-    status, headers, body, stderr = _serve_and_get(
+    [(status, headers, body)], stderr = serve_and_get(
         ["alb", "--target", sample, "--multi-value-headers"], tmp_path, "/hello?a=1&a=2"
     )
     assert status == 200
@@ -271,7 +396,7 @@ def test_serve_config_with_alb_table_and_health_checks(tmp_path: Path) -> None:
         'target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/notes/0123456789abcdef"\n'
         "health_check = { enabled = true, interval = 5, timeout = 2 }\n"
     )
-    status, headers, body, stderr = _serve_and_get(["serve", "--config", "alb.toml"], tmp_path, "/from-config")
+    [(status, headers, body)], stderr = serve_and_get(["serve", "--config", "alb.toml"], tmp_path, "/from-config")
     assert (status, body) == (200, b"/from-config")
     assert headers["Server"] == "awselb/2.0"
     assert "targetgroup/notes/0123456789abcdef -> app.handler (single-value headers, health checks on)" in stderr

@@ -147,6 +147,159 @@ def test_viewer_response_read_only_list(tmp_path: Path, line: str, expected: str
     assert distribution.viewer_response_read_only == expected
 
 
+ASSOCIATION = """
+[origins.app]
+url = "http://127.0.0.1:3000"
+[default_behavior]
+origin = "app"
+[default_behavior.functions]
+{trigger} = {{ handler = "h.py:handler", {setting} }}
+"""
+
+
+@pytest.mark.parametrize(
+    ("trigger", "setting", "problem"),
+    [
+        # §2.4: viewer triggers 5 s and 128 MB, origin triggers 30 s and 10,240 MB.
+        ("viewer-request", "timeout = 5", None),
+        ("viewer-request", "timeout = 5.5", "5.5 s is over Lambda@Edge's limit for viewer triggers, 5 s (origin"),
+        ("viewer-response", "timeout = 30", "30 s is over Lambda@Edge's limit for viewer triggers, 5 s"),
+        ("viewer-request", "memory = 128", None),
+        ("viewer-response", "memory = 3008", "3,008 MB is over Lambda@Edge's limit for viewer triggers, 128 MB"),
+        ("origin-request", "timeout = 30", None),
+        ("origin-response", "timeout = 31", "31 s is over Lambda@Edge's limit for origin triggers, 30 s"),
+        ("origin-request", "memory = 10240", None),
+        ("origin-response", "memory = 10241", "10,241 MB is over Lambda@Edge's limit for origin triggers, 10,240 MB"),
+    ],
+)
+def test_function_timeout_and_memory_are_within_the_trigger_limits(
+    tmp_path: Path, trigger: str, setting: str, problem: str | None
+) -> None:
+    path = write(tmp_path, ASSOCIATION.format(trigger=trigger, setting=setting))
+    if problem is None:
+        association = config.load(path).default_behavior.functions[trigger]  # type: ignore[index]
+        assert setting == f"timeout = {association.timeout}" or setting == f"memory = {association.memory}"
+        return
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.key == f"default_behavior.functions.{trigger}.{setting.split()[0]}"
+    assert problem in caught.value.problem
+
+
+def test_flag_timeouts_are_within_the_trigger_limits(tmp_path: Path) -> None:
+    assert config.from_flags(str(tmp_path), {"origin-request": "h.py:handler"}, timeouts={"origin-request": 30})
+    with pytest.raises(ConfigError) as caught:
+        config.from_flags(str(tmp_path), {"viewer-request": "h.py:handler"}, timeouts={"viewer-request": 7})
+    assert (caught.value.key, caught.value.problem) == (
+        "timeouts['viewer-request']",
+        "7 s is over Lambda@Edge's limit for viewer triggers, 5 s (origin triggers: 30 s)",
+    )
+
+
+FOLDER = """
+[origins.{name}]
+directory = "public"
+{setting}
+[default_behavior]
+origin = "{name}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "setting", "bucket"),
+    [
+        ("Site", "", "site"),
+        ("site", 'bucket = "my-bucket"', "my-bucket"),
+        ("S", 'bucket = "a.b.example"', "a.b.example"),
+    ],
+)
+def test_a_folder_origin_stands_for_a_bucket(tmp_path: Path, name: str, setting: str, bucket: str) -> None:
+    origin = config.load(write(tmp_path, FOLDER.format(name=name, setting=setting))).default_behavior.origin
+    assert isinstance(origin, DirectoryOrigin)
+    assert origin.bucket == bucket
+    assert origin.domain_name == f"{origin.bucket}.s3.us-east-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("name", "setting", "key", "problem"),
+    [
+        ("site", 'bucket = "My-Bucket"', "origins.site.bucket", "'My-Bucket' is not an S3 bucket name: a bucket"),
+        ("site", 'bucket = "ab"', "origins.site.bucket", "3-63 lower-case letters, digits, '.' and '-'"),
+        ("site", 'bucket = "a..b"', "origins.site.bucket", "no two adjacent periods"),
+        ("site", 'bucket = "192.168.5.4"', "origins.site.bucket", "not an IP address"),
+        ("site", 'bucket = "xn--bucket"', "origins.site.bucket", "does not start with xn--"),
+        ("site", "bucket = 3", "origins.site.bucket", "3 is not of type 'string'"),
+        ("my_site", "", "origins.my_site", "defaults to the origin's name lower-cased, 'my_site', but a bucket name"),
+        ("my_site", "", "origins.my_site", 'set bucket = "..."'),
+    ],
+)
+def test_bad_bucket_names_are_config_errors(tmp_path: Path, name: str, setting: str, key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, FOLDER.format(name=name, setting=setting)))
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+
+
+def test_bucket_belongs_to_folder_origins_and_to_one_of_them(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, VALID.replace("read_timeout = 10", 'read_timeout = 10\nbucket = "app"')))
+    assert (caught.value.key, caught.value.problem) == (
+        "origins.app.bucket",
+        "bucket names the S3 bucket a folder origin (directory = ...) stands for; an HTTP origin has a url",
+    )
+    twice = VALID.replace("[origins.site]", '[origins.other]\ndirectory = "public"\nbucket = "site"\n[origins.site]')
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, twice))
+    assert (caught.value.key, caught.value.problem) == (
+        "origins.site",
+        "bucket 'site' is also the bucket of folder origin 'other'",
+    )
+
+
+def test_resolve_table_maps_host_names_to_local_urls(tmp_path: Path) -> None:
+    text = (
+        VALID
+        + '[resolve]\n"WWW.example.com" = "http://127.0.0.1:9000"\n"api.example.com:8443" = "https://localhost/"\n'
+    )
+    distribution = config.load(write(tmp_path, text))
+    assert {key: str(url) for key, url in distribution.resolve.items()} == {
+        "www.example.com": "http://127.0.0.1:9000",
+        "api.example.com:8443": "https://localhost",
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "problem"),
+    [
+        ('"www.example.com:0" = "http://127.0.0.1:9000"', 'resolve."www.example.com:0"', "optionally with ':port'"),
+        ('"www.example.com:x" = "http://127.0.0.1:9000"', 'resolve."www.example.com:x"', "optionally with ':port'"),
+        ('"http://www.example.com" = "http://127.0.0.1:9000"', 'resolve."http://www.example.com"', "a key is an"),
+        ('"a b" = "http://127.0.0.1:9000"', 'resolve."a b"', "a key is an origin host name"),
+        ('"x.example" = "127.0.0.1:9000"', 'resolve."x.example"', "'127.0.0.1:9000' is not an http:// or https://"),
+        ('"x.example" = "http://127.0.0.1:9000/prod"', 'resolve."x.example"', "only a host and port (no path"),
+        ('"x.example" = "http://127.0.0.1:9000?a=1"', 'resolve."x.example"', "only a host and port (no path"),
+        ('"x.example" = "ftp://127.0.0.1"', 'resolve."x.example"', "is not an http:// or https:// URL"),
+        ('"x.example" = "public"', 'resolve."x.example"', "a folder is a folder origin (directory = ...)"),
+        ('"x.example" = 9000', "resolve.x.example", "9000 is not of type 'string'"),
+        (
+            '"site.s3.amazonaws.com" = "http://127.0.0.1:9000"',
+            'resolve."site.s3.amazonaws.com"',
+            "bucket 'site' is the folder origin 'site''s: a folder or [resolve], not both",
+        ),
+        (
+            '"x.example" = "http://127.0.0.1:1"\n"X.example" = "http://127.0.0.1:2"',
+            'resolve."X.example"',
+            "'x.example' is resolved twice (host names are case-insensitive)",
+        ),
+    ],
+)
+def test_bad_resolve_entries_name_the_key(tmp_path: Path, line: str, key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, VALID + f"[resolve]\n{line}\n"))
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         config.load(tmp_path / "nope.toml")

@@ -90,7 +90,7 @@ async def test_http_origin_request_body_bytes_or_stream(origin: Origin) -> None:
     assert [seen.body for seen in origin.seen] == [b"bytes", b"one,two"]
 
 
-async def test_origins_route_s3_requests_to_their_bucket_and_refuse_unknown_buckets(tmp_path: Path) -> None:
+async def test_origins_route_s3_requests_to_their_bucket_by_any_host_name_and_refuse_unknown_buckets(tmp_path: Path) -> None:
     class Answer:
         def __init__(self, text: bytes) -> None:
             self.text = text
@@ -102,14 +102,16 @@ async def test_origins_route_s3_requests_to_their_bucket_and_refuse_unknown_buck
         async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
             return OriginResponse(200, None, CIMultiDict(), self.text)
 
-    origins = Origins({"b.s3.us-east-1.amazonaws.com": Answer(b"bucket")}, http=Answer(b"http"))
+    origins = Origins({"b": Answer(b"bucket")}, http=Answer(b"http"))
     s3 = OriginRequest("GET", "s3", "b.s3.us-east-1.amazonaws.com", "https", 443, "/k", "", CIMultiDict())
     other = OriginRequest("GET", "s3", "other.s3.amazonaws.com", "https", 443, "/k", "", CIMultiDict())
     custom = OriginRequest("GET", "custom", "example.org", "https", 443, "/k", "", CIMultiDict())
+    regional = OriginRequest("GET", "s3", "b.s3-eu-west-1.amazonaws.com", "https", 443, "/k", "", CIMultiDict())
     async with AsyncExitStack() as stack:
         assert (await origins.fetch(s3, stack)).body == b"bucket"
+        assert (await origins.fetch(regional, stack)).body == b"bucket"
         assert (await origins.fetch(custom, stack)).body == b"http"
-        with pytest.raises(OriginConnectionError, match="no directory origin is configured for S3 domain"):
+        with pytest.raises(OriginConnectionError, match="no folder origin stands for S3 domain"):
             await origins.fetch(other, stack)
 
 

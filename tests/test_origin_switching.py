@@ -1,10 +1,11 @@
 """Functional: origin-request functions that switch the origin, and origins' custom headers (reference §1.6,
 checklist 32-33), over real sockets.
 
-A handler may replace ``request.origin`` with another custom origin or an S3 origin (served here by a configured
-folder origin); the request goes there. ``Host`` changes only if the handler changes it. Each field of a rewritten
-origin is checked against CloudFront's ranges: one case just outside (502, naming the field, no origin contacted)
-and one inside (the request lands on the new origin).
+A handler may replace ``request.origin`` with another custom origin or an S3 origin (served here by the configured
+folder origin standing for its bucket, by any of the bucket's host names); the request goes there. A host name in
+``[resolve]`` is connected to at its local URL, under its own name. ``Host`` changes only if the handler changes it.
+Each field of a rewritten origin is checked against CloudFront's ranges: one case just outside (502, naming the
+field, no origin contacted) and one inside (the request lands on the new origin).
 """
 
 from __future__ import annotations
@@ -173,16 +174,23 @@ async def test_origin_is_exactly_one_of_custom_or_s3(
 
 
 def with_assets(
-    tmp_path: Path, origin_url: str, functions: dict[str, Any], *, app_headers: dict[str, str] | None = None
+    tmp_path: Path,
+    origin_url: str,
+    functions: dict[str, Any],
+    *,
+    app_headers: dict[str, str] | None = None,
+    bucket: str | None = None,
 ) -> Distribution:
-    """Origins ``app`` (HTTP, the default behavior's) and ``assets`` (a folder with static/logo.txt)."""
+    """Origins ``app`` (HTTP, the default behavior's) and ``assets`` (a folder with static/logo.txt, standing for
+    the bucket ``assets`` unless ``bucket`` names another)."""
     (tmp_path / "assets" / "static").mkdir(parents=True, exist_ok=True)
     (tmp_path / "assets" / "static" / "logo.txt").write_text("logo\n")
+    assets = {"directory": "assets", "custom_headers": {"x-from": "assets"}} | ({"bucket": bucket} if bucket else {})
     return config.from_mapping(
         {
             "origins": {
                 "app": {"url": origin_url, "custom_headers": app_headers or {}},
-                "assets": {"directory": "assets", "custom_headers": {"x-from": "assets"}},
+                "assets": assets,
             },
             "default_behavior": {"origin": "app", "functions": functions},
         },
@@ -241,7 +249,49 @@ async def test_switching_to_an_unknown_s3_bucket_is_502(
     ref = snippet(switch_to({"s3": S3_ASSETS | {"domainName": "elsewhere.s3.amazonaws.com"}}))
     client = await proxy(with_assets(tmp_path, origin.url, {"origin-request": ref}))
     response = await client.get("/logo.txt")
-    assert_cloudfront_error(response, caplog, 502, "Error", "no directory origin is configured for S3 domain")
+    assert_cloudfront_error(
+        response, caplog, 502, "Error", "no folder origin stands for S3 domain 'elsewhere.s3.amazonaws.com'"
+    )
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        # S3 user guide, "Virtual hosting of buckets" and "Amazon S3 endpoints": every host name of a bucket.
+        "my-bucket.s3.amazonaws.com",
+        "my-bucket.s3.eu-west-1.amazonaws.com",
+        "my-bucket.s3-eu-west-1.amazonaws.com",
+        "my-bucket.s3-external-1.amazonaws.com",
+        "my-bucket.s3.dualstack.ap-southeast-2.amazonaws.com",
+        "my-bucket.s3-fips.us-gov-west-1.amazonaws.com",
+        "my-bucket.s3-fips.dualstack.us-east-2.amazonaws.com",
+        "my-bucket.s3-accelerate.amazonaws.com",
+        "my-bucket.s3-accelerate.dualstack.amazonaws.com",
+        "my-bucket.s3.cn-north-1.amazonaws.com.cn",
+    ],
+)
+async def test_a_folder_origin_answers_to_its_bucket_by_every_s3_host_name(
+    domain: str, origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter, tmp_path: Path
+) -> None:
+    ref = snippet(switch_to({"s3": S3_ASSETS | {"domainName": domain}}, host=domain))
+    distribution = with_assets(tmp_path, origin.url, {"origin-request": ref}, bucket="my-bucket")
+    response = await (await proxy(distribution)).get("/logo.txt")
+    assert (response.status, await response.text()) == (200, "logo\n")
+    assert response.headers["Server"] == "AmazonS3"
+    assert origin.seen == []
+
+
+@pytest.mark.parametrize(
+    "domain", ["assets.s3.amazonaws.com", "my-bucket.s3-website-us-east-1.amazonaws.com", "my-bucket.example.com"]
+)
+async def test_other_host_names_are_not_the_bucket(
+    domain: str, origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter, tmp_path: Path
+) -> None:
+    # "assets" is the origin's name, but its bucket is "my-bucket"; a website endpoint is a custom origin (§5.2).
+    ref = snippet(switch_to({"s3": S3_ASSETS | {"domainName": domain}}))
+    distribution = with_assets(tmp_path, origin.url, {"origin-request": ref}, bucket="my-bucket")
+    response = await (await proxy(distribution)).get("/logo.txt")
+    assert (response.status, response.headers["X-Cache"]) == (502, "Error from cloudfront")
 
 
 async def test_switching_from_s3_to_custom(
@@ -342,3 +392,74 @@ async def test_uri_rewrite_keeps_the_behavior_and_origin_chosen_from_the_viewers
     assert response.status == 200
     assert [seen.raw_path for seen in origin.seen] == ["/api/x"]
     assert second_origin.seen == []
+
+
+# -- [resolve]: origin host names pointed at local servers ----------------------------------------------------------
+
+
+def resolving(tmp_path: Path, origin_url: str, resolve: dict[str, str], functions: dict[str, Any]) -> Distribution:
+    """One HTTP origin at ``origin_url`` (a real host name, reached through ``resolve``)."""
+    return config.from_mapping(
+        {
+            "origins": {"app": {"url": origin_url}},
+            "default_behavior": {"origin": "app", "functions": functions},
+            "resolve": resolve,
+        },
+        source="test",
+        base_dir=tmp_path,
+    )
+
+
+async def test_a_configured_origin_is_reached_at_its_resolved_url_under_its_own_name(
+    origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter, tmp_path: Path
+) -> None:
+    recorder = write_handler("recorder", RECORD_EVENTS)
+    distribution = resolving(
+        tmp_path, "https://www.example.com/prod", {"www.example.com": origin.url}, {"origin-request": recorder}
+    )
+    response = await (await proxy(distribution)).get("/page?q=1")
+    assert (response.status, response.headers["X-Cache"]) == (200, "Miss from cloudfront")
+    assert origin.last.raw_path == "/prod/page?q=1"
+    assert origin.last.header("Host") == ["www.example.com"]
+    custom = recorded_events(recorder)[0]["Records"][0]["cf"]["request"]["origin"]["custom"]  # type: ignore[index]
+    assert (custom["domainName"], custom["port"], custom["protocol"]) == ("www.example.com", 443, "https")
+
+
+async def test_a_switched_to_host_is_reached_at_its_resolved_url(
+    origin: Origin, second_origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter, tmp_path: Path
+) -> None:
+    spec = custom_spec(second_origin, domainName="eu.example.com", port=443, protocol="https")
+    ref = snippet(switch_to({"custom": spec}, host="eu.example.com"))
+    distribution = resolving(tmp_path, origin.url, {"eu.example.com": second_origin.url}, {"origin-request": ref})
+    response = await (await proxy(distribution)).get("/x")
+    assert response.status == 200
+    assert origin.seen == []
+    assert second_origin.last.header("Host") == ["eu.example.com"]
+
+
+@pytest.mark.parametrize(("port", "lands_on"), [(8443, "second"), (443, "first")])
+async def test_a_host_and_port_key_comes_before_the_host_alone(
+    port: int,
+    lands_on: str,
+    origin: Origin,
+    second_origin: Origin,
+    proxy: ProxyFactory,
+    snippet: SnippetWriter,
+    tmp_path: Path,
+) -> None:
+    ref = snippet(switch_to({"custom": custom_spec(origin, domainName="API.example.com", port=port, protocol="https")}))
+    resolve = {"api.example.com:8443": second_origin.url, "api.example.com": origin.url}
+    distribution = resolving(tmp_path, "http://localhost:1", resolve, {"origin-request": ref})
+    assert (await (await proxy(distribution)).get("/x")).status == 200
+    assert (len(origin.seen), len(second_origin.seen)) == ((0, 1) if lands_on == "second" else (1, 0))
+
+
+async def test_an_s3_host_name_no_folder_stands_for_may_be_resolved(
+    origin: Origin, second_origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter, tmp_path: Path
+) -> None:
+    domain = "other-bucket.s3.eu-west-1.amazonaws.com"
+    ref = snippet(switch_to({"s3": S3_ASSETS | {"domainName": domain}}, host=domain))
+    distribution = resolving(tmp_path, origin.url, {domain: second_origin.url}, {"origin-request": ref})
+    response = await (await proxy(distribution)).get("/logo.txt?v=2")
+    assert response.status == 200
+    assert (second_origin.last.raw_path, second_origin.last.header("Host")) == ("/static/logo.txt?v=2", [domain])

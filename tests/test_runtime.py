@@ -170,3 +170,28 @@ async def test_a_results_own_equality_never_runs(tmp_path: Path, runtime: Runtim
     result = await runtime.invoke(function, event, trigger="viewer-request", unchanged=before)
     assert type(result) is dict
     assert result == before
+
+
+@pytest.mark.parametrize(
+    ("ref", "problem"),
+    [
+        ("security_headers.py", "'security_headers.py' names no function: a handler reference is 'file.py:function'"),
+        ("security_headers.py", "(for example 'security_headers.py:handler' or 'security_headers.handler')"),
+        ("lib/auth.py:", "'lib/auth.py:' names no function: a handler reference is 'file.py:function' or"),
+        (":handler", "':handler' names no function"),
+        ("nodots", "'nodots' is not a handler reference: a handler reference is 'file.py:function' or"),
+        ("index.mjs", "'index.mjs' names a Node.js file: Node.js handlers are not supported yet"),
+        ("index.js:handler", "'index.js:handler' names a Node.js file: Node.js handlers are not supported yet"),
+        ("app.cjs:handler", "Node.js handlers are not supported yet"),
+        ("node_app.handler", "node_app.mjs is there, but Node.js handlers are not supported yet"),
+    ],
+)
+def test_a_reference_that_is_not_a_python_handler_says_what_a_reference_looks_like(
+    ref: str, problem: str, tmp_path: Path, runtime: Runtime
+) -> None:
+    (tmp_path / "security_headers.py").write_text("def handler(event, context):\n    return None\n")
+    (tmp_path / "node_app.mjs").write_text("export const handler = async (event) => event;\n")
+    with pytest.raises(ConfigError) as caught:
+        runtime.load(association(tmp_path, ref))
+    assert problem in caught.value.problem
+    assert "has no function 'py'" not in caught.value.problem

@@ -456,6 +456,28 @@ async def test_maintenance_page(origin: Origin, proxy: ProxyFactory, tmp_path: P
     assert origin.seen == []
 
 
+# form_honeypot.py
+
+FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+async def test_honeypot_turns_bots_away_at_the_edge(origin: Origin, proxy: ProxyFactory) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": ref("form_honeypot")}, include_body=True)
+    response = await client.post("/contact", data="name=Bot&website=http%3A%2F%2Fspam.example", headers=FORM_TYPE)
+    assert (response.status, response.headers["X-Cache"]) == (403, GENERATED)
+    assert await response.text() == "This form could not be sent.\n"
+    assert origin.seen == []
+
+
+async def test_honeypot_forwards_the_form_without_the_hidden_field(origin: Origin, proxy: ProxyFactory) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": ref("form_honeypot")}, include_body=True)
+    response = await client.post("/contact", data="name=Ada+L&website=&note=caf%C3%A9", headers=FORM_TYPE)
+    assert response.status == 200
+    assert (origin.last.body, origin.last.header("Content-Length")) == (b"name=Ada+L&note=caf%C3%A9", ["25"])
+    other = await client.post("/upload", data=b"website=x", headers={"Content-Type": "text/plain"})
+    assert (other.status, origin.last.body) == (200, b"website=x")  # not a form: untouched
+
+
 # cors_headers.py
 
 
@@ -554,6 +576,7 @@ async def test_cache_control_of_origin_is_kept(proxy: ProxyFactory, aiohttp_serv
         ("origin_by_device", "origin-request"),
         ("querystring_normalise", "viewer-request"),
         ("generated_response", "viewer-request"),
+        ("form_honeypot", "viewer-request"),
         ("cors_headers", "origin-response"),
         ("cache_control", "origin-response"),
     ],

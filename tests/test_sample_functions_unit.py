@@ -30,6 +30,7 @@ QUERYSTRING_NORMALISE = "sample_functions/querystring_normalise.py:handler"
 GENERATED_RESPONSE = "sample_functions/generated_response.py:handler"
 CORS_HEADERS = "sample_functions/cors_headers.py:handler"
 CACHE_CONTROL = "sample_functions/cache_control.py:handler"
+FORM_HONEYPOT = "sample_functions/form_honeypot.py:handler"
 
 
 def values(message: dict[str, Any], name: str) -> list[str]:
@@ -290,6 +291,45 @@ def test_maintenance_page(monkeypatch: pytest.MonkeyPatch) -> None:
     assert invoke(generated_response.handler, cloudfront_event("viewer-request", "/healthz"))["status"] == "200"
 
 
+# form_honeypot.py
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def form_event(body: bytes | str, headers: dict[str, str] = FORM) -> dict[str, Any]:
+    return dict(cloudfront_event("viewer-request", "/contact", method="POST", headers=headers, body=body))
+
+
+def test_honeypot_filled_in_is_a_403() -> None:
+    response = invoke(FORM_HONEYPOT, form_event("name=Bot&website=spam"), base_dir=ROOT)
+    assert (response["status"], values(response, "content-type")) == ("403", ["text/plain; charset=utf-8"])
+
+
+def test_honeypot_left_empty_is_dropped_from_the_form() -> None:
+    request = invoke(FORM_HONEYPOT, form_event("name=Ada&website="), base_dir=ROOT)
+    assert request["body"] == {
+        "inputTruncated": False,
+        "action": "replace",
+        "encoding": "text",
+        "data": "name=Ada",
+    }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        form_event("website=x", headers={"Content-Type": "text/plain"}),  # not a form
+        form_event("website=x" + "&a=" + "b" * 41 * 1024),  # truncated at 40 KB: cannot be read whole
+        cloudfront_event("viewer-request", "/contact", method="POST", headers=FORM),  # no include body
+    ],
+    ids=["not-a-form", "truncated", "no-body"],
+)
+def test_honeypot_lets_what_it_cannot_read_through(event: dict[str, Any]) -> None:
+    request = invoke(FORM_HONEYPOT, event, base_dir=ROOT)
+    assert "status" not in request
+    assert request.get("body", {}).get("action", "read-only") == "read-only"
+
+
 # cors_headers.py
 
 APP = "https://app.example.com"
@@ -354,15 +394,16 @@ def test_cache_control_of_the_origin_is_kept() -> None:
 
 
 def broken_redirect(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """A redirect CloudFront rejects: the status is a number, not a string."""
-    return {"status": 301, "headers": {"location": [{"key": "Location", "value": "/new-page"}]}}
+    """A redirect CloudFront rejects: its header map is named 'Location', not 'location'."""
+    return {"status": 301, "headers": {"Location": [{"key": "Location", "value": "/new-page"}]}}
 
 
 def test_a_result_cloudfront_rejects_raises_a_validation_error() -> None:
     event = cloudfront_event("viewer-request", "/old-page")
-    with pytest.raises(LambdaValidationError, match=r"broken_redirect at viewer-request: response\.status must be"):
+    with pytest.raises(LambdaValidationError, match=r"broken_redirect at viewer-request: .*must be lower case"):
         invoke(broken_redirect, event)
-    # lenient=True logs the violation instead of raising, and returns the result with the status made a string
+    # lenient=True logs the violation instead of raising, and returns the result as CloudFront received it (the
+    # numeric status as its digit string, §2.3)
     assert invoke(broken_redirect, event, lenient=True)["status"] == "301"
 
 

@@ -23,6 +23,7 @@ from edgeproxy import (
     start,
 )
 from edgeproxy.config import TRIGGERS, Trigger
+from edgeproxy.errors import EventArgumentError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
 
@@ -64,13 +65,67 @@ def test_cloudfront_event_details() -> None:
     body = request["body"]
     assert body["inputTruncated"] is True
     assert len(base64.b64decode(body["data"])) == 1024 * 1024  # truncated at the origin-request limit
-    response_event = cloudfront_event("viewer-response", status=404, response_headers={"X-A": "1"})
+    response_event = cloudfront_event("viewer-response", status=304, response_headers={"X-A": "1"})
     response = response_event["Records"][0]["cf"]["response"]
     assert response == {
         "headers": {"x-a": [{"key": "X-A", "value": "1"}]},
-        "status": "404",
-        "statusDescription": "Not Found",
+        "status": "304",
+        "statusDescription": "Not Modified",
     }
+
+
+@pytest.mark.parametrize("trigger", ["origin-request", "origin-response"])
+def test_cloudfront_event_with_an_s3_origin(trigger: Trigger) -> None:
+    request = cloudfront_event(trigger, "/a.png", origin="s3://my-bucket")["Records"][0]["cf"]["request"]
+    assert request["origin"] == {
+        "s3": {
+            "authMethod": "none",
+            "customHeaders": {},
+            "domainName": "my-bucket.s3.us-east-1.amazonaws.com",
+            "path": "",
+            "region": "us-east-1",
+        }
+    }
+    assert request["headers"]["host"] == [{"key": "Host", "value": "my-bucket.s3.us-east-1.amazonaws.com"}]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "arguments", "message"),
+    [
+        ("viewer-request", {"uri": "no-slash"}, "uri 'no-slash': a request path starts with '/'"),
+        ("viewer-request", {"uri": "/a b"}, "uri '/a b': ' ' cannot be in a request target (percent-encode it)"),
+        ("viewer-request", {"method": "TRACE"}, "method 'TRACE': CloudFront accepts only GET, HEAD, OPTIONS, PUT"),
+        ("viewer-request", {"headers": {"Bad Name": "1"}}, "headers 'Bad Name': is not a header name"),
+        ("viewer-request", {"headers": {"X-A": "1\r\nX-B: 2"}}, "a header value is text without control characters"),
+        ("viewer-request", {"client_ip": "localhost"}, "client_ip 'localhost': is not an IPv4 or IPv6 address"),
+        ("viewer-request", {"origin": "https://example.org"}, "applies to origin-request and origin-response events"),
+        ("origin-request", {"origin": "./public"}, "an origin is an http:// or https:// URL (its path is the origin"),
+        ("origin-request", {"origin": "s3://My_Bucket"}, "s3://BUCKET names an S3 bucket: a bucket name is 3-63"),
+        ("viewer-request", {"body": "x"}, "body 'x': a GET request has no body (CloudFront answers 403 to one)"),
+        ("origin-response", {"body": "x", "method": "POST"}, "applies to viewer-request and origin-request events"),
+        ("viewer-request", {"status": 200}, "status 200: applies to origin-response and viewer-response events"),
+        ("origin-response", {"status": 99}, "status 99: an origin's response status is from 200 to 599"),
+        ("viewer-response", {"status": 404}, "viewer-response does not run for statuses of 400 and above"),
+        ("origin-request", {"response_headers": {"X-A": "1"}}, "response_headers {'X-A': '1'}: applies to"),
+        ("origin-response", {"response_headers": {"X A": "1"}}, "response_headers 'X A': is not a header name"),
+    ],
+)
+def test_cloudfront_event_refuses_what_cloudfront_would_not_send(
+    trigger: Trigger, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:  # a ValueError, for callers catching one
+        cloudfront_event(trigger, **arguments)
+    assert isinstance(raised.value, EventArgumentError)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"path": "api"}, "path 'api': a request path starts with '/'"), ({"method": "GE T"}, "is a token")],
+)
+def test_alb_event_refuses_what_a_load_balancer_would_not_send(arguments: dict[str, Any], message: str) -> None:
+    with pytest.raises(EventArgumentError) as raised:
+        alb_event(**arguments)
+    assert message in str(raised.value)
 
 
 def test_invoke_returns_validated_result_with_keys_filled(tmp_path: Path) -> None:

@@ -91,12 +91,23 @@ def to_event_headers(headers: Iterable[tuple[str, str]]) -> Headers:
     return result
 
 
+def wire_name(name: str, entry: Mapping[str, Any]) -> str:
+    """The name a header entry of the map name ``name`` goes out under. §3.6: the map name decides which header it
+    is; the entry's ``key`` only gives the spelling, and only when it is the same name case-insensitively (AWS's
+    "override a response header" example copies an ``X-Amz-Meta-Last-Modified`` entry under ``last-modified`` and
+    the viewer gets ``Last-Modified``). Otherwise, as for a missing ``key`` (§1.4), the map name title-cased."""
+    key = entry.get("key")
+    if isinstance(key, str) and key.isascii() and key.lower() == name.lower():
+        return key
+    return title_case(name)
+
+
 def to_wire_headers(headers: Mapping[str, Any]) -> CIMultiDict[str]:
-    """Event headers (already validated) to wire headers; a missing ``key`` is the title-cased map name."""
+    """Event headers (already validated) to wire headers, each under its :func:`wire_name`."""
     wire: CIMultiDict[str] = CIMultiDict()
     for name, entries in headers.items():
         for entry in entries:
-            wire.add(entry.get("key") or title_case(name), entry["value"])
+            wire.add(wire_name(name, entry), entry["value"])
     return wire
 
 
@@ -208,7 +219,7 @@ def toward_origin(request: Mapping[str, Any], origin: Origin, *, client_ip: str,
     headers less those never forwarded, ``Host`` set to the origin, ``User-Agent: Amazon CloudFront``, CloudFront's
     ``Via`` hop and the client address appended to ``X-Forwarded-For`` (comma, no space)."""
     headers = [
-        (entry.get("key") or name, entry["value"])
+        (wire_name(name, entry), entry["value"])
         for name, entries in request["headers"].items()
         if not is_removed_toward_origin(name) and name not in SET_TOWARD_ORIGIN
         for entry in entries

@@ -24,14 +24,27 @@ FUNCTION_VERSION = "1"  # Lambda@Edge runs numbered versions only (§2.4)
 Handler = Callable[[Any, Any], Any]
 
 
+REFERENCE_FORMS = "a handler reference is 'file.py:function' or 'module.function'"
+NODE_SUFFIXES = (".js", ".mjs", ".cjs")
+NOT_NODE_YET = "Node.js handlers are not supported yet (edgeproxy runs Python handlers)"
+
+
 def parse_ref(ref: str, base_dir: Path) -> tuple[Path, str]:
     """``path/to/file.py:function`` or Lambda-style ``package.module.function`` -> (source file, function name)."""
-    if ":" in ref:
-        file_part, _, function = ref.rpartition(":")
+    file_part, colon, function = ref.rpartition(":")
+    named_file = file_part if colon else ref
+    if named_file.endswith(NODE_SUFFIXES):
+        raise HandlerLoadError(f"{ref!r} names a Node.js file: {NOT_NODE_YET}")
+    if colon and function and file_part:
         return (base_dir / file_part).resolve(), function
+    if colon or ref.endswith(".py"):
+        stem = Path(named_file).stem
+        raise HandlerLoadError(
+            f"{ref!r} names no function: {REFERENCE_FORMS} (for example '{named_file}:handler' or '{stem}.handler')"
+        )
     module, dot, function = ref.rpartition(".")
     if not dot or not module or not function:
-        raise HandlerLoadError(f"{ref!r} is not a handler reference (use 'file.py:function' or 'module.function')")
+        raise HandlerLoadError(f"{ref!r} is not a handler reference: {REFERENCE_FORMS}")
     return (base_dir / (module.replace(".", "/") + ".py")).resolve(), function
 
 
@@ -75,7 +88,10 @@ class Function:
     def _load(self) -> None:
         assert self.path is not None
         if not self.path.is_file():
-            raise HandlerLoadError(f"handler file {str(self.path)!r} does not exist")
+            # A Lambda-style reference such as 'index.handler' may be meant for Node.js's index.mjs.
+            node = [path for path in map(self.path.with_suffix, NODE_SUFFIXES) if path.is_file()]
+            found = f" ({node[0].name} is there, but {NOT_NODE_YET})" if node else ""
+            raise HandlerLoadError(f"handler file {str(self.path)!r} does not exist{found}")
         mtime = self.path.stat().st_mtime
         digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:12]
         module_name = f"edgeproxy_handler_{self.path.stem}_{digest}"

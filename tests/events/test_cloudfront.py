@@ -172,3 +172,18 @@ def test_event_envelope(trigger: Trigger) -> None:
     if response is not None:
         assert cf["response"]["status"] == "404"
         assert cf["response"]["statusDescription"] == "Not Found"
+
+
+@pytest.mark.parametrize(
+    ("name", "entry", "sent"),
+    [
+        ("x-foo", {"value": "1"}, "X-Foo"),  # §1.4: a missing key is the map name, title-cased
+        ("x-foo", {"key": "x-FOO", "value": "1"}, "x-FOO"),  # the same name: its spelling is kept
+        ("last-modified", {"key": "X-Amz-Meta-Last-Modified", "value": "1"}, "Last-Modified"),  # §3.6
+        ("x-k", {"key": "X-\u212a", "value": "1"}, "X-K"),  # the Kelvin sign lower-cases to 'k', but is not ASCII
+        ("x-foo", {"key": 7, "value": "1"}, "X-Foo"),
+    ],
+)
+def test_wire_name_is_decided_by_the_map_name(name: str, entry: dict[str, Any], sent: str) -> None:
+    assert cloudfront.wire_name(name, entry) == sent
+    assert list(cloudfront.to_wire_headers({name: [entry]}).items()) == [(sent, "1")]
