@@ -208,9 +208,9 @@ def error_page(status: int) -> bytes:
     ).encode()
 
 
-def _error_response(status: int) -> web.Response:
-    headers = {"Server": SERVER, "Date": formatdate(usegmt=True), "Content-Type": "text/html"}
-    return web.Response(status=status, headers=headers, body=error_page(status))
+def _error_outcome(status: int) -> Outcome:
+    headers = CIMultiDict({"Server": SERVER, "Date": formatdate(usegmt=True), "Content-Type": "text/html"})
+    return Outcome(status, None, headers, error_page(status), generated=True)
 
 
 def _check_request(request: web.Request) -> None:
@@ -294,8 +294,7 @@ async def _write(request: web.Request, exchange: Exchange, outcome: Outcome, cap
     assert isinstance(outcome.body, bytes)
     out = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=outcome.headers)
     out.content_length = len(outcome.body)  # §7.4: computed by the load balancer
-    exchange.responded = time.time()
-    await out.prepare(request)
+    await serving.start_response(out, request, exchange)
     if outcome.body and request.method != "HEAD":
         await out.write(outcome.body)
         if capture:
@@ -341,13 +340,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         except AlbError as error:
             exchange.error = error
             serving.log_failure(trace, request, error.status, error.error_reason or "-", error.reason)
-            return _error_response(error.status)
+            return await _write(request, exchange, _error_outcome(error.status), observers.wants_bodies)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
             serving.log_internal_error(trace, request)
             exchange.error = AlbError(502, None, "internal error in edgeproxy (see its log)")
-            return _error_response(502)
+            return await _write(request, exchange, _error_outcome(502), observers.wants_bodies)
         if response.ignored is not None:
             mode = "enabled" if group.multi_value_headers else "disabled"
             log.warning(

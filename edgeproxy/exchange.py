@@ -95,6 +95,16 @@ class Outcome:
     generated: bool = False
 
 
+@dataclass(frozen=True)
+class Sent:
+    """The status line and headers that went to the viewer, as they went (the service's own headers and the
+    framing included)."""
+
+    status: int
+    reason: str
+    headers: CIMultiDict[str]
+
+
 @dataclass
 class Exchange:
     """One viewer request, from arrival to the last byte of its response."""
@@ -114,6 +124,7 @@ class Exchange:
     error: ViewerError | AlbError | None = None
     finished: float | None = None
     responded: float | None = None  # when the response's status line and headers went to the viewer
+    sent: Sent | None = None  # what they were
     # Bodies, captured only when an observer wants them (Observer.wants_bodies): the viewer's request body, the body
     # sent to the origin, the origin's response body as received, and the body sent to the viewer.
     request_body: bytearray | None = None

@@ -77,11 +77,13 @@ class _Body:
             return tee(self._stream.iter_any(), self.viewer)
         return self._stream
 
-    async def capture_rest(self) -> None:
-        """Read what the viewer sent that nothing read (the origin was not contacted, or got a replacement)."""
-        if self.viewer is not None and self._stream is not None and not self._stream.at_eof():
-            if self._data is None or self.replaced:
-                self.viewer += await self._stream.read()
+    async def capture_rest(self, *, streamed_to_origin: bool) -> None:
+        """Read what the viewer sent that nothing read: the origin was not contacted, or got a replacement. (A body
+        streamed to the origin is captured as it goes.)"""
+        unread = self._stream is not None and not self._stream.at_eof()
+        if self.viewer is not None and unread and (self.replaced or not streamed_to_origin):
+            assert self._stream is not None
+            self.viewer += await self._stream.read()
 
 
 @dataclass
@@ -152,7 +154,7 @@ class Pipeline:
         else:
             exchange.outcome = self._outcome(flow)
         if body.viewer is not None:
-            await body.capture_rest()
+            await body.capture_rest(streamed_to_origin=exchange.origin_request is not None)
             exchange.request_body = body.viewer
             if exchange.origin_request is not None:
                 replacement = body.replacement

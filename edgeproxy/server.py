@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -136,20 +135,21 @@ async def _write(
     assert outcome.x_cache is not None
     _cloudfront_headers(headers, outcome.x_cache, exchange.id, pop, via)
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
+    if outcome.status == 413:
+        response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
     # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
     no_content = request.method == "HEAD" or outcome.status in (204, 304)
     if capture:
         exchange.viewer_body = bytearray()
-    exchange.responded = time.time()
     if isinstance(outcome.body, bytes):
         response.content_length = len(outcome.body)
-        await response.prepare(request)
+        await serving.start_response(response, request, exchange)
         if outcome.body and not no_content:
             await response.write(outcome.body)
             if exchange.viewer_body is not None:
                 exchange.viewer_body += outcome.body
     else:
-        await response.prepare(request)
+        await serving.start_response(response, request, exchange)
         body = outcome.body if exchange.viewer_body is None else tee(outcome.body, exchange.viewer_body)
         try:
             await _stream(response, body)
@@ -171,12 +171,13 @@ async def _stream(response: web.StreamResponse, body: AsyncIterator[bytes]) -> N
         await response.write(chunk)
 
 
-def _error_response(error: ViewerError, request_id: str, pop: str, via: str, debug: bool) -> web.Response:
-    headers = CIMultiDict({"Server": "CloudFront", "Date": formatdate(usegmt=True), "Content-Type": "text/html"})
-    _cloudfront_headers(headers, XCache(error.x_cache), request_id, pop, via)
+def _error_outcome(error: ViewerError, request_id: str, debug: bool) -> Outcome:
+    """CloudFront's error page for ``error`` (§3.1, §3.2): its status, X-Cache word and HTML page."""
+    headers = CIMultiDict({"Content-Type": "text/html"})
     if debug:
         headers["X-Edgeproxy-Error"] = error.reason.replace("\r", " ").replace("\n", " ")[:4000]
-    return web.Response(status=error.status, headers=headers, body=error_page(error.status, error.message, request_id))
+    body = error_page(error.status, error.message, request_id)
+    return Outcome(error.status, None, headers, body, x_cache=XCache(error.x_cache), generated=True)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -210,17 +211,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
             except Exception:
                 serving.log_internal_error(exchange.id, request)
                 exchange.error = ViewerError("internal error in edgeproxy (see its log)")
-            if exchange.outcome is not None:
-                return await _write(
-                    request, exchange.outcome, exchange, distribution.pop, pipeline.via, observers.wants_bodies
-                )
-            failure = exchange.error
-            assert isinstance(failure, ViewerError)
-            serving.log_failure(exchange.id, request, failure.status, failure.x_cache, failure.reason)
-            response = _error_response(failure, exchange.id, distribution.pop, pipeline.via, options.debug_headers)
-            if failure.status == 413:
-                response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
-            return response
+            outcome = exchange.outcome
+            if outcome is None:
+                failure = exchange.error
+                assert isinstance(failure, ViewerError)
+                serving.log_failure(exchange.id, request, failure.status, failure.x_cache, failure.reason)
+                outcome = _error_outcome(failure, exchange.id, options.debug_headers)
+            return await _write(request, outcome, exchange, distribution.pop, pipeline.via, observers.wants_bodies)
     finally:
         if observers:
             observers.exchange_done(exchange)

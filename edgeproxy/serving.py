@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
+
+from edgeproxy.exchange import Exchange, Sent
 
 log = logging.getLogger("edgeproxy")
 
@@ -53,6 +57,13 @@ def local_address(request: web.Request) -> tuple[str, int] | None:
     """The proxy's own address and port, as the viewer reached it."""
     sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
     return (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
+
+
+async def start_response(response: web.StreamResponse, request: web.Request, exchange: Exchange) -> None:
+    """Send the status line and headers, and note on the exchange when, and what went out."""
+    exchange.responded = time.time()
+    await response.prepare(request)
+    exchange.sent = Sent(response.status, response.reason, CIMultiDict(response.headers))
 
 
 def log_failure(exchange_id: str, request: web.Request, status: int, name: str, reason: str) -> None:
