@@ -19,11 +19,13 @@ from edgeproxy.errors import (
     LambdaExecutionError,
     LambdaLimitExceeded,
     LambdaValidationError,
+    ReplayMissError,
     ViewerError,
 )
 
 if TYPE_CHECKING:
     from edgeproxy.exchange import Exchange, Invocation, Observer
+    from edgeproxy.record.golden import ReplayReport, replay
     from edgeproxy.testing import EdgeProxy, EdgeProxyFactory, ainvoke, alb_event, cloudfront_event, invoke, start
 
 __version__ = "0.1.0"
@@ -39,6 +41,8 @@ _LAZY = {
     "Exchange": "edgeproxy.exchange",
     "Invocation": "edgeproxy.exchange",
     "Observer": "edgeproxy.exchange",
+    "replay": "edgeproxy.record.golden",
+    "ReplayReport": "edgeproxy.record.golden",
 }
 
 __all__ = [
@@ -54,11 +58,14 @@ __all__ = [
     "LambdaLimitExceeded",
     "LambdaValidationError",
     "Observer",
+    "ReplayMissError",
+    "ReplayReport",
     "ViewerError",
     "ainvoke",
     "alb_event",
     "cloudfront_event",
     "invoke",
+    "replay",
     "start",
 ]
 

@@ -290,16 +290,14 @@ def _outcome(response: alb_events.TargetResponse) -> Outcome:
     return Outcome(status=response.status, reason=response.reason, headers=headers, body=response.body)
 
 
-async def _write(request: web.Request, exchange: Exchange, outcome: Outcome, capture: bool) -> web.StreamResponse:
+async def _write(
+    request: web.Request, exchange: Exchange, outcome: Outcome, observers: Observers
+) -> web.StreamResponse:
     assert isinstance(outcome.body, bytes)
     out = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=outcome.headers)
     out.content_length = len(outcome.body)  # §7.4: computed by the load balancer
     await serving.start_response(out, request, exchange)
-    if outcome.body and request.method != "HEAD":
-        await out.write(outcome.body)
-        if capture:
-            exchange.viewer_body = bytearray(outcome.body)
-    await out.write_eof()
+    await serving.send_body(out, outcome.body, exchange, observers, empty=request.method == "HEAD")
     return out
 
 
@@ -319,6 +317,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         body=None,  # read whole: the event carries it
         http_version=f"{request.version.major}.{request.version.minor}",
         local_address=serving.local_address(request),
+        client_port=serving.client_port(request),
     )
     exchange = Exchange(trace, "alb", viewer)
     try:
@@ -340,13 +339,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         except AlbError as error:
             exchange.error = error
             serving.log_failure(trace, request, error.status, error.error_reason or "-", error.reason)
-            return await _write(request, exchange, _error_outcome(error.status), observers.wants_bodies)
+            return await _write(request, exchange, _error_outcome(error.status), observers)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
             serving.log_internal_error(trace, request)
             exchange.error = AlbError(502, None, "internal error in edgeproxy (see its log)")
-            return await _write(request, exchange, _error_outcome(502), observers.wants_bodies)
+            return await _write(request, exchange, _error_outcome(502), observers)
         if response.ignored is not None:
             mode = "enabled" if group.multi_value_headers else "disabled"
             log.warning(
@@ -359,9 +358,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 mode,
             )
         exchange.outcome = _outcome(response)
-        return await _write(request, exchange, exchange.outcome, observers.wants_bodies)
+        return await _write(request, exchange, exchange.outcome, observers)
     finally:
-        if observers:
+        if observers and exchange.finished is None:  # not told yet: the response did not get out whole
             observers.exchange_done(exchange)
 
 
@@ -375,7 +374,7 @@ def create_app(
     """The aiohttp application answering as a load balancer in front of ``group``'s function. Loads the function now,
     so that a missing handler stops start-up with a :class:`~edgeproxy.errors.ConfigError`; starts the health checker
     when the group enables health checks, and the source watcher when ``reload``. ``observers`` are attached from the
-    start (more may attach later, to ``app[TARGET].observers``)."""
+    start (more may attach later, to ``app[serving.OBSERVERS]``)."""
     runtime = runtime or Runtime()
     target = Target(group=group, runtime=runtime, function=runtime.load(group.target), observers=Observers(*observers))
     checker = HealthChecker(target)
@@ -383,6 +382,7 @@ def create_app(
     app = serving.application(handle, max_line_size=MAX_LINE_BYTES, max_headers=MAX_HEADER_BYTES // len("a:\r\n"))
     app[TARGET] = target
     app[HEALTH] = checker
+    app[serving.OBSERVERS] = target.observers
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks = []

@@ -11,15 +11,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aiohttp import web
 
-from edgeproxy import alb, config, serving, testing
+from edgeproxy import alb, config, record, serving, testing
 from edgeproxy.config import Distribution, TargetGroup
 from edgeproxy.errors import AlbError, ConfigError, EventArgumentError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
+from edgeproxy.record import golden
 from edgeproxy.rules import Strictness
 from edgeproxy.server import Options, create_app
 from edgeproxy.triggers import TRIGGERS, Trigger
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         "Content-Encoding, Content-Length, Transfer-Encoding); overrides the config file",
     )
 
+    _recording_flags(serve)
+
     balancer = commands.add_parser("alb", help="serve one Lambda function behind an emulated ALB target group")
     balancer.add_argument(
         "--target", required=True, metavar="REF", help="the function: file.py:function or module.function"
@@ -68,6 +71,29 @@ def _parser() -> argparse.ArgumentParser:
     balancer.add_argument("--host", default="127.0.0.1")
     balancer.add_argument("--port", type=int, default=8080)
     balancer.add_argument("--reload", action="store_true", help="reload the handler's source file when it changes")
+    _recording_flags(balancer)
+
+    replaying = commands.add_parser(
+        "replay", help="replay a recording through the current distribution and say what differs (exit 1 if any)"
+    )
+    replaying.add_argument("recording", type=Path, metavar="FILE.har", help="a recording, or a HAR from a browser")
+    source = replaying.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, help="a TOML distribution (or [alb] target group) config")
+    source.add_argument("--origin", help="one origin: an http(s) URL or a folder, with trigger flags")
+    for trigger in TRIGGERS:
+        replaying.add_argument(f"--{trigger}", metavar="REF", help=f"handler for {trigger}")
+    replaying.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
+    replaying.add_argument(
+        "--origin-from",
+        choices=("recording", "live"),
+        help="answer origin requests from the recording (the default when it holds origin exchanges) or send them "
+        "to the live origin (a browser's HAR)",
+    )
+    replaying.add_argument(
+        "--ignore-header", action="append", default=[], metavar="NAME", help="a header never compared (repeatable)"
+    )
+    replaying.add_argument("--json", action="store_true", help="print the report as JSON")
+    _redaction_flags(replaying)
 
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
     invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
@@ -110,6 +136,63 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--multi-value-headers", action="store_true", help="a multi-value mode event (alb)")
     events.add_argument("--health-check", action="store_true", help="the health checker's event (alb)")
     return parser
+
+
+def _redaction_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redact",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a header, cookie or query-parameter name whose values are written as [REDACTED] (repeatable)",
+    )
+    parser.add_argument(
+        "--no-default-redactions",
+        action="store_true",
+        help="do not redact Authorization, Proxy-Authorization, X-Api-Key, X-Amz-Security-Token and origin custom "
+        "headers",
+    )
+
+
+def _recording_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recording", type=Path, metavar="FILE.har", help="serve with a HAR recording")
+    parser.add_argument(
+        "--record-mode",
+        choices=record.RECORD_MODES,
+        default="once",
+        help="all: record everything live; none: answer origin requests from the recording only; once (the "
+        "default): all if the file does not exist, else none; new_episodes: replay what is recorded, record the rest",
+    )
+    parser.add_argument(
+        "--match-on",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="what identifies an origin request (comma-separated or repeated: method, scheme, host, port, path, "
+        "query, uri, body, headers; default method,host,path,query)",
+    )
+    _redaction_flags(parser)
+
+
+def _recording_settings(args: argparse.Namespace) -> record.Settings | None:
+    if args.recording is None:
+        return None
+    try:
+        match_on = record.match_on(args.match_on)
+    except ValueError as exc:
+        raise ConfigError("command line", "--match-on", str(exc)) from None
+    return record.Settings(
+        args.recording, args.record_mode, match_on, tuple(args.redact), not args.no_default_redactions
+    )
+
+
+def _with_recording(served: Distribution | TargetGroup, args: argparse.Namespace) -> record.Session | None:
+    settings = _recording_settings(args)
+    if settings is None:
+        return None
+    session = record.open_for(served, settings)
+    print(f"edgeproxy: recording {session.path} (record mode {session.mode})", file=sys.stderr)
+    return session
 
 
 class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -164,10 +247,17 @@ def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
 
 def serve(args: argparse.Namespace) -> int:
     loaded = _served(args)
+    session = _with_recording(loaded, args)
+    observers = session.observers if session is not None else ()
     if isinstance(loaded, TargetGroup):
-        return _run(alb.create_app(loaded, reload=args.reload), args)
-    options = Options(strictness=Strictness(lenient=args.lenient), debug_headers=args.debug_headers, reload=args.reload)
-    return _run(create_app(loaded, options), args)
+        return _run(alb.create_app(loaded, reload=args.reload, observers=observers), args, session)
+    options = Options(
+        strictness=Strictness(lenient=args.lenient),
+        debug_headers=args.debug_headers,
+        reload=args.reload,
+        observers=observers,
+    )
+    return _run(create_app(loaded, options, origin=session.origin if session else None), args, session)
 
 
 def serve_alb(args: argparse.Namespace) -> int:
@@ -178,10 +268,12 @@ def serve_alb(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         memory=args.memory,
     )
-    return _run(alb.create_app(group, reload=args.reload), args)
+    session = _with_recording(group, args)
+    observers = session.observers if session is not None else ()
+    return _run(alb.create_app(group, reload=args.reload, observers=observers), args, session)
 
 
-def _run(app: web.Application, args: argparse.Namespace) -> int:
+def _run(app: web.Application, args: argparse.Namespace, session: record.Session | None = None) -> int:
     try:
         asyncio.run(serving.serve_until_stopped(app, args.host, args.port))
     except KeyboardInterrupt:
@@ -189,8 +281,38 @@ def _run(app: web.Application, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"edgeproxy: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    finally:
+        if session is not None:
+            session.close()
     print("edgeproxy stopped", file=sys.stderr)
     return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    """``edgeproxy replay``: 0 when every entry came back as recorded, 1 when any differs, 2 on bad input."""
+    functions = {trigger: ref for trigger in TRIGGERS if (ref := getattr(args, trigger.replace("-", "_")))}
+    source: dict[str, Any] = {"config_file": args.config} if args.config is not None else {"origin": args.origin}
+    if args.config is None:
+        source |= {trigger.replace("-", "_"): ref for trigger, ref in functions.items()}
+        source["include_body"] = args.include_body
+    elif functions or args.include_body:
+        raise ConfigError("command line", "--viewer-request etc.", "go with --origin; a config file names its own")
+    report = asyncio.run(
+        golden.replay(
+            args.recording,
+            origin_from=args.origin_from,
+            ignore_headers=args.ignore_header,
+            redact=args.redact,
+            default_redactions=not args.no_default_redactions,
+            **source,
+        )
+    )
+    if args.json:
+        json.dump(report.as_json(), sys.stdout, indent=2)
+        print()
+    else:
+        report.print()
+    return 0 if report.same else 1
 
 
 def invoke(args: argparse.Namespace) -> int:
@@ -299,9 +421,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_alb(args)
         if args.command == "invoke":
             return invoke(args)
+        if args.command == "replay":
+            return replay(args)
         return events(args)
     except ConfigError as error:
         print(f"edgeproxy: configuration error: {error}", file=sys.stderr)
+        return 2
+    except record.RecordingError as error:
+        print(f"edgeproxy: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `edgeproxy events ... | head`: the reader left, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -132,6 +132,16 @@ class OriginConnectionError(ViewerError):
     message = "CloudFront wasn't able to connect to the origin."
 
 
+class ReplayMissError(OriginConnectionError):
+    """Replaying a recording, an origin request that it does not hold (record mode ``none``): CloudFront's 502, as
+    for an origin it cannot reach. ``request`` names the request; ``reason`` adds the nearest recorded one and what
+    differed."""
+
+    def __init__(self, request: str, reason: str) -> None:
+        super().__init__(reason)
+        self.request = request
+
+
 class OriginTimeoutError(ViewerError):
     """The origin did not answer within its read timeout (§5.2: 504)."""
 

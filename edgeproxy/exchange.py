@@ -64,6 +64,7 @@ class ViewerRequest:
     body: StreamReader | None
     http_version: str = "1.1"
     local_address: tuple[str, int] | None = None  # the proxy's own address and port, as the viewer reached it
+    client_port: int | None = None  # the viewer's own port
 
 
 @dataclass(frozen=True)

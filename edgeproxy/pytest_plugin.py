@@ -11,7 +11,9 @@ The fixture is async, so it needs pytest-asyncio (which pytest-aiohttp brings); 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,8 +33,13 @@ async def _edgeproxy(request: pytest.FixtureRequest) -> AsyncIterator[EdgeProxyF
     from edgeproxy.testing import start
 
     started = request.node.stash.setdefault(_STARTED, [])
+    forced_mode = request.config.getoption("edgeproxy_record_mode")
 
     async def factory(**kwargs: Any) -> EdgeProxy:
+        if kwargs.get("recording") is True:
+            kwargs["recording"] = recording_path(request)
+        if kwargs.get("recording") is not None and forced_mode is not None:
+            kwargs["record_mode"] = forced_mode
         proxy = await start(**kwargs)
         started.append(proxy)
         return proxy
@@ -40,6 +47,31 @@ async def _edgeproxy(request: pytest.FixtureRequest) -> AsyncIterator[EdgeProxyF
     yield factory
     for proxy in started:
         await proxy.close()
+
+
+_UNSAFE_IN_FILE_NAMES = re.compile(r"[<>?%*:|\"'/\\\s]")
+
+
+def recording_path(request: pytest.FixtureRequest) -> Path:
+    """``recordings/<test module>/<test name>.har`` next to the test file (``recording=True``), the test name as
+    pytest-recording writes it (a parametrized test's id kept, characters unsafe in file names as ``-``)."""
+    path = Path(str(request.node.path))
+    name = _UNSAFE_IN_FILE_NAMES.sub("-", request.node.name)
+    if request.cls is not None:
+        name = f"{request.cls.__name__}.{name}"
+    return path.parent / "recordings" / path.stem / f"{name}.har"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("edgeproxy")
+    group.addoption(
+        "--edgeproxy-record-mode",
+        dest="edgeproxy_record_mode",
+        choices=("once", "new_episodes", "none", "all"),
+        default=None,
+        help="record mode of every edgeproxy recording in this run, whatever the tests give (as vcrpy's "
+        "--record-mode): once, new_episodes, none or all",
+    )
 
 
 try:
@@ -52,6 +84,17 @@ except ImportError:  # pragma: no cover - only where pytest-asyncio is missing
 
 else:
     edgeproxy = pytest_asyncio.fixture(_edgeproxy, name="edgeproxy")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test whose proxy was asked for an origin request its recording does not hold (record mode ``none``) fails,
+    naming the request and the nearest recorded one, even if the test itself did not look at the 502."""
+    yield
+    misses = [miss for proxy in item.stash.get(_STARTED, []) for miss in proxy.replay_misses]
+    if misses:
+        lines = [f"{len(misses)} origin request(s) not in the recording:", *(f"  {miss.reason}" for miss in misses)]
+        pytest.fail("\n".join(lines), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -71,4 +114,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     lines.extend(f"  {line}" for line in error.handler_traceback.splitlines())
         if lines:
             report.sections.append(("edgeproxy handler errors", "\n".join(lines)))
+        misses = [f"{miss.request}: {miss.reason}" for proxy in proxies for miss in proxy.replay_misses]
+        if misses:
+            report.sections.append(("edgeproxy replay misses", "\n".join(misses)))
     return report

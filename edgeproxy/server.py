@@ -24,7 +24,7 @@ from edgeproxy import serving
 from edgeproxy.config import DirectoryOrigin, Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
-from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache, tee
+from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache
 from edgeproxy.headers import as_received
 from edgeproxy.origin import Origin, Origins
 from edgeproxy.pipeline import Pipeline
@@ -54,12 +54,11 @@ class Options:
     strictness: Strictness = STRICT
     debug_headers: bool = False  # send X-Edgeproxy-Error with the precise reason of an error page
     reload: bool = False
-    observers: tuple[Observer, ...] = ()  # attached from the start (more may attach later: OBSERVERS)
+    observers: tuple[Observer, ...] = ()  # attached from the start (more may attach later: serving.OBSERVERS)
 
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 OPTIONS = web.AppKey("options", Options)
-OBSERVERS = web.AppKey("observers", Observers)
 
 
 def via_value(distribution: Distribution, http_version: str = "1.1") -> str:
@@ -125,7 +124,7 @@ def _cloudfront_headers(headers: CIMultiDict[str], x_cache: XCache, request_id: 
 
 
 async def _write(
-    request: web.Request, outcome: Outcome, exchange: Exchange, pop: str, via: str, capture: bool
+    request: web.Request, outcome: Outcome, exchange: Exchange, pop: str, via: str, observers: Observers
 ) -> web.StreamResponse:
     headers = outcome.headers
     if outcome.generated or "Server" not in headers:
@@ -137,38 +136,20 @@ async def _write(
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
     if outcome.status == 413:
         response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
-    # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
-    no_content = request.method == "HEAD" or outcome.status in (204, 304)
-    if capture:
-        exchange.viewer_body = bytearray()
     if isinstance(outcome.body, bytes):
         response.content_length = len(outcome.body)
-        await serving.start_response(response, request, exchange)
-        if outcome.body and not no_content:
-            await response.write(outcome.body)
-            if exchange.viewer_body is not None:
-                exchange.viewer_body += outcome.body
-    else:
-        await serving.start_response(response, request, exchange)
-        body = outcome.body if exchange.viewer_body is None else tee(outcome.body, exchange.viewer_body)
-        try:
-            await _stream(response, body)
-        except aiohttp.ClientError as exc:
-            # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
-            # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
-            log.warning(
-                "%s %s %s: origin response body cut short: %s", exchange.id, request.method, request.raw_path, exc
-            )
-            if request.transport is not None:
-                request.transport.close()
-            return response
-    await response.write_eof()
+    await serving.start_response(response, request, exchange)
+    # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
+    empty = request.method == "HEAD" or outcome.status in (204, 304)
+    try:
+        await serving.send_body(response, outcome.body, exchange, observers, empty=empty)
+    except aiohttp.ClientError as exc:
+        # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
+        # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
+        log.warning("%s %s %s: origin response body cut short: %s", exchange.id, request.method, request.raw_path, exc)
+        if request.transport is not None:
+            request.transport.close()
     return response
-
-
-async def _stream(response: web.StreamResponse, body: AsyncIterator[bytes]) -> None:
-    async for chunk in body:
-        await response.write(chunk)
 
 
 def _error_outcome(error: ViewerError, request_id: str, debug: bool) -> Outcome:
@@ -184,7 +165,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     """The one viewer-facing route."""
     pipeline = request.app[PIPELINE]
     options = request.app[OPTIONS]
-    observers = request.app[OBSERVERS]
+    observers = request.app[serving.OBSERVERS]
     distribution = pipeline.distribution
     uri, querystring = serving.request_target(request)
     viewer = ViewerRequest(
@@ -196,6 +177,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         body=request.content if request.body_exists else None,
         http_version=f"{request.version.major}.{request.version.minor}",
         local_address=serving.local_address(request),
+        client_port=serving.client_port(request),
     )
     exchange = Exchange(new_request_id(), "cloudfront", viewer)
     behavior = distribution.behavior_for(uri)
@@ -217,9 +199,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 assert isinstance(failure, ViewerError)
                 serving.log_failure(exchange.id, request, failure.status, failure.x_cache, failure.reason)
                 outcome = _error_outcome(failure, exchange.id, options.debug_headers)
-            return await _write(request, outcome, exchange, distribution.pop, pipeline.via, observers.wants_bodies)
+            return await _write(request, outcome, exchange, distribution.pop, pipeline.via, observers)
     finally:
-        if observers:
+        if observers and exchange.finished is None:  # not told yet: the response did not get out whole
             observers.exchange_done(exchange)
 
 
@@ -248,7 +230,7 @@ def create_app(
     app = serving.application(handle, max_line_size=PARSER_LINE_BYTES, max_headers=PARSER_MAX_HEADERS)
     app[PIPELINE] = pipeline
     app[OPTIONS] = options
-    app[OBSERVERS] = observers
+    app[serving.OBSERVERS] = observers
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await origin.start()

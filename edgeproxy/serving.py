@@ -18,10 +18,11 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from edgeproxy.exchange import Exchange, Sent
+from edgeproxy.exchange import Body, Exchange, Observers, Sent
 
 log = logging.getLogger("edgeproxy")
 
+OBSERVERS = web.AppKey("observers", Observers)  # the observers of an application (either service's)
 KEEPALIVE_TIMEOUT = 75.0  # seconds an idle viewer connection stays open (aiohttp's run_app default)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -64,6 +65,43 @@ async def start_response(response: web.StreamResponse, request: web.Request, exc
     exchange.responded = time.time()
     await response.prepare(request)
     exchange.sent = Sent(response.status, response.reason, CIMultiDict(response.headers))
+
+
+async def send_body(
+    response: web.StreamResponse, body: Body, exchange: Exchange, observers: Observers, *, empty: bool = False
+) -> None:
+    """Write ``body`` (nothing when ``empty``) and end the response. The exchange is done, and its observers told,
+    just before the last bytes go out: a recording has the exchange on disk before the viewer can see it whole."""
+    sent = bytearray() if observers.wants_bodies else None
+    exchange.viewer_body = sent
+    if isinstance(body, bytes):
+        if sent is not None and not empty:
+            sent += body
+        _done(exchange, observers)
+        if body and not empty:
+            await response.write(body)
+    else:
+        pending = b""
+        async for chunk in body:
+            if sent is not None:
+                sent += chunk
+            if pending:
+                await response.write(pending)
+            pending = chunk
+        _done(exchange, observers)
+        if pending:
+            await response.write(pending)
+    await response.write_eof()
+
+
+def _done(exchange: Exchange, observers: Observers) -> None:
+    if observers:
+        observers.exchange_done(exchange)
+
+
+def client_port(request: web.Request) -> int | None:
+    peername = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return int(peername[1]) if isinstance(peername, tuple) else None
 
 
 def log_failure(exchange_id: str, request: web.Request, status: int, name: str, reason: str) -> None:

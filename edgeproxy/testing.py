@@ -29,9 +29,9 @@ from typing import Any, cast
 
 from aiohttp import ClientResponse, ClientSession, web
 
-from edgeproxy import alb, config
+from edgeproxy import alb, config, record, serving
 from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup, ViewerResponseReadOnly
-from edgeproxy.errors import EventArgumentError, FunctionError, ViewerError
+from edgeproxy.errors import EventArgumentError, FunctionError, ReplayMissError, ViewerError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
@@ -350,11 +350,25 @@ class EdgeProxy:
     """A running edgeproxy (see :func:`start`): its ``url``, a ``client`` whose relative URLs go to it, and every
     handler ``invocation`` it made, in order."""
 
-    def __init__(self, listener: Listener, origin: Listener | None, recorder: _Recorder) -> None:
+    def __init__(
+        self, listener: Listener, origin: Listener | None, recorder: _Recorder, session: record.Session | None = None
+    ) -> None:
         self.url = listener.url
         self.invocations: list[Invocation] = recorder.invocations
         self.client = ClientSession(base_url=listener.url, auto_decompress=False)
+        self.recording = session  # its path and the record mode in effect, when serving with a recording
+        self._app = listener.runner.app
         self._listeners = [listener] if origin is None else [listener, origin]
+
+    def observe(self, observer: Observer) -> None:
+        """Attach ``observer``: it is told about every exchange from now on (see :class:`edgeproxy.Observer`)."""
+        self._app[serving.OBSERVERS].attach(observer)
+
+    @property
+    def replay_misses(self) -> list[ReplayMissError]:
+        """Origin requests the recording did not hold (record mode ``none``), each with the nearest recorded one."""
+        replay = self.recording.replay if self.recording is not None else None
+        return list(replay.misses) if replay is not None else []
 
     def invocations_for(self, response: ClientResponse) -> list[Invocation]:
         """The invocations made for the request ``response`` answers (matched by its ``X-Amz-Cf-Id``)."""
@@ -370,6 +384,8 @@ class EdgeProxy:
         await self.client.close()
         for listener in self._listeners:
             await listener.close()
+        if self.recording is not None:
+            self.recording.close()
 
 
 # What the ``edgeproxy`` pytest fixture is: ``await edgeproxy(**start_arguments)`` -> EdgeProxy.
@@ -393,6 +409,11 @@ async def start(
     target_group_arn: str = config.DEFAULT_TARGET_GROUP_ARN,
     target_timeout: float | None = None,
     debug_headers: bool = False,
+    recording: str | Path | None = None,
+    record_mode: str = "once",
+    match_on: Iterable[str] = (),
+    redact: Iterable[str] = (),
+    default_redactions: bool = True,
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> EdgeProxy:
@@ -407,7 +428,14 @@ async def start(
 
     ``lenient`` logs rule violations instead of answering 502; ``viewer_response_read_only`` overrides the config's
     read-only list at viewer-response (``"current"`` or ``"2021"``); ``debug_headers`` adds ``X-Edgeproxy-Error`` with
-    the precise reason to CloudFront error pages. Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
+    the precise reason to CloudFront error pages.
+
+    ``recording`` serves with a HAR recording in vcrpy's ``record_mode`` (``once``, ``new_episodes``, ``none`` or
+    ``all``): see :mod:`edgeproxy.record.session`. ``match_on`` names what identifies an origin request (method,
+    host, path and query by default); ``redact`` adds header, cookie or query-parameter names to keep out of the
+    file, and ``default_redactions=False`` turns off the default ones (credentials headers, origin custom headers).
+
+    Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
     if sum(given is not None for given in (config_file, origin, alb_target)) != 1:
         raise ValueError("give one of config_file, origin (a URL, a folder or an aiohttp Application) or alb_target")
     recorder = _Recorder()
@@ -430,19 +458,30 @@ async def start(
         }
         functions = {trigger: handler for trigger, handler in given.items() if handler is not None}
         loaded = config.from_flags(str(origin), functions, include_body=include_body, timeouts=timeouts)
+    session = None
     try:
-        if isinstance(loaded, TargetGroup):
-            app = alb.create_app(loaded, observers=[recorder])
-        else:
-            if viewer_response_read_only is not None:
-                loaded = dataclasses.replace(loaded, viewer_response_read_only=viewer_response_read_only)
-            options = Options(
-                strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observers=(recorder,)
+        if isinstance(loaded, Distribution) and viewer_response_read_only is not None:
+            loaded = dataclasses.replace(loaded, viewer_response_read_only=viewer_response_read_only)
+        if recording is not None:
+            settings = record.Settings(
+                Path(recording),
+                record.record_mode(record_mode),
+                record.match_on(match_on),
+                tuple(redact),
+                default_redactions,
             )
-            app = create_app(loaded, options)
+            session = record.open_for(loaded, settings)
+        observers: tuple[Observer, ...] = (recorder, *(session.observers if session else ()))
+        if isinstance(loaded, TargetGroup):
+            app = alb.create_app(loaded, observers=observers)
+        else:
+            options = Options(strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observers=observers)
+            app = create_app(loaded, options, origin=session.origin if session else None)
         listener = await Listener.start(app, host, port)
     except BaseException:
+        if session is not None:
+            session.close()
         if origin_listener is not None:
             await origin_listener.close()
         raise
-    return EdgeProxy(listener, origin_listener, recorder)
+    return EdgeProxy(listener, origin_listener, recorder, session)

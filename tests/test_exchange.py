@@ -10,7 +10,8 @@ from pytest_aiohttp import AiohttpClient
 from edgeproxy import config
 from edgeproxy.errors import LambdaValidationError
 from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, XCache
-from edgeproxy.server import OBSERVERS, Options, create_app
+from edgeproxy.server import Options, create_app
+from edgeproxy.serving import OBSERVERS
 from edgeproxy.triggers import TRIGGERS
 from tests.conftest import BINARY, PASS_THROUGH, HandlerWriter, Origin
 

@@ -90,7 +90,9 @@ async def test_http_origin_request_body_bytes_or_stream(origin: Origin) -> None:
     assert [seen.body for seen in origin.seen] == [b"bytes", b"one,two"]
 
 
-async def test_origins_route_s3_requests_to_their_bucket_by_any_host_name_and_refuse_unknown_buckets(tmp_path: Path) -> None:
+async def test_origins_route_s3_requests_to_their_bucket_by_any_host_name_and_refuse_unknown_buckets(
+    tmp_path: Path,
+) -> None:
     class Answer:
         def __init__(self, text: bytes) -> None:
             self.text = text

@@ -1,0 +1,432 @@
+"""Golden replay: each recorded viewer request goes through the current distribution over real HTTP, and what came
+back is compared with what was recorded: the viewer's response (status, headers by name case-insensitively with
+their values and the order of repeats, body bytes) and each function's result, where the recording has them.
+
+The origin answers from the recording (``origin_from="recording"``, the default when the file holds origin
+exchanges) or is the live one. A HAR saved by a browser against production has no pipeline in it and replays with a
+live origin: its HTTP/2 pseudo-headers are dropped, only the headers it holds are compared (browsers leave some out),
+its bodies are already decoded (the replayed body is decoded to match), and an entry without ``content.text`` is
+compared on status and headers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import gzip
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from edgeproxy.exchange import Exchange, Invocation, Observer
+from edgeproxy.headers import HOP_BY_HOP, as_received
+from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, read
+from edgeproxy.record.redact import Redactor
+
+# Different on every request by design; ignored in viewer responses and trigger results alike.
+VOLATILE_HEADERS = frozenset({"date", "age", "x-amz-cf-id", "x-amz-cf-pop", "via"})
+REQUEST_ID = "<request id>"
+OriginFrom = Literal["recording", "live"]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing that differs: what (``status``, ``header X-A``, ``body``, ``origin-request result $.uri``...), and its
+    recorded and replayed values as text."""
+
+    what: str
+    recorded: str
+    replayed: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: recorded {self.recorded}, replayed {self.replayed}"
+
+
+@dataclass
+class EntryResult:
+    """One recorded exchange replayed."""
+
+    index: int
+    method: str
+    target: str  # path and query
+    recorded_status: int
+    status: int | None
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def same(self) -> bool:
+        return not self.differences
+
+    def lines(self) -> list[str]:
+        head = f"#{self.index + 1} {self.method} {self.target}: {self.recorded_status} recorded, {self.status} replayed"
+        return [head, *(f"  {line}" for difference in self.differences for line in str(difference).splitlines())]
+
+
+@dataclass
+class ReplayReport:
+    """What a golden replay found. ``same`` is true when every entry came back as recorded."""
+
+    path: Path
+    results: list[EntryResult]
+
+    @property
+    def differ(self) -> list[EntryResult]:
+        return [result for result in self.results if not result.same]
+
+    @property
+    def same(self) -> bool:
+        return not self.differ
+
+    def summary(self) -> str:
+        return f"replay: {len(self.results) - len(self.differ)} same, {len(self.differ)} differ"
+
+    def __str__(self) -> str:
+        return "\n".join([line for result in self.differ for line in result.lines()] + [self.summary()])
+
+    def print(self, file: TextIO | None = None) -> None:
+        print(self, file=file)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "recording": str(self.path),
+            "same": len(self.results) - len(self.differ),
+            "differ": len(self.differ),
+            "entries": [
+                {
+                    "index": result.index,
+                    "method": result.method,
+                    "target": result.target,
+                    "recordedStatus": result.recorded_status,
+                    "status": result.status,
+                    "differences": [difference.__dict__ for difference in result.differences],
+                }
+                for result in self.results
+            ],
+        }
+
+
+class _ByPort(Observer):
+    """Hands each finished exchange to the replay worker whose connection (the viewer's port) it came on."""
+
+    def __init__(self) -> None:
+        self._queues: dict[int, asyncio.Queue[Exchange]] = {}
+
+    def queue(self, port: int) -> asyncio.Queue[Exchange]:
+        return self._queues.setdefault(port, asyncio.Queue())
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        if exchange.viewer.client_port is not None:
+            self.queue(exchange.viewer.client_port).put_nowait(exchange)
+
+
+async def replay(
+    path: str | Path,
+    *,
+    origin_from: OriginFrom | None = None,
+    ignore_headers: Iterable[str] = (),
+    concurrency: int = 8,
+    redact: Iterable[str] = (),
+    default_redactions: bool = True,
+    **start_arguments: Any,
+) -> ReplayReport:
+    """Replay the recording at ``path`` through a distribution started with :func:`edgeproxy.testing.start`'s
+    arguments (``config_file=...``, or ``origin=...`` and handlers per trigger, or ``alb_target=...``), and compare.
+
+    ``origin_from``: ``"recording"`` answers origin requests from the recording, ``"live"`` sends them to the
+    origin; the default is ``"recording"`` when the file holds origin exchanges (and must be given otherwise).
+    ``ignore_headers`` adds names to the volatile ones that are never compared (Date, Age, X-Amz-Cf-Id,
+    X-Amz-Cf-Pop, Via). Raises :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed."""
+    from edgeproxy.testing import start  # the proxy: only when replaying
+
+    recording_path = Path(path)
+    recording = read(recording_path)
+    has_origin = any(isinstance(entry.get("_origin"), dict) for entry in recording.entries)
+    if origin_from is None:
+        if not has_origin:
+            raise RecordingError(
+                f"{recording_path}: it holds no origin exchanges (a browser's HAR?): replay it with origin_from "
+                "'live' (--origin-from live)"
+            )
+        origin_from = "recording"
+    if origin_from == "recording" and not has_origin:
+        raise RecordingError(f"{recording_path}: it holds no origin exchanges to answer from")
+    ignored = VOLATILE_HEADERS | {name.lower() for name in ignore_headers}
+    redactor = Redactor.make(redact, defaults=default_redactions)
+    if origin_from == "recording":
+        start_arguments.update(recording=recording_path, record_mode="none")
+    proxy = await start(**start_arguments, redact=tuple(redact), default_redactions=default_redactions)
+    by_port = _ByPort()
+    proxy.observe(by_port)
+    try:
+        comparer = _Comparer(recording, redactor, ignored)
+        results = await _replay_all(proxy.url, recording, by_port, comparer, max(1, concurrency))
+    finally:
+        await proxy.close()
+    return ReplayReport(recording_path, results)
+
+
+async def _replay_all(
+    url: URL, recording: Recording, by_port: _ByPort, comparer: _Comparer, concurrency: int
+) -> list[EntryResult]:
+    """Each entry over real HTTP, ``concurrency`` connections at a time; identical requests one after another, in
+    their recorded order (so that repeated requests get their recorded answers in order)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, entry in enumerate(recording.entries):
+        request = entry.get("request") or {}
+        groups.setdefault((str(request.get("method")), _target(request)), []).append(index)
+    pending: asyncio.Queue[list[int]] = asyncio.Queue()
+    for indexes in groups.values():
+        pending.put_nowait(indexes)
+    results: dict[int, EntryResult] = {}
+
+    async def worker() -> None:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        ) as session:
+            while not pending.empty():
+                for index in pending.get_nowait():
+                    results[index] = await _one(session, url, index, recording.entries[index], by_port, comparer)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(groups)) or 1)))
+    return [results[index] for index in sorted(results)]
+
+
+def _target(request: Mapping[str, Any]) -> str:
+    url = URL(str(request.get("url", "/")), encoded=True)
+    return url.raw_path_qs
+
+
+def _request_headers(request: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The recorded viewer's own headers, as it sent them: less HTTP/2 pseudo-headers and the framing of its
+    connection (the replay's own connection frames the body)."""
+    framing = HOP_BY_HOP | {"content-length"}
+    return [
+        (name, value)
+        for name, value in header_pairs(request.get("headers"))
+        if not name.startswith(":") and name.lower() not in framing
+    ]
+
+
+async def _one(
+    session: aiohttp.ClientSession,
+    base: URL,
+    index: int,
+    entry: Mapping[str, Any],
+    by_port: _ByPort,
+    comparer: _Comparer,
+) -> EntryResult:
+    request = entry.get("request") or {}
+    method = str(request.get("method", "GET"))
+    target = _target(request)
+    recorded = entry.get("response") or {}
+    result = EntryResult(index, method, target, int(recorded.get("status") or 0), None)
+    url = URL(f"{base}{target}", encoded=True)
+    body = body_of(request.get("postData"))
+    try:
+        async with session.request(
+            method, url, headers=_request_headers(request), data=body, allow_redirects=False
+        ) as response:
+            transport = response.connection.transport if response.connection is not None else None
+            sockname = transport.get_extra_info("sockname") if transport is not None else None
+            data = await response.read()
+            result.status = response.status
+            headers = as_received(response.raw_headers)
+    except aiohttp.ClientError as exc:
+        result.differences.append(Difference("response", f"status {result.recorded_status}", f"no response ({exc})"))
+        return result
+    exchange = await asyncio.wait_for(by_port.queue(sockname[1]).get(), 30) if sockname else None
+    result.differences += comparer.compare(entry, response.status, headers, data, exchange)
+    return result
+
+
+class _Comparer:
+    """Compares one recorded entry with what its replay gave."""
+
+    def __init__(self, recording: Recording, redactor: Redactor, ignored: frozenset[str]) -> None:
+        self.browser = not recording.is_edgeproxys
+        self.redactor = redactor
+        self.ignored = ignored
+
+    def compare(
+        self,
+        entry: Mapping[str, Any],
+        status: int,
+        headers: CIMultiDict[str],
+        body: bytes,
+        exchange: Exchange | None,
+    ) -> list[Difference]:
+        recorded = entry.get("response") or {}
+        recorded_headers = [
+            (name, value) for name, value in header_pairs(recorded.get("headers")) if not name.startswith(":")
+        ]
+        ids = {str(entry.get("_requestId", "")), *self._ids(recorded_headers), *(self._ids(headers.items()))} - {""}
+        differences = []
+        if int(recorded.get("status") or 0) != status:
+            differences.append(Difference("status", str(recorded.get("status")), str(status)))
+        differences += self._headers(recorded_headers, self.redactor.headers_list(headers.items()), ids)
+        recorded_body = body_of(recorded.get("content"))
+        if recorded_body is not None:
+            differences += self._body(recorded_body, self._decoded(body, headers), ids)
+        if exchange is not None and "_invocations" in entry:
+            differences += self._invocations(entry["_invocations"], exchange.invocations, ids)
+        return differences
+
+    @staticmethod
+    def _ids(headers: Iterable[tuple[str, str]]) -> set[str]:
+        return {value for name, value in headers if name.lower() == "x-amz-cf-id"}
+
+    def _headers(
+        self, recorded: list[tuple[str, str]], replayed: list[tuple[str, str]], ids: set[str]
+    ) -> list[Difference]:
+        def grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+            groups: dict[str, list[str]] = {}
+            for name, value in pairs:
+                if name.lower() not in self.ignored:
+                    groups.setdefault(name.lower(), []).append(_without_ids(value, ids))
+            return groups
+
+        left, right = grouped(recorded), grouped(replayed)
+        names = sorted(left if self.browser else left.keys() | right.keys())
+        differences = []
+        for name in names:
+            if left.get(name) != right.get(name):
+                spelled = next((n for n, _ in recorded + replayed if n.lower() == name), name)
+                differences.append(Difference(f"header {spelled}", _values(left.get(name)), _values(right.get(name))))
+        return differences
+
+    def _decoded(self, body: bytes, headers: CIMultiDict[str]) -> bytes:
+        """A browser's HAR holds bodies decoded: so is the replayed one before comparing."""
+        encoding = headers.get("Content-Encoding", "").strip().lower()
+        if not self.browser or encoding in ("", "identity"):
+            return body
+        try:
+            if encoding == "gzip":
+                return gzip.decompress(body)
+            if encoding == "deflate":
+                return zlib.decompress(body)
+        except (OSError, zlib.error):
+            return body
+        return body
+
+    @staticmethod
+    def _body(recorded: bytes, replayed: bytes, ids: set[str]) -> list[Difference]:
+        left, right = _without_ids_bytes(recorded, ids), _without_ids_bytes(replayed, ids)
+        if left == right:
+            return []
+        try:
+            a, b = left.decode("utf-8"), right.decode("utf-8")
+        except UnicodeDecodeError:
+            return [Difference("body", _digest(left), _digest(right))]
+        diff = difflib.unified_diff(a.splitlines(), b.splitlines(), "recorded", "replayed", lineterm="", n=1)
+        lines = list(diff)[2:]
+        shown = "\n".join(lines[:20] + (["..."] if len(lines) > 20 else []))
+        return [Difference("body", f"{len(left)} bytes", f"{len(right)} bytes, as text:\n{shown}")]
+
+    def _invocations(self, recorded: Any, replayed: list[Invocation], ids: set[str]) -> list[Difference]:
+        differences = []
+        ran: list[str] = [invocation.trigger for invocation in replayed]
+        was = [str(item.get("trigger")) for item in recorded if isinstance(item, dict)]
+        for trigger in dict.fromkeys(was + ran):
+            if trigger not in ran:
+                differences.append(Difference(str(trigger), "ran", "did not run"))
+            elif trigger not in was:
+                differences.append(Difference(str(trigger), "did not run", "ran"))
+        for item in recorded if isinstance(recorded, list) else ():
+            if not isinstance(item, dict):
+                continue
+            trigger = str(item.get("trigger"))
+            match = next((invocation for invocation in replayed if invocation.trigger == trigger), None)
+            if match is None:
+                continue
+            error = _error_name(match)
+            if (item.get("error") or {}).get("name") != error:
+                differences.append(
+                    Difference(f"{trigger} error", str((item.get("error") or {}).get("name")), str(error))
+                )
+            if "result" in item and item["result"] is not None and match.error is None:
+                left = self._normalised(item["result"], ids)
+                right = self._normalised(self.redactor.event(match.result), ids)
+                differences += [
+                    Difference(f"{trigger} result {where}", a, b) for where, a, b in _json_differences(left, right)
+                ]
+        return differences
+
+    def _normalised(self, value: Any, ids: set[str]) -> Any:
+        """A result without what differs on every run: the volatile headers, the request id."""
+        if isinstance(value, dict):
+            return {
+                key: self._normalised(item, ids)
+                for key, item in value.items()
+                if not (isinstance(key, str) and key.lower() in self.ignored)
+            }
+        if isinstance(value, list):
+            return [self._normalised(item, ids) for item in value]
+        if isinstance(value, str):
+            return _without_ids(value, ids)
+        return value
+
+
+def _error_name(invocation: Invocation) -> str | None:
+    error = invocation.error
+    if error is None:
+        return None
+    return str(getattr(error, "x_cache", None) or getattr(error, "error_reason", None))
+
+
+def _without_ids(text: str, ids: set[str]) -> str:
+    for request_id in ids:
+        text = text.replace(request_id, REQUEST_ID)
+    return text
+
+
+def _without_ids_bytes(data: bytes, ids: set[str]) -> bytes:
+    for request_id in ids:
+        data = data.replace(request_id.encode(), REQUEST_ID.encode())
+    return data
+
+
+def _values(values: list[str] | None) -> str:
+    return "(absent)" if values is None else " | ".join(repr(value) for value in values)
+
+
+def _digest(data: bytes) -> str:
+    return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}"
+
+
+def _json_differences(left: Any, right: Any, where: str = "$") -> list[tuple[str, str, str]]:
+    """The JSON paths at which two values differ, with both sides."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        found = []
+        for key in [*left, *(key for key in right if key not in left)]:
+            path = f"{where}.{key}"
+            if key not in right:
+                found.append((path, _json(left[key]), "(absent)"))
+            elif key not in left:
+                found.append((path, "(absent)", _json(right[key])))
+            else:
+                found += _json_differences(left[key], right[key], path)
+        return found
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        return [
+            d
+            for index, (a, b) in enumerate(zip(left, right, strict=True))
+            for d in _json_differences(a, b, f"{where}[{index}]")
+        ]
+    return [] if left == right else [(where, _json(left), _json(right))]
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,399 @@
+"""Recordings as HAR 1.2: an exchange becomes one entry, a file is written as exchanges complete, and any reader here
+accepts a file that was cut short.
+
+One entry per viewer exchange: the viewer's request and the response it got, as HAR ``request``/``response``
+objects (every header in wire order with repeats, the query in order, bodies as ``text``, base64 when they are not
+UTF-8 text or are compressed: a body is recorded exactly as it went). The pipeline rides along in underscore-prefixed
+fields, HAR's convention for custom data:
+
+* ``_requestId``, ``_mode`` (``cloudfront`` or ``alb``), ``_behavior`` (the path pattern), ``_skipped`` (stage:
+  why it did not run), ``_error`` (the service's own error, when the viewer got one);
+* ``_origin``: the origin request as sent and its response as received (byte-exact), or ``null``;
+* ``_invocations``: every function invocation, with its event, its result (or error) and its duration.
+
+A request body that is not UTF-8 text is written as base64 in ``postData.text`` with ``"_encoding": "base64"``
+(HAR 1.2 has no encoding on postData; the 1.3 draft's ``encoding`` is read too).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from edgeproxy import __version__
+from edgeproxy.errors import AlbError, EdgeProxyError, ViewerError
+from edgeproxy.exchange import Exchange, Invocation
+from edgeproxy.record.redact import Redactor, custom_header_names
+
+CREATOR = {"name": "edgeproxy", "version": __version__}
+# The file is always a whole HAR document: entries go between HEAD and TAIL, one per line.
+HEAD = '{"log": {"version": "1.2", "creator": ' + json.dumps(CREATOR) + ', "pages": [], "entries": ['
+TAIL = "\n]}}\n"
+IDENTITY = ("", "identity")
+
+
+class RecordingError(EdgeProxyError):
+    """A recording that cannot be read (not HAR, not JSON), named with its path and what is wrong."""
+
+
+def timestamp(seconds: float) -> str:
+    """ISO 8601 in UTC with milliseconds, as browsers write HAR dates: ``2026-12-01T08:12:05.123Z``."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def name_values(headers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in headers]
+
+
+def header_pairs(entries: Any) -> list[tuple[str, str]]:
+    """HAR headers (``{name, value}`` objects, or ``[name, value]`` pairs as some exporters write) as pairs."""
+    pairs = []
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict) and "name" in entry:
+            pairs.append((str(entry["name"]), str(entry.get("value", ""))))
+        elif isinstance(entry, list | tuple) and len(entry) == 2:
+            pairs.append((str(entry[0]), str(entry[1])))
+    return pairs
+
+
+def _content_encoded(headers: Mapping[str, str] | CIMultiDict[str] | CIMultiDictProxy[str]) -> bool:
+    return headers.get("Content-Encoding", "").strip().lower() not in IDENTITY
+
+
+def body_text(data: bytes, *, encoded: bool) -> dict[str, str]:
+    """``{"text": ...}`` for UTF-8 text that is not content-encoded, else base64 with ``encoding``."""
+    if not encoded:
+        try:
+            return {"text": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            pass
+    return {"text": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
+
+
+def content(data: bytes, headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> dict[str, Any]:
+    """A HAR ``content`` holding ``data`` exactly (a compressed body stays compressed, in base64)."""
+    text = body_text(data, encoded=_content_encoded(headers))
+    return {"size": len(data), "mimeType": headers.get("Content-Type", ""), **text}
+
+
+def post_data(data: bytes, headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> dict[str, Any]:
+    text = body_text(data, encoded=_content_encoded(headers))
+    record: dict[str, Any] = {"mimeType": headers.get("Content-Type", ""), "text": text["text"]}
+    if "encoding" in text:
+        record["_encoding"] = "base64"
+    return record
+
+
+def body_of(record: Mapping[str, Any] | None) -> bytes | None:
+    """The bytes of a HAR ``content`` or ``postData`` (``None`` when it holds no text)."""
+    if not isinstance(record, Mapping) or not isinstance(record.get("text"), str):
+        return None
+    text: str = record["text"]
+    if "base64" in (record.get("encoding"), record.get("_encoding")):
+        return base64.b64decode(text)
+    return text.encode("utf-8", "surrogateescape")
+
+
+def request_cookies(headers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    cookies = []
+    for name, value in headers:
+        if name.lower() == "cookie":
+            for pair in value.split(";"):
+                key, equals, item = pair.strip().partition("=")
+                if equals:
+                    cookies.append({"name": key, "value": item})
+    return cookies
+
+
+def response_cookies(headers: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    cookies = []
+    for name, value in headers:
+        if name.lower() != "set-cookie":
+            continue
+        first, *attributes = value.split(";")
+        key, equals, item = first.strip().partition("=")
+        if not equals:
+            continue
+        cookie: dict[str, Any] = {"name": key, "value": item}
+        for attribute in attributes:
+            field, _, setting = attribute.strip().partition("=")
+            lower = field.lower()
+            if lower in ("path", "domain", "expires"):
+                cookie[lower] = setting
+            elif lower == "httponly":
+                cookie["httpOnly"] = True
+            elif lower == "secure":
+                cookie["secure"] = True
+        cookies.append(cookie)
+    return cookies
+
+
+def _query(raw: str) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in parse_qsl(raw, keep_blank_values=True)]
+
+
+def _milliseconds(seconds: float | None) -> float:
+    return round(seconds * 1000, 3) if seconds is not None and seconds > 0 else 0.0
+
+
+def entry(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
+    """The HAR entry of a finished exchange, with ``redactor``'s secrets redacted everywhere."""
+    redactor = redactor.with_custom_headers(
+        name for invocation in exchange.invocations for name in custom_header_names(invocation.result)
+    )
+    viewer = exchange.viewer
+    headers = redactor.headers_list(viewer.headers.items())
+    local = viewer.local_address
+    host = viewer.headers.get("Host") or (f"{local[0]}:{local[1]}" if local else "localhost")
+    query = redactor.query(viewer.querystring)
+    url = f"http://{host}{viewer.uri}" + (f"?{query}" if query else "")
+    request: dict[str, Any] = {
+        "method": viewer.method,
+        "url": url,
+        "httpVersion": f"HTTP/{viewer.http_version}",
+        "cookies": request_cookies(headers),
+        "headers": name_values(headers),
+        "queryString": _query(query),
+        "headersSize": -1,
+        "bodySize": len(exchange.request_body or b""),
+    }
+    if exchange.request_body:
+        request["postData"] = post_data(bytes(exchange.request_body), viewer.headers)
+    finished = exchange.finished or exchange.started
+    responded = exchange.responded or finished
+    wait, receive = _milliseconds(responded - exchange.started), _milliseconds(finished - responded)
+    record: dict[str, Any] = {
+        "startedDateTime": timestamp(exchange.started),
+        "time": round(wait + receive, 3),
+        "request": request,
+        "response": _response(exchange, redactor),
+        "cache": {},
+        "timings": {"blocked": -1, "dns": -1, "connect": -1, "ssl": -1, "send": 0, "wait": wait, "receive": receive},
+        "_requestId": exchange.id,
+        "_mode": exchange.mode,
+    }
+    if viewer.local_address is not None:
+        record["serverIPAddress"] = viewer.local_address[0]
+        record["connection"] = str(viewer.local_address[1])
+    if exchange.behavior is not None:
+        record["_behavior"] = exchange.behavior
+    if exchange.skipped:
+        record["_skipped"] = dict(exchange.skipped)
+    if exchange.error is not None:
+        record["_error"] = _error(exchange.error)
+    if exchange.mode == "cloudfront":
+        record["_origin"] = _origin(exchange, redactor)
+    record["_invocations"] = [_invocation(invocation, redactor) for invocation in exchange.invocations]
+    return record
+
+
+def _response(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
+    sent = exchange.sent
+    if sent is None:  # the viewer went away before anything was sent
+        return {
+            "status": 0,
+            "statusText": "",
+            "httpVersion": "",
+            "cookies": [],
+            "headers": [],
+            "content": {"size": 0, "mimeType": "x-unknown"},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+            "_error": "the viewer's connection closed before the response",
+        }
+    headers = redactor.headers_list(sent.headers.items())
+    body = bytes(exchange.viewer_body or b"")
+    return {
+        "status": sent.status,
+        "statusText": sent.reason,
+        "httpVersion": f"HTTP/{exchange.viewer.http_version}",
+        "cookies": response_cookies(headers),
+        "headers": name_values(headers),
+        "content": content(body, sent.headers),
+        "redirectURL": sent.headers.get("Location", ""),
+        "headersSize": -1,
+        "bodySize": len(body),
+    }
+
+
+def _origin(exchange: Exchange, redactor: Redactor) -> dict[str, Any] | None:
+    sent, received = exchange.origin_request, exchange.origin_response
+    if sent is None or received is None:
+        return None
+    query = f"?{sent.query}" if sent.query else ""
+    url = redactor.url(f"{sent.protocol}://{sent.domain_name}:{sent.port}{sent.path}{query}")
+    request: dict[str, Any] = {
+        "method": sent.method,
+        "url": url,
+        "httpVersion": "HTTP/1.1",
+        "headers": name_values(redactor.headers_list(sent.headers.items())),
+        "bodySize": len(exchange.origin_request_body or b""),
+    }
+    if exchange.origin_request_body:
+        request["postData"] = post_data(bytes(exchange.origin_request_body), sent.headers)
+    body = bytes(exchange.origin_body or b"")
+    response = {
+        "status": received.status,
+        "statusText": received.reason or "",
+        "httpVersion": "HTTP/1.1",
+        "headers": name_values(redactor.headers_list(received.headers.items())),
+        "content": content(body, received.headers),
+        "bodySize": len(body),
+    }
+    return {
+        "startedDateTime": timestamp(exchange.origin_started or exchange.started),
+        "time": _milliseconds(exchange.origin_duration),
+        "request": request,
+        "response": response,
+    }
+
+
+def _error(error: ViewerError | AlbError) -> dict[str, Any]:
+    if isinstance(error, ViewerError):
+        return {"status": error.status, "name": error.x_cache, "reason": error.reason, "message": error.message}
+    return {"status": error.status, "name": error.error_reason, "reason": error.reason}
+
+
+def _invocation(invocation: Invocation, redactor: Redactor) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "trigger": invocation.trigger,
+        "handler": invocation.handler,
+        "startedDateTime": timestamp(invocation.started),
+        "time": _milliseconds(invocation.duration),
+        "event": redactor.event(invocation.event),
+        "result": redactor.event(invocation.result),
+        "error": None if invocation.error is None else _error(invocation.error),
+    }
+    traceback = getattr(invocation.error, "handler_traceback", None)
+    if traceback:
+        record["error"]["traceback"] = traceback
+    return record
+
+
+# -- files ---------------------------------------------------------------------------------------------------------
+
+
+class HarFile:
+    """A recording being written: always a whole HAR 1.2 document, each exchange added as it completes.
+
+    Each entry is one line, put in front of the closing ``]}}`` under an exclusive lock, so several processes can
+    record into one file, and a process killed mid-write loses only that entry (the readers here recover the rest).
+    """
+
+    def __init__(self, path: Path, *, truncate: bool = False) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with self._locked():
+            if truncate or os.fstat(self._fd).st_size == 0:
+                os.ftruncate(self._fd, 0)
+                os.pwrite(self._fd, (HEAD + TAIL).encode(), 0)
+            elif not self._ends_whole():
+                raise RecordingError(f"{path}: cannot add to it: it was not written whole (read it, then record anew)")
+
+    def _locked(self) -> _Lock:
+        return _Lock(self._fd)
+
+    def _ends_whole(self) -> bool:
+        size = os.fstat(self._fd).st_size
+        return size >= len(HEAD) + len(TAIL) and os.pread(self._fd, len(TAIL), size - len(TAIL)) == TAIL.encode()
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"))
+        with self._locked():
+            size = os.fstat(self._fd).st_size
+            offset = size - len(TAIL)
+            separator = "\n" if offset == len(HEAD) else ",\n"
+            os.pwrite(self._fd, (separator + line + TAIL).encode(), offset)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _Lock:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+@dataclass
+class Recording:
+    """A HAR file's entries, sorted by start time (ties keep their order), and whether the file was cut short."""
+
+    path: Path
+    entries: list[dict[str, Any]]
+    cut_short: bool = False
+
+    @property
+    def is_edgeproxys(self) -> bool:
+        """Whether edgeproxy wrote it (its entries carry the pipeline); a browser's HAR does not."""
+        return any("_mode" in entry for entry in self.entries)
+
+
+def read(path: Path) -> Recording:
+    """Read a HAR file: edgeproxy's own (cut short or not), or a browser's (a byte-order mark is skipped)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot be read: {exc.strerror}") from None
+    text = data.decode("utf-8-sig", "surrogateescape")
+    cut_short = False
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        entries = _recover(text)
+        if entries is None:
+            raise RecordingError(f"{path}: not a HAR file (not JSON: {exc})") from None
+        document, cut_short = {"log": {"entries": entries}}, True
+    log = document.get("log") if isinstance(document, dict) else None
+    entries = log.get("entries") if isinstance(log, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(item, dict) for item in entries):
+        raise RecordingError(f"{path}: not a HAR file (no log.entries list of objects)")
+    ordered = sorted(enumerate(entries), key=lambda pair: (_started(pair[1]), pair[0]))
+    return Recording(path, [item for _, item in ordered], cut_short)
+
+
+def _started(record: Mapping[str, Any]) -> float:
+    try:
+        return parse_timestamp(str(record.get("startedDateTime", "")))
+    except ValueError:
+        return 0.0
+
+
+def _recover(text: str) -> list[dict[str, Any]] | None:
+    """The whole entries of an edgeproxy recording cut short (one entry a line after the head), or ``None``."""
+    lines = text.split("\n")
+    if not lines or not lines[0].startswith('{"log"'):
+        return None
+    entries = []
+    for line in lines[1:]:
+        try:
+            item = json.loads(line.removesuffix(","))
+        except json.JSONDecodeError:
+            break
+        if not isinstance(item, dict):
+            break
+        entries.append(item)
+    return entries

@@ -1,0 +1,161 @@
+"""Which recorded origin request an origin request is, by vcrpy's matcher names, with vcrpy's diagnostic for one
+that matches none: the nearest recorded request, and what differed.
+
+Matchers: ``method``, ``scheme``, ``host`` (the origin's name as the event gives it), ``port``, ``path`` (the origin
+path and the uri, raw), ``query`` (raw and order-sensitive: ``a=1&b=2`` is not ``b=2&a=1``, as CloudFront's cache
+key sees it), ``uri`` (all of these), ``body`` (the bytes sent) and ``headers`` (every header, names
+case-insensitively, values and the order of repeats, less the request id CloudFront adds). Redacted values are
+compared redacted on both sides, so secrets never decide a match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from multidict import CIMultiDict
+from yarl import URL
+
+from edgeproxy.origin import OriginRequest
+from edgeproxy.record.har import body_of, header_pairs
+from edgeproxy.record.redact import Redactor
+
+DEFAULT_MATCH_ON = ("method", "host", "path", "query")
+# Different on every request by design: never compared.
+VOLATILE_REQUEST_HEADERS = frozenset({"x-amz-cf-id"})
+
+
+@dataclass(frozen=True)
+class Call:
+    """An origin request in the terms matchers compare."""
+
+    method: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}{self.path}" + (f"?{self.query}" if self.query else "")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.uri}"
+
+    @classmethod
+    def of(cls, request: OriginRequest, body: bytes | None, redactor: Redactor) -> Call:
+        return cls(
+            request.method,
+            request.protocol,
+            request.domain_name.lower(),
+            request.port,
+            request.path,
+            redactor.query(request.query),
+            tuple(redactor.headers_list(request.headers.items())),
+            body,
+        )
+
+    @classmethod
+    def recorded(cls, record: dict[str, Any]) -> Call:
+        url = URL(str(record["url"]), encoded=True)
+        assert url.host is not None
+        return cls(
+            str(record["method"]),
+            url.scheme,
+            url.host.lower(),
+            url.port or (443 if url.scheme == "https" else 80),
+            url.raw_path,
+            url.raw_query_string,
+            tuple(header_pairs(record.get("headers"))),
+            body_of(record.get("postData")) or b"",
+        )
+
+
+def _compared_headers(call: Call) -> list[tuple[str, str]]:
+    return [(name.lower(), value) for name, value in call.headers if name.lower() not in VOLATILE_REQUEST_HEADERS]
+
+
+def _headers(recorded: Call, live: Call) -> str | None:
+    left, right = _compared_headers(recorded), _compared_headers(live)
+    if CIMultiDict(left) == CIMultiDict(right):
+        return None
+    names = {name for name, _ in left} | {name for name, _ in right}
+    differ = [name for name in sorted(names) if [v for n, v in left if n == name] != [v for n, v in right if n == name]]
+    return "headers differ: " + ", ".join(differ)
+
+
+def _field(name: str) -> Callable[[Call, Call], str | None]:
+    def compare(recorded: Call, live: Call) -> str | None:
+        a, b = getattr(recorded, name), getattr(live, name)
+        return None if a == b else f"{name} {a!r} != {b!r}"
+
+    compare.__name__ = name
+    return compare
+
+
+def _body(recorded: Call, live: Call) -> str | None:
+    a, b = recorded.body or b"", live.body or b""
+    return None if a == b else f"body differs ({len(a)} bytes recorded, {len(b)} sent)"
+
+
+MATCHERS: dict[str, Callable[[Call, Call], str | None]] = {
+    name: _field(name) for name in ("method", "scheme", "host", "port", "path", "query", "uri")
+}
+MATCHERS["body"] = MATCHERS["raw_body"] = _body
+MATCHERS["headers"] = _headers
+
+
+def match_on(names: Iterable[str]) -> tuple[str, ...]:
+    """Matcher names from ``--match-on`` values (comma-separated or repeated); raises ``ValueError`` for an unknown
+    name, listing the known ones."""
+    chosen = tuple(part.strip() for value in names for part in value.split(",") if part.strip())
+    unknown = [name for name in chosen if name not in MATCHERS]
+    if unknown:
+        raise ValueError(f"unknown matcher {unknown[0]!r} (known: {', '.join(sorted(MATCHERS))})")
+    return chosen or DEFAULT_MATCH_ON
+
+
+@dataclass
+class _Candidate:
+    call: Call
+    answer: Any
+    plays: int = 0
+
+
+@dataclass
+class Index:
+    """Recorded origin requests and their answers, in recording order. :meth:`find` gives identical requests their
+    recorded answers in order, and the last one again once they are used up."""
+
+    on: Sequence[str] = DEFAULT_MATCH_ON
+    _candidates: list[_Candidate] = field(default_factory=list)
+
+    def add(self, call: Call, answer: Any, *, played: bool = False) -> None:
+        self._candidates.append(_Candidate(call, answer, plays=int(played)))
+
+    def __len__(self) -> int:
+        return len(self._candidates)
+
+    def _failures(self, recorded: Call, live: Call) -> list[str]:
+        return [problem for name in self.on if (problem := MATCHERS[name](recorded, live)) is not None]
+
+    def find(self, live: Call) -> Any | None:
+        matching = [candidate for candidate in self._candidates if not self._failures(candidate.call, live)]
+        if not matching:
+            return None
+        chosen = next((candidate for candidate in matching if candidate.plays == 0), matching[-1])
+        chosen.plays += 1
+        return chosen.answer
+
+    def nearest(self, live: Call) -> str:
+        """Why ``live`` matches nothing: vcrpy's diagnostic, the nearest recorded request and what differed."""
+        on = ", ".join(self.on)
+        if not self._candidates:
+            return f"{live} is not in the recording (it holds no origin requests; matching on {on})"
+        failures = [(self._failures(candidate.call, live), candidate.call) for candidate in self._candidates]
+        fewest, nearest = min(failures, key=lambda pair: len(pair[0]))
+        return f"{live} matches no recorded origin request (on {on}); nearest recorded: {nearest}: {'; '.join(fewest)}"
