@@ -123,10 +123,8 @@ def open_session(
     if mode == "all":
         recorder = Recorder(HarFile(path, truncate=True), redactor)
         return Session(path, mode, live, (recorder,), recorders=[recorder])
-    if mode == "new_episodes" and not path.exists():
-        recording = Recording(path, [])
-    else:
-        recording = read_for_replay(path)
+    fresh = mode == "new_episodes" and not path.exists()
+    recording = Recording(path, []) if fresh else read_for_replay(path)
     if mode == "none":
         if live is None:
             return Session(path, mode, None)
