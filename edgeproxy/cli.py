@@ -422,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "invoke":
             return invoke(args)
         if args.command == "replay":
+            logging.getLogger("edgeproxy.lambda").setLevel(logging.WARNING)  # the report is the output, not the runs
             return replay(args)
         return events(args)
     except ConfigError as error:

@@ -316,7 +316,9 @@ class Pipeline:
                 duration = time.perf_counter() - started
             result = returned
             checked = validate(trigger, before, returned, self.strictness, handler=function.ref)
-            result = checked.value  # recorded as CloudFront received it: JSON, with missing keys filled in
+            # Recorded as CloudFront received it (JSON, missing keys filled in), and as it was then: the next trigger's
+            # handler gets the same object and may change it in place.
+            result = copy_json(checked.value) if self.observers else checked.value
         except ViewerError as exc:
             error = exc
             raise

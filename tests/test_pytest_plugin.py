@@ -117,3 +117,77 @@ def test_user_test_that_breaks_a_rule_fails_naming_trigger_and_rule(pytester: py
     assert 'return table["missing-key"]' in output
     assert "KeyError: 'missing-key'" in output
     assert "edgeproxy/runtime.py" not in output.split("edgeproxy handler errors")[-1]
+
+
+RECORDING_TESTS = """
+import os
+import pytest
+from aiohttp import web
+
+from edgeproxy import EdgeProxyFactory
+
+HITS = []
+
+
+def origin() -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        HITS.append(request.path)
+        return web.Response(text="live " + os.environ.get("ORIGIN_VERSION", "1") + " " + request.path)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    return app
+
+
+@pytest.mark.asyncio
+async def test_recorded(edgeproxy: EdgeProxyFactory) -> None:
+    proxy = await edgeproxy(origin=origin(), recording=True, record_mode=os.environ.get("MODE", "once"))
+    async with proxy.client.get(os.environ.get("PAGE", "/page")) as response:
+        print("ANSWER", response.status, await response.text(), "HITS", len(HITS), "MODE", proxy.recording.mode)
+"""
+
+
+def recording_run(pytester: pytest.Pytester, *options: str, **environment: str) -> pytest.RunResult:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        return pytester.runpytest_subprocess("--asyncio-mode=strict", "-p", "no:cacheprovider", "-s", *options)
+
+
+def answer(result: pytest.RunResult) -> str:
+    return next(line for line in result.outlines if "ANSWER " in line).split("ANSWER ", 1)[1]
+
+
+def test_recording_true_records_once_next_to_the_test_then_replays(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rec=RECORDING_TESTS)
+    first = recording_run(pytester)
+    first.assert_outcomes(passed=1)
+    assert answer(first) == "200 live 1 /page HITS 1 MODE all"
+    har = pytester.path / "recordings" / "test_rec" / "test_recorded.har"
+    assert har.is_file()
+    second = recording_run(pytester, ORIGIN_VERSION="2")
+    second.assert_outcomes(passed=1)
+    assert answer(second) == "200 live 1 /page HITS 0 MODE none"  # from the recording: the origin was not asked
+
+
+def test_the_command_line_record_mode_overrides_every_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rec=RECORDING_TESTS)
+    recording_run(pytester).assert_outcomes(passed=1)
+    rerecorded = recording_run(pytester, "--edgeproxy-record-mode=all", ORIGIN_VERSION="2", MODE="none")
+    rerecorded.assert_outcomes(passed=1)
+    assert answer(rerecorded) == "200 live 2 /page HITS 1 MODE all"
+    episodes = recording_run(pytester, "--edgeproxy-record-mode=new_episodes", PAGE="/other")
+    episodes.assert_outcomes(passed=1)
+    assert answer(episodes) == "200 live 1 /other HITS 1 MODE new_episodes"
+
+
+def test_in_mode_none_a_request_not_recorded_fails_the_test_naming_the_nearest(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rec=RECORDING_TESTS)
+    recording_run(pytester).assert_outcomes(passed=1)
+    missed = recording_run(pytester, "--edgeproxy-record-mode=none", PAGE="/page?x=1")
+    missed.assert_outcomes(failed=1)
+    output = missed.stdout.str()
+    assert answer(missed).startswith("502 ")
+    assert "1 origin request(s) not in the recording:" in output
+    assert "/page?x=1 matches no recorded origin request (on method, host, path, query); nearest recorded:" in output
+    assert "/page: query '' != 'x=1'" in output

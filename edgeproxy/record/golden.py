@@ -113,18 +113,32 @@ class ReplayReport:
         }
 
 
-class _ByPort(Observer):
-    """Hands each finished exchange to the replay worker whose connection (the viewer's port) it came on."""
+class _Exchanges(Observer):
+    """Hands each finished exchange to the replayed request it answered: by its id, which a CloudFront response
+    carries (``X-Amz-Cf-Id``); an ALB response carries none, so ALB recordings replay one request at a time and
+    exchanges are taken in order."""
 
     def __init__(self) -> None:
-        self._queues: dict[int, asyncio.Queue[Exchange]] = {}
-
-    def queue(self, port: int) -> asyncio.Queue[Exchange]:
-        return self._queues.setdefault(port, asyncio.Queue())
+        self._by_id: dict[str, Exchange] = {}
+        self._in_order: asyncio.Queue[Exchange] = asyncio.Queue()
+        self._arrived = asyncio.Event()
 
     def exchange_done(self, exchange: Exchange) -> None:
-        if exchange.viewer.client_port is not None:
-            self.queue(exchange.viewer.client_port).put_nowait(exchange)
+        if exchange.mode == "alb":
+            self._in_order.put_nowait(exchange)
+        else:
+            self._by_id[exchange.id] = exchange
+            self._arrived.set()
+
+    async def of(self, headers: CIMultiDict[str]) -> Exchange | None:
+        request_id = headers.get("X-Amz-Cf-Id")
+        if request_id is None:
+            return await asyncio.wait_for(self._in_order.get(), 30)
+        async with asyncio.timeout(30):
+            while request_id not in self._by_id:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self._by_id.pop(request_id)
 
 
 async def replay(
@@ -163,18 +177,19 @@ async def replay(
     if origin_from == "recording":
         start_arguments.update(recording=recording_path, record_mode="none")
     proxy = await start(**start_arguments, redact=tuple(redact), default_redactions=default_redactions)
-    by_port = _ByPort()
-    proxy.observe(by_port)
+    exchanges = _Exchanges()
+    proxy.observe(exchanges)
+    alb = any(entry.get("_mode") == "alb" for entry in recording.entries)
     try:
         comparer = _Comparer(recording, redactor, ignored)
-        results = await _replay_all(proxy.url, recording, by_port, comparer, max(1, concurrency))
+        results = await _replay_all(proxy.url, recording, exchanges, comparer, 1 if alb else max(1, concurrency))
     finally:
         await proxy.close()
     return ReplayReport(recording_path, results)
 
 
 async def _replay_all(
-    url: URL, recording: Recording, by_port: _ByPort, comparer: _Comparer, concurrency: int
+    url: URL, recording: Recording, exchanges: _Exchanges, comparer: _Comparer, concurrency: int
 ) -> list[EntryResult]:
     """Each entry over real HTTP, ``concurrency`` connections at a time; identical requests one after another, in
     their recorded order (so that repeated requests get their recorded answers in order)."""
@@ -188,7 +203,7 @@ async def _replay_all(
     results: dict[int, EntryResult] = {}
 
     async def worker() -> None:
-        connector = aiohttp.TCPConnector(limit=1)
+        connector = aiohttp.TCPConnector(limit=1)  # one request at a time on one connection
         async with aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
@@ -197,7 +212,7 @@ async def _replay_all(
         ) as session:
             while not pending.empty():
                 for index in pending.get_nowait():
-                    results[index] = await _one(session, url, index, recording.entries[index], by_port, comparer)
+                    results[index] = await _one(session, url, index, recording.entries[index], exchanges, comparer)
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(groups)) or 1)))
     return [results[index] for index in sorted(results)]
@@ -224,7 +239,7 @@ async def _one(
     base: URL,
     index: int,
     entry: Mapping[str, Any],
-    by_port: _ByPort,
+    exchanges: _Exchanges,
     comparer: _Comparer,
 ) -> EntryResult:
     request = entry.get("request") or {}
@@ -238,15 +253,13 @@ async def _one(
         async with session.request(
             method, url, headers=_request_headers(request), data=body, allow_redirects=False
         ) as response:
-            transport = response.connection.transport if response.connection is not None else None
-            sockname = transport.get_extra_info("sockname") if transport is not None else None
             data = await response.read()
             result.status = response.status
             headers = as_received(response.raw_headers)
     except aiohttp.ClientError as exc:
         result.differences.append(Difference("response", f"status {result.recorded_status}", f"no response ({exc})"))
         return result
-    exchange = await asyncio.wait_for(by_port.queue(sockname[1]).get(), 30) if sockname else None
+    exchange = await exchanges.of(headers)
     result.differences += comparer.compare(entry, response.status, headers, data, exchange)
     return result
 

@@ -1,0 +1,130 @@
+"""record/golden.py: golden replays of a recording through the current distribution, and of a browser's HAR."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from pytest_aiohttp import AiohttpServer
+
+from edgeproxy import replay
+from edgeproxy.record.har import read
+from edgeproxy.testing import start
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "har"
+PASS = """
+def handler(event, context):
+    cf = event["Records"][0]["cf"]
+    return cf.get("response") or cf["request"]
+"""
+VERSIONED = """
+VERSION = "{version}"
+
+def handler(event, context):
+    cf = event["Records"][0]["cf"]
+    if cf["request"]["uri"] == "/a":
+        cf["response"]["headers"]["x-version"] = [{{"value": VERSION}}]
+    return cf["response"]
+"""
+
+
+def origin_app() -> web.Application:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(text=f"page {request.path}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+def write_distribution(folder: Path, origin_url: str, version: str) -> Path:
+    (folder / "pass.py").write_text(PASS)
+    (folder / "versioned.py").write_text(VERSIONED.format(version=version))
+    config = folder / "edgeproxy.toml"
+    config.write_text(
+        f'[origins.app]\nurl = "{origin_url}"\n[default_behavior]\norigin = "app"\n'
+        "[default_behavior.functions]\n"
+        'viewer-request = "pass.py:handler"\norigin-request = "pass.py:handler"\n'
+        'origin-response = "pass.py:handler"\nviewer-response = "versioned.py:handler"\n'
+    )
+    return config
+
+
+def run_replay(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgeproxy.cli", "replay", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_a_changed_handler_is_reported_at_exactly_the_entries_it_changed(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    origin = await aiohttp_server(origin_app())
+    origin_url = str(origin.make_url("")).rstrip("/")
+    config = write_distribution(tmp_path, origin_url, version="1")
+    recording = tmp_path / "golden.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+    try:
+        for target in ("/a", "/b", "/c?x=1"):
+            async with proxy.client.get(target) as response:
+                assert response.status == 200
+    finally:
+        await proxy.close()
+    await origin.close()  # replay answers origin requests from the recording
+
+    unchanged = run_replay(str(recording), "--config", str(config), cwd=tmp_path)
+    assert (unchanged.returncode, unchanged.stdout.strip()) == (0, "replay: 3 same, 0 differ"), unchanged.stderr
+
+    write_distribution(tmp_path, origin_url, version="2")
+    changed = run_replay(str(recording), "--config", str(config), cwd=tmp_path)
+    assert changed.returncode == 1, changed.stderr
+    lines = changed.stdout.strip().splitlines()
+    assert lines[0] == "#1 GET /a: 200 recorded, 200 replayed"
+    assert "  header X-Version: recorded '1', replayed '2'" in lines
+    assert '  viewer-response result $.headers.x-version[0].value: recorded "1", replayed "2"' in lines
+    assert lines[-1] == "replay: 2 same, 1 differ"
+    assert not any(line.startswith(("#2", "#3")) for line in lines)
+
+    as_json = run_replay(str(recording), "--config", str(config), "--json", cwd=tmp_path)
+    report = json.loads(as_json.stdout)
+    assert (report["same"], report["differ"]) == (2, 1)
+
+
+async def test_a_browsers_har_replays_against_a_live_origin_and_reports_a_status_that_differs(
+    aiohttp_server: AiohttpServer,
+) -> None:
+    async def index(request: web.Request) -> web.Response:
+        assert request.query_string == "lang=en&lang=de"
+        assert request.headers["Accept-Language"] == "en-GB,en;q=0.9"  # the recorded viewer's own headers
+        assert ":authority" not in request.headers
+        body = gzip.compress(b"<h1>hello from production</h1>\n\n\n")
+        return web.Response(body=body, headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/index.html", index)  # the logo is not there: 404 where production said 200
+    origin = await aiohttp_server(app)
+    recording = read(FIXTURES / "chrome-shaped.har")
+    assert not recording.is_edgeproxys
+    report = await replay(FIXTURES / "chrome-shaped.har", origin=str(origin.make_url("")), origin_from="live")
+    assert not report.same
+    [logo] = report.differ
+    assert (logo.method, logo.target, logo.recorded_status, logo.status) == ("GET", "/images/logo.png", 200, 404)
+    assert "status: recorded 200, replayed 404" in [str(difference) for difference in logo.differences]
+    assert "header x-cache: recorded 'Hit from cloudfront', replayed 'Error from cloudfront'" in str(report)
+    assert report.summary() == "replay: 1 same, 1 differ"
+
+
+def test_a_browsers_har_needs_origin_from_live(tmp_path: Path) -> None:
+    result = run_replay(str(FIXTURES / "chrome-shaped.har"), "--origin", "http://127.0.0.1:9", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "it holds no origin exchanges (a browser's HAR?): replay it with origin_from 'live'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,201 @@
+"""record/har.py: exchanges as HAR 1.2 entries (checked against a HAR 1.2 schema written from the spec's fields),
+files written as exchanges complete, and readers that take a file cut short, a byte-order mark, or a browser's HAR."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from aiohttp import web
+
+from edgeproxy.record.har import HEAD, TAIL, HarFile, RecordingError, body_of, header_pairs, read
+from edgeproxy.testing import start
+
+SCHEMA = json.loads((Path(__file__).parents[2] / "fixtures" / "har" / "har-1.2.schema.json").read_text())
+BINARY = bytes(range(256)) * 8
+ZIPPED = gzip.compress(b"zipped " * 200)
+
+
+def origin_app() -> web.Application:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if request.path == "/zipped":
+            return web.Response(body=ZIPPED, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+        if request.path == "/binary":
+            return web.Response(body=BINARY, content_type="application/octet-stream")
+        response = web.Response(text=f"echo {await request.read()!r}", reason="Fine")
+        response.headers.add("Set-Cookie", "a=1; Path=/; HttpOnly")
+        response.headers.add("Set-Cookie", "b=2")
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+GENERATE = """
+def handler(event, context):
+    request = event["Records"][0]["cf"]["request"]
+    if request["uri"] == "/generated":
+        return {"status": "302", "headers": {"location": [{"value": "/elsewhere"}]}}
+    if request["uri"] == "/broken":
+        return {"status": "not a number"}
+    return request
+"""
+STAMP = """
+def handler(event, context):
+    response = event["Records"][0]["cf"]["response"]
+    response["headers"]["x-stamp"] = [{"value": "1"}]
+    return response
+"""
+
+
+async def recorded(tmp_path: Path) -> list[dict[str, Any]]:
+    (tmp_path / "generate.py").write_text(GENERATE)
+    (tmp_path / "stamp.py").write_text(STAMP)
+    recording = tmp_path / "r.har"
+    proxy = await start(
+        origin=origin_app(),
+        viewer_request=f"{tmp_path}/generate.py:handler",
+        origin_response=f"{tmp_path}/stamp.py:handler",
+        recording=recording,
+        record_mode="all",
+    )
+    try:
+        for method, target, body, headers in [
+            ("GET", "/page?tag=a&tag=b&q=x%20y", None, [("X-Twice", "1"), ("X-Twice", "2"), ("Cookie", "s=1; t=2")]),
+            ("POST", "/upload", b"\x00\x01binary\xff", [("Content-Type", "application/octet-stream")]),
+            ("GET", "/zipped", None, []),
+            ("GET", "/binary", None, []),
+            ("GET", "/generated", None, []),
+            ("GET", "/broken", None, []),
+        ]:
+            async with proxy.client.request(method, target, data=body, headers=headers, allow_redirects=False):
+                pass
+    finally:
+        await proxy.close()
+    document = json.loads(recording.read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["log"]["creator"]["name"] == "edgeproxy"
+    assert document["log"]["pages"] == []
+    entries: list[dict[str, Any]] = document["log"]["entries"]
+    return entries
+
+
+async def test_a_recording_is_har_1_2_with_the_pipeline_inside(tmp_path: Path) -> None:
+    page, upload, zipped, binary, generated, broken = await recorded(tmp_path)
+    for entry in (page, upload, zipped, binary, generated, broken):
+        timings = entry["timings"]
+        assert entry["time"] == pytest.approx(
+            sum(value for value in timings.values() if value >= 0) - timings["ssl"] - 1
+        )
+        assert entry["serverIPAddress"] == "127.0.0.1"
+        assert entry["cache"] == {}
+        assert entry["_mode"] == "cloudfront"
+        assert entry["_behavior"] == "*"
+        assert entry["_requestId"] == dict((h["name"], h["value"]) for h in entry["response"]["headers"])["X-Amz-Cf-Id"]
+
+    request = page["request"]
+    assert request["url"].endswith("/page?tag=a&tag=b&q=x%20y")
+    assert request["queryString"] == [
+        {"name": "tag", "value": "a"},
+        {"name": "tag", "value": "b"},
+        {"name": "q", "value": "x y"},
+    ]
+    assert [h["value"] for h in request["headers"] if h["name"] == "X-Twice"] == ["1", "2"]
+    assert request["cookies"] == [{"name": "s", "value": "1"}, {"name": "t", "value": "2"}]
+    response = page["response"]
+    assert (response["status"], response["statusText"]) == (200, "Fine")
+    assert [c["name"] for c in response["cookies"]] == ["a", "b"]
+    assert response["cookies"][0]["httpOnly"] is True
+    assert [h["value"] for h in response["headers"] if h["name"].lower() == "set-cookie"] == [
+        "a=1; Path=/; HttpOnly",
+        "b=2",
+    ]
+    assert [h["name"] for h in response["headers"]][-4:] == ["X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id"]
+    assert [invocation["trigger"] for invocation in page["_invocations"]] == ["viewer-request", "origin-response"]
+    stamp = page["_invocations"][1]
+    assert stamp["event"]["Records"][0]["cf"]["config"]["eventType"] == "origin-response"
+    assert stamp["result"]["headers"]["x-stamp"] == [{"key": "X-Stamp", "value": "1"}]
+    assert (stamp["error"], stamp["time"] >= 0) == (None, True)
+
+    assert upload["request"]["postData"] == {
+        "mimeType": "application/octet-stream",
+        "text": base64.b64encode(b"\x00\x01binary\xff").decode(),
+        "_encoding": "base64",
+    }
+    assert body_of(upload["request"]["postData"]) == b"\x00\x01binary\xff"
+    assert body_of(upload["_origin"]["request"]["postData"]) == b"\x00\x01binary\xff"
+
+    # Bodies exactly as they went: the compressed one stays compressed, in base64, on both sides.
+    assert zipped["response"]["content"]["encoding"] == "base64"
+    assert body_of(zipped["response"]["content"]) == ZIPPED
+    assert body_of(zipped["_origin"]["response"]["content"]) == ZIPPED
+    assert body_of(binary["response"]["content"]) == BINARY
+    assert binary["_origin"]["request"]["url"].startswith("http://127.0.0.1:")
+    assert [h["name"] for h in binary["_origin"]["request"]["headers"]][-1] == "X-Amz-Cf-Id"
+
+    assert generated["_origin"] is None
+    assert generated["response"]["redirectURL"] == "/elsewhere"
+    assert generated["_skipped"]["origin"] == "viewer-request generated a response"
+
+    assert broken["response"]["status"] == 502
+    error = broken["_invocations"][0]["error"]
+    assert (error["status"], error["name"]) == (502, "LambdaValidationError")
+    assert "response.status" in error["reason"]
+    assert broken["_error"]["name"] == "LambdaValidationError"
+
+
+def test_the_file_is_whole_after_every_entry_and_takes_writers_from_several_processes(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    one, other = HarFile(path), HarFile(path)  # two writers, as two worker processes would have
+    assert json.loads(path.read_text())["log"]["entries"] == []
+    one.append({"n": 1})
+    other.append({"n": 2})
+    one.append({"n": 3})
+    assert [e["n"] for e in json.loads(path.read_text())["log"]["entries"]] == [1, 2, 3]
+    one.close()
+    other.close()
+    assert path.read_text().startswith(HEAD)
+    assert path.read_text().endswith(TAIL)
+
+
+def test_a_file_cut_short_keeps_every_whole_entry(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    for n in range(3):
+        file.append({"startedDateTime": f"2026-12-01T00:00:0{n}.000Z", "n": n})
+    file.close()
+    text = path.read_text()
+    # (where the file ends, the entries read back, whether it counts as cut short)
+    for cut, kept, cut_short in [
+        (len(text) - 1, 3, False),  # only the last newline lost: still whole JSON
+        (len(text) - len(TAIL), 3, True),  # every entry written, the closing brackets not
+        (len(text) - len(TAIL) - 5, 2, True),  # in the middle of the last entry
+    ]:
+        path.write_text(text[:cut])
+        recording = read(path)
+        assert ([e["n"] for e in recording.entries], recording.cut_short) == (list(range(kept)), cut_short)
+    with pytest.raises(RecordingError, match="cannot add to it"):
+        HarFile(path)
+
+
+def test_readers_take_a_byte_order_mark_browser_header_shapes_and_sort_by_start(tmp_path: Path) -> None:
+    path = tmp_path / "browser.har"
+    entries = [
+        {"startedDateTime": "2026-12-01T10:00:01.000+01:00", "request": {"headers": [["a", "1"]]}},
+        {"startedDateTime": "2026-12-01T08:59:59.500Z", "request": {"headers": [{"name": "b", "value": "2"}]}},
+    ]
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"log": {"version": "1.2", "entries": entries}}, indent=2).encode())
+    recording = read(path)
+    assert [header_pairs(e["request"]["headers"]) for e in recording.entries] == [[("b", "2")], [("a", "1")]]
+    assert not recording.is_edgeproxys
+    path.write_text("<html>not har</html>")
+    with pytest.raises(RecordingError, match="not a HAR file"):
+        read(path)
+    with pytest.raises(RecordingError, match="cannot be read"):
+        read(tmp_path / "missing.har")

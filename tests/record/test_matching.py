@@ -1,0 +1,80 @@
+"""record/matching.py: which recorded origin request an origin request is, and the diagnostic for one that is none."""
+
+from __future__ import annotations
+
+import pytest
+from multidict import CIMultiDict
+
+from edgeproxy.origin import OriginRequest
+from edgeproxy.record.matching import DEFAULT_MATCH_ON, Call, Index, match_on
+from edgeproxy.record.redact import Redactor
+
+
+def call(
+    path: str = "/v1/items",
+    query: str = "a=1&b=2",
+    *,
+    method: str = "GET",
+    host: str = "api.example.com",
+    **more: object,
+) -> Call:
+    headers = CIMultiDict([("Host", host), ("X-Amz-Cf-Id", str(more.pop("request_id", "id-1")))])
+    request = OriginRequest(method, "custom", host, "https", 443, path, query, headers)
+    return Call.of(request, more.pop("body", None), Redactor.make(["token"]))  # type: ignore[arg-type]
+
+
+def test_default_is_method_host_path_and_the_raw_query_in_order() -> None:
+    assert DEFAULT_MATCH_ON == ("method", "host", "path", "query")
+    index = Index()
+    index.add(call(), "answer")
+    assert index.find(call(request_id="another-id")) == "answer"
+    assert index.find(call(host="API.example.com")) == "answer"  # host names are case-insensitive
+    for other in (call(query="b=2&a=1"), call(method="POST"), call("/v1/other"), call(host="eu.example.com")):
+        assert index.find(other) is None
+
+
+def test_identical_requests_get_their_answers_in_order_then_the_last_again() -> None:
+    index = Index()
+    for n in (1, 2):
+        index.add(call(), f"answer {n}")
+    assert [index.find(call()) for _ in range(4)] == ["answer 1", "answer 2", "answer 2", "answer 2"]
+
+
+def test_redacted_values_never_decide_a_match() -> None:
+    index = Index()
+    index.add(call(query="token=[REDACTED]&a=1"), "answer")  # as the recording holds it
+    assert index.find(call(query="token=live-secret&a=1")) == "answer"
+
+
+@pytest.mark.parametrize(
+    ("on", "live", "matches"),
+    [
+        ("headers", call(request_id="x"), True),  # the request id is never compared
+        ("headers", call(host="other.example.com"), False),
+        ("body", call(body=b"data"), False),
+        ("uri", call(query="a=1&b=2"), True),
+        ("port", call("/elsewhere"), True),
+    ],
+)
+def test_other_matchers(on: str, live: Call, matches: bool) -> None:
+    index = Index(match_on([on]))
+    index.add(call(), "answer")
+    assert (index.find(live) is not None) == matches
+
+
+def test_a_miss_names_the_nearest_recorded_request_and_what_differed() -> None:
+    index = Index()
+    index.add(call("/v1/items", "a=1"), "x")
+    index.add(call("/v2/else", "z=9", method="POST"), "y")
+    assert index.nearest(call("/v1/items", "a=2")) == (
+        "GET https://api.example.com:443/v1/items?a=2 matches no recorded origin request (on method, host, path, "
+        "query); nearest recorded: GET https://api.example.com:443/v1/items?a=1: query 'a=1' != 'a=2'"
+    )
+    assert "holds no origin requests" in Index().nearest(call())
+
+
+def test_match_on_names() -> None:
+    assert match_on(["method,path", "query"]) == ("method", "path", "query")
+    assert match_on([]) == DEFAULT_MATCH_ON
+    with pytest.raises(ValueError, match="unknown matcher 'colour'"):
+        match_on(["colour"])
