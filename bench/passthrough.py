@@ -65,6 +65,7 @@ LABELS = {
     "minimal": "minimal aiohttp proxy",
     "edgeproxy": "edgeproxy, 4 pass-through handlers",
     "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
+    "edgeproxy-recording": "edgeproxy, --record-mode all",
 }
 
 
@@ -254,13 +255,16 @@ def start_minimal(servers: Servers, origin: Server) -> Server:
     )
 
 
-def start_edgeproxy(servers: Servers, origin: Server, name: str, python: str = PYTHON) -> Server:
+def start_edgeproxy(
+    servers: Servers, origin: Server, name: str, python: str = PYTHON, extra: tuple[str, ...] = ()
+) -> Server:
     """``edgeproxy serve`` with the pass-through handler at the four triggers, run by ``python`` (another
-    checkout's interpreter for ``--compare``)."""
+    checkout's interpreter for ``--compare``), with ``extra`` arguments."""
     port = free_port()
     handler = f"{HERE / 'passthrough_handler.py'}:handler"
     command = [*edgeproxy_command(python), "serve", "--origin", origin.url, "--host", "127.0.0.1", "--port", str(port)]
     command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
+    command += extra
     where = "" if python == PYTHON else f" ({Path(python).parent.parent.parent})"
     return servers.start(
         name, f"edgeproxy serve, 4 x bench/passthrough_handler.py{where}", command, port, ready_text="listening on"
@@ -383,6 +387,8 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
             f"{_ms(median.p99_ms):>9}{median.errors:>8}"
         )
     lines += ["", f"ratio edgeproxy / minimal proxy: {context['ratio']:.2f}"]
+    if "recording_ratio" in context:
+        lines.append(f"ratio edgeproxy recording every exchange / edgeproxy: {context['recording_ratio']:.2f}")
     if "compared_ratio" in context:
         lines.append(
             f"ratio compared edgeproxy ({context['compared']}) / minimal proxy: {context['compared_ratio']:.2f}"
@@ -413,6 +419,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         }
         if args.compare is not None:
             targets["edgeproxy-compared"] = start_edgeproxy(servers, origin, "edgeproxy-compared", args.compare)
+        if args.recording:
+            recording = ("--recording", str(workdir / "recording.har"), "--record-mode", "all")
+            targets["edgeproxy-recording"] = start_edgeproxy(servers, origin, "edgeproxy-recording", extra=recording)
         warnings = verify(list(targets.values()))
         print(f"servers up and verified; origin: {origin.description}; load: {generator_name}", file=sys.stderr)
 
@@ -449,6 +458,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         "request": REQUEST_PATH,
         "ratio": ratio,
     }
+    if "edgeproxy-recording" in summaries:
+        context["recording_ratio"] = (
+            summaries["edgeproxy-recording"].median.requests_per_second
+            / summaries["edgeproxy"].median.requests_per_second
+        )
     if "edgeproxy-compared" in summaries:
         context["compared"] = str(args.compare)
         context["compared_ratio"] = summaries["edgeproxy-compared"].median.requests_per_second / minimal_rate
@@ -464,6 +478,11 @@ def main() -> int:
     parser.add_argument("--load-generator", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--origin", choices=("auto", "nginx", "aiohttp"), default="auto")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument(
+        "--recording",
+        action="store_true",
+        help="also measure edgeproxy recording every exchange (--record-mode all) and give its ratio to edgeproxy",
+    )
     parser.add_argument(
         "--compare",
         metavar="PYTHON",

@@ -71,7 +71,8 @@ class ViewerRequest:
 class Invocation:
     """One handler invocation: the event it was given (as it was before the handler ran; ``None`` when no observer
     asked for events), what it returned, when it started (``time.time()``), how long it took, and the error the
-    viewer got because of it, if any."""
+    viewer got because of it, if any. ``changed`` is false when the result is the request or response the handler
+    was given, as it was given."""
 
     request_id: str  # CloudFront's request id (the response's X-Amz-Cf-Id); in ALB mode the X-Amzn-Trace-Id
     trigger: Source  # a Lambda@Edge trigger, or "alb"
@@ -81,6 +82,7 @@ class Invocation:
     duration: float  # seconds
     error: ViewerError | AlbError | None
     started: float = 0.0
+    changed: bool = True
 
 
 @dataclass

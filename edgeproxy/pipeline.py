@@ -294,12 +294,19 @@ class Pipeline:
             request=request,  # type: ignore[arg-type]
             response=response,  # type: ignore[arg-type]
         )
-        before = copy_json((request, response))  # handlers mutate the event in place
+        # Handlers mutate the event in place: what it was before, to compare the result with (and, for observers, the
+        # whole event as the handler got it; the one copy serves both).
         event_in = copy_json(event) if self.observers else None
+        if event_in is None:
+            before = copy_json((request, response))
+        else:
+            cf = event_in["Records"][0]["cf"]
+            before = (cf["request"], cf.get("response"))
         started_at = time.time()
         started = time.perf_counter()
         result: Any = None
         error: ViewerError | None = None
+        changed = True
         try:
             try:
                 returned = await self.runtime.invoke(
@@ -317,13 +324,19 @@ class Pipeline:
             result = returned
             checked = validate(trigger, before, returned, self.strictness, handler=function.ref)
             # Recorded as CloudFront received it (JSON, missing keys filled in), and as it was then: the next trigger's
-            # handler gets the same object and may change it in place.
-            result = copy_json(checked.value) if self.observers else checked.value
+            # handler gets the same object and may change it in place. A result unchanged is what the event held.
+            changed = checked.changed
+            if not changed:
+                result = before[0] if response is None else before[1]
+            else:
+                result = copy_json(checked.value) if self.observers else checked.value
         except ViewerError as exc:
             error = exc
             raise
         finally:
-            invocation = Invocation(exchange.id, trigger, function.ref, event_in, result, duration, error, started_at)
+            invocation = Invocation(
+                exchange.id, trigger, function.ref, event_in, result, duration, error, started_at, changed
+            )
             exchange.invocations.append(invocation)
             if self.observers:
                 self.observers.trigger_done(exchange, invocation)

@@ -368,8 +368,9 @@ class _Comparer:
                 differences.append(
                     Difference(f"{trigger} error", str((item.get("error") or {}).get("name")), str(error))
                 )
-            if "result" in item and item["result"] is not None and match.error is None:
-                left = self._normalised(item["result"], ids)
+            recorded_result = _recorded_result(item)
+            if recorded_result is not None and match.error is None:
+                left = self._normalised(recorded_result, ids)
                 right = self._normalised(self.redactor.event(match.result), ids)
                 differences += [
                     Difference(f"{trigger} result {where}", a, b) for where, a, b in _json_differences(left, right)
@@ -389,6 +390,19 @@ class _Comparer:
         if isinstance(value, str):
             return _without_ids(value, ids)
         return value
+
+
+def _recorded_result(item: Mapping[str, Any]) -> Any:
+    """A recorded invocation's result; one that returned what it was given unchanged is recorded as its event."""
+    if "result" in item:
+        return item["result"]
+    event = item.get("event")
+    if not item.get("unchanged") or not isinstance(event, dict):
+        return None
+    if "Records" not in event:
+        return event
+    cf = event["Records"][0]["cf"]
+    return cf.get("response") or cf.get("request")
 
 
 def _error_name(invocation: Invocation) -> str | None:

@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from edgeproxy import __version__
 from edgeproxy.errors import AlbError, EdgeProxyError, ViewerError
 from edgeproxy.exchange import Exchange, Invocation
-from edgeproxy.record.redact import Redactor, custom_header_names
+from edgeproxy.record.redact import Redactor
 
 CREATOR = {"name": "edgeproxy", "version": __version__}
 # The file is always a whole HAR document: entries go between HEAD and TAIL, one per line.
@@ -48,7 +51,14 @@ class RecordingError(EdgeProxyError):
 
 def timestamp(seconds: float) -> str:
     """ISO 8601 in UTC with milliseconds, as browsers write HAR dates: ``2026-12-01T08:12:05.123Z``."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    whole = int(seconds)
+    prefix = _second(whole)
+    return f"{prefix}.{int((seconds - whole) * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def parse_timestamp(text: str) -> float:
@@ -143,6 +153,8 @@ def response_cookies(headers: Iterable[tuple[str, str]]) -> list[dict[str, Any]]
 
 
 def _query(raw: str) -> list[dict[str, str]]:
+    if not raw:
+        return []
     return [{"name": name, "value": value} for name, value in parse_qsl(raw, keep_blank_values=True)]
 
 
@@ -152,9 +164,7 @@ def _milliseconds(seconds: float | None) -> float:
 
 def entry(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
     """The HAR entry of a finished exchange, with ``redactor``'s secrets redacted everywhere."""
-    redactor = redactor.with_custom_headers(
-        name for invocation in exchange.invocations for name in custom_header_names(invocation.result)
-    )
+    redactor = redactor.for_exchange(exchange)
     viewer = exchange.viewer
     headers = redactor.headers_list(viewer.headers.items())
     local = viewer.local_address
@@ -276,9 +286,12 @@ def _invocation(invocation: Invocation, redactor: Redactor) -> dict[str, Any]:
         "startedDateTime": timestamp(invocation.started),
         "time": _milliseconds(invocation.duration),
         "event": redactor.event(invocation.event),
-        "result": redactor.event(invocation.result),
-        "error": None if invocation.error is None else _error(invocation.error),
     }
+    if invocation.changed:
+        record["result"] = redactor.event(invocation.result)
+    else:
+        record["unchanged"] = True  # the result is the event's request (or response), as the handler got it
+    record["error"] = None if invocation.error is None else _error(invocation.error)
     traceback = getattr(invocation.error, "handler_traceback", None)
     if traceback:
         record["error"]["traceback"] = traceback
@@ -314,17 +327,27 @@ class HarFile:
         return size >= len(HEAD) + len(TAIL) and os.pread(self._fd, len(TAIL), size - len(TAIL)) == TAIL.encode()
 
     def append(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"))
+        line = dumps(record)
         with self._locked():
             size = os.fstat(self._fd).st_size
             offset = size - len(TAIL)
             separator = "\n" if offset == len(HEAD) else ",\n"
-            os.pwrite(self._fd, (separator + line + TAIL).encode(), offset)
+            os.pwrite(self._fd, separator.encode() + line + TAIL.encode(), offset)
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def dumps(record: Mapping[str, Any]) -> bytes:
+    """One entry as one line of JSON. orjson, because recording every exchange must cost the proxy little (it is
+    about 15 times as fast as the standard library here); text orjson refuses (a lone surrogate, from bytes that are
+    not UTF-8) goes through ``json``, escaped."""
+    try:
+        return orjson.dumps(record)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(record, separators=(",", ":")).encode()
 
 
 class _Lock:
@@ -355,18 +378,21 @@ class Recording:
 def read(path: Path) -> Recording:
     """Read a HAR file: edgeproxy's own (cut short or not), or a browser's (a byte-order mark is skipped)."""
     try:
-        data = path.read_bytes()
+        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     except OSError as exc:
         raise RecordingError(f"{path}: cannot be read: {exc.strerror}") from None
-    text = data.decode("utf-8-sig", "surrogateescape")
     cut_short = False
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        entries = _recover(text)
-        if entries is None:
-            raise RecordingError(f"{path}: not a HAR file (not JSON: {exc})") from None
-        document, cut_short = {"log": {"entries": entries}}, True
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        text = data.decode("utf-8", "surrogateescape")
+        try:
+            document = json.loads(text)  # what orjson refuses but JSON allows (an escaped lone surrogate)
+        except json.JSONDecodeError as exc:
+            entries = _recover(text)
+            if entries is None:
+                raise RecordingError(f"{path}: not a HAR file (not JSON: {exc})") from None
+            document, cut_short = {"log": {"entries": entries}}, True
     log = document.get("log") if isinstance(document, dict) else None
     entries = log.get("entries") if isinstance(log, dict) else None
     if not isinstance(entries, list) or not all(isinstance(item, dict) for item in entries):

@@ -6,13 +6,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
+
+if TYPE_CHECKING:
+    from edgeproxy.exchange import Exchange
 
 REDACTED = "[REDACTED]"
 # Credentials a request carries; redacted unless --no-default-redactions.
 DEFAULT_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "x-amz-security-token"})
 _COOKIE_PAIR = re.compile(r"\s*([^=;\s]+)\s*=")
+_COOKIES = frozenset({"cookie", "set-cookie"})
 
 
 @dataclass(frozen=True)
@@ -25,11 +29,13 @@ class Redactor:
     names: frozenset[str] = frozenset()
     custom_headers: frozenset[str] = frozenset()
     _all_headers: frozenset[str] = field(init=False, repr=False)
+    idle: bool = field(init=False, repr=False)  # redacts nothing at all
 
     def __post_init__(self) -> None:
         lower = frozenset(name.lower() for name in (*self.headers, *self.names, *self.custom_headers))
         object.__setattr__(self, "_all_headers", lower)
         object.__setattr__(self, "names", frozenset(name.lower() for name in self.names))
+        object.__setattr__(self, "idle", not lower)
 
     @classmethod
     def make(cls, extra: Iterable[str] = (), *, defaults: bool = True, custom_headers: Iterable[str] = ()) -> Redactor:
@@ -45,6 +51,28 @@ class Redactor:
         if not more:
             return self
         return Redactor(self.headers, self.names, self.custom_headers | more)
+
+    def for_exchange(self, exchange: Exchange) -> Redactor:
+        """The redactor for one exchange: :data:`NOTHING` when no header, cookie or query parameter anywhere in it
+        is to be redacted (a quick look at names, so that recording every exchange stays cheap), else this one,
+        also redacting the custom headers its origin-request result names."""
+        names: set[str] = set(exchange.viewer.headers.keys())
+        custom: set[str] = set()
+        for invocation in exchange.invocations:
+            for value in (invocation.event, invocation.result):
+                for part in _cf(value):
+                    headers = part.get("headers")
+                    if type(headers) is dict:
+                        names.update(headers)
+                    if part.get("origin"):
+                        custom |= custom_header_names(part)
+        if custom or self.names:  # custom headers' values, cookies and query parameters: the careful way
+            return self.with_custom_headers(custom)
+        for wire in (exchange.origin_request, exchange.origin_response, exchange.sent):
+            if wire is not None:
+                names.update(wire.headers.keys())
+        lowered = {str(name).lower() for name in names}  # one pass over the names, not one per message
+        return self if not self._all_headers.isdisjoint(lowered) else NOTHING
 
     def redacts_header(self, name: str) -> bool:
         return name.lower() in self._all_headers
@@ -63,17 +91,24 @@ class Redactor:
         return value
 
     def headers_list(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [(name, self.header(name, value)) for name, value in headers]
+        pairs = list(headers)
+        if self.idle:
+            return pairs
+        names = {name.lower() for name, _ in pairs}
+        if self._all_headers.isdisjoint(names) and (not self.names or _COOKIES.isdisjoint(names)):
+            return pairs  # nothing to redact
+        return [(name, self.header(name, value)) for name, value in pairs]
 
     def query(self, query: str) -> str:
         """A raw query string with the values of redacted parameters replaced (``&`` separates, as for CloudFront)."""
-        if not self.names or not query:
+        if self.idle or not self.names or not query:
             return query
         parts = []
         for part in query.split("&"):
             name, equals, _ = part.partition("=")
             parts.append(f"{name}={REDACTED}" if equals and _unquoted(name) in self.names else part)
-        return "&".join(parts)
+        redacted = "&".join(parts)
+        return query if redacted == query else redacted
 
     def url(self, url: str) -> str:
         base, question, query = url.partition("?")
@@ -90,54 +125,65 @@ class Redactor:
         return separator.join(pairs)
 
     # -- events and results: Lambda@Edge and ALB shapes, walked where headers and query strings live ----------------
+    # Copy on write: what holds nothing to redact comes back as it is (recording every exchange stays cheap).
 
     def event(self, value: Any) -> Any:
-        """A copy of a recorded event or result (either service's shape) with its secrets redacted."""
-        if not isinstance(value, dict):
+        """A recorded event or result (either service's shape) with its secrets redacted (a copy, when any is)."""
+        if self.idle or type(value) is not dict:
             return value
-        if "Records" in value:
-            records = value.get("Records")
-            if isinstance(records, list):
-                return {**value, "Records": [self._record(record) for record in records]}
+        records = value.get("Records")
+        if records is None:
+            return self._message(value)
+        if type(records) is not list or len(records) != 1 or type(records[0]) is not dict:
             return value
-        return self._message(value)
-
-    def _record(self, record: Any) -> Any:
-        if not isinstance(record, dict) or not isinstance(record.get("cf"), dict):
-            return record
-        cf = dict(record["cf"])
-        for part in ("request", "response"):
-            if isinstance(cf.get(part), dict):
-                cf[part] = self._message(cf[part])
-        return {**record, "cf": cf}
+        cf = records[0].get("cf")
+        if type(cf) is not dict:
+            return value
+        request, response = cf.get("request"), cf.get("response")
+        new_request = self._message(request) if type(request) is dict else request
+        new_response = self._message(response) if type(response) is dict else response
+        if new_request is request and new_response is response:
+            return value
+        parts = {"request": new_request} | ({} if response is None else {"response": new_response})
+        return {**value, "Records": [{**records[0], "cf": {**cf, **parts}}]}
 
     def _message(self, message: dict[str, Any]) -> dict[str, Any]:
         """A Lambda@Edge request or response, or an ALB event or result."""
-        redacted = dict(message)
-        for key, value in message.items():
-            if key == "headers" and isinstance(value, dict):
-                redacted[key] = self._header_map(value)
-            elif key == "multiValueHeaders" and isinstance(value, dict):
-                redacted[key] = {
-                    name: [self.header(name, item) if isinstance(item, str) else item for item in items]
-                    if isinstance(items, list)
-                    else items
-                    for name, items in value.items()
-                }
-            elif key == "querystring" and isinstance(value, str):
-                redacted[key] = self.query(value)
-            elif key in ("queryStringParameters", "multiValueQueryStringParameters") and isinstance(value, dict):
-                redacted[key] = {
-                    name: (REDACTED if not isinstance(items, list) else [REDACTED] * len(items))
-                    if _unquoted(name) in self.names
-                    else items
-                    for name, items in value.items()
-                }
-            elif key == "origin" and isinstance(value, dict):
-                redacted[key] = {kind: self._origin(spec) for kind, spec in value.items()}
-        return redacted
+        changes: dict[str, Any] = {}
+        headers = message.get("headers")
+        if type(headers) is dict and self._touched(headers):
+            changes["headers"] = self._header_map(headers)
+        origin = message.get("origin")
+        if type(origin) is dict:
+            new = self._origin(origin)
+            if new is not origin:
+                changes["origin"] = new
+        multi = message.get("multiValueHeaders")
+        if type(multi) is dict and self._touched(multi):
+            changes["multiValueHeaders"] = self._multi_value_headers(multi)
+        if self.names:
+            query = message.get("querystring")
+            if type(query) is str and (new := self.query(query)) is not query:
+                changes["querystring"] = new
+            for key in ("queryStringParameters", "multiValueQueryStringParameters"):
+                parameters = message.get(key)
+                if type(parameters) is dict and (new := self._parameters(parameters)) is not parameters:
+                    changes[key] = new
+        return {**message, **changes} if changes else message
 
-    def _header_map(self, headers: Mapping[str, Any]) -> dict[str, Any]:
+    def _touched(self, names: Mapping[str, Any]) -> bool:
+        """Whether a header map may hold something to redact (checked before any copy is made). Map names are lower
+        case in events and in results CloudFront accepts; a lenient run may let others through."""
+        if self.idle:
+            return False
+        if self._all_headers.isdisjoint(names) and (not self.names or _COOKIES.isdisjoint(names)):
+            if all(type(name) is str and name.islower() for name in names):
+                return False
+            lower = {str(name).lower() for name in names}
+            return not self._all_headers.isdisjoint(lower) or (bool(self.names) and not _COOKIES.isdisjoint(lower))
+        return True
+
+    def _header_map(self, headers: Mapping[str, Any]) -> Any:
         """Lambda@Edge's ``{name: [{key, value}]}`` (or ALB's single-value ``{name: value}``)."""
         result: dict[str, Any] = {}
         for name, entries in headers.items():
@@ -154,8 +200,31 @@ class Redactor:
                 result[name] = entries
         return result
 
-    def _origin(self, spec: Any) -> Any:
-        if not isinstance(spec, dict) or not isinstance(spec.get("customHeaders"), dict):
+    def _multi_value_headers(self, headers: Mapping[str, Any]) -> Any:
+        return {
+            name: [self.header(name, item) if isinstance(item, str) else item for item in items]
+            if isinstance(items, list)
+            else items
+            for name, items in headers.items()
+        }
+
+    def _parameters(self, parameters: Mapping[str, Any]) -> Any:
+        if not self.names or not any(_unquoted(str(name)) in self.names for name in parameters):
+            return parameters
+        return {
+            name: (REDACTED if not isinstance(items, list) else [REDACTED] * len(items))
+            if _unquoted(str(name)) in self.names
+            else items
+            for name, items in parameters.items()
+        }
+
+    def _origin(self, origin: Mapping[str, Any]) -> Any:
+        if not any(type(spec) is dict and spec.get("customHeaders") for spec in origin.values()):
+            return origin
+        return {kind: self._origin_spec(spec) for kind, spec in origin.items()}
+
+    def _origin_spec(self, spec: Any) -> Any:
+        if not isinstance(spec, dict) or not spec.get("customHeaders"):
             return spec
         custom = {
             name: [{**entry, "value": REDACTED} if isinstance(entry, dict) else entry for entry in entries]
@@ -166,20 +235,34 @@ class Redactor:
         return {**spec, "customHeaders": custom}
 
 
+NOTHING = Redactor(headers=frozenset())  # redacts nothing
+
+
+def _cf(value: Any) -> list[dict[str, Any]]:
+    """The request and response of a Lambda@Edge event (or the result itself, a request or a response)."""
+    if type(value) is not dict:
+        return []
+    records = value.get("Records")
+    if type(records) is list and records and type(records[0]) is dict and type(records[0].get("cf")) is dict:
+        cf = records[0]["cf"]
+        return [part for part in (cf.get("request"), cf.get("response")) if type(part) is dict]
+    return [value]
+
+
 def custom_header_names(value: Any) -> set[str]:
-    """The names of the origin custom headers an event or result carries (``request.origin.*.customHeaders``)."""
-    names: set[str] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            custom = item.get("customHeaders")
-            if isinstance(custom, dict):
-                names.update(str(name).lower() for name in custom)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return names
+    """The names of the origin custom headers a Lambda@Edge request carries (``origin.*.customHeaders``), in an
+    event or a result."""
+    if isinstance(value, dict) and isinstance(value.get("Records"), list) and value["Records"]:
+        value = (value["Records"][0].get("cf") or {}).get("request")
+    origin = value.get("origin") if isinstance(value, dict) else None
+    if not isinstance(origin, dict):
+        return set()
+    return {
+        str(name).lower()
+        for spec in origin.values()
+        if isinstance(spec, dict) and isinstance(spec.get("customHeaders"), dict)
+        for name in spec["customHeaders"]
+    }
 
 
 def _unquoted(name: str) -> str:

