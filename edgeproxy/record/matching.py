@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from multidict import CIMultiDict
 from yarl import URL
 
 from edgeproxy.origin import OriginRequest
@@ -75,38 +74,49 @@ class Call:
         )
 
 
-def _compared_headers(call: Call) -> list[tuple[str, str]]:
-    return [(name.lower(), value) for name, value in call.headers if name.lower() not in VOLATILE_REQUEST_HEADERS]
+def _compared_headers(call: Call) -> tuple[tuple[str, str], ...]:
+    return tuple((name.lower(), value) for name, value in call.headers if name.lower() not in VOLATILE_REQUEST_HEADERS)
 
 
-def _headers(recorded: Call, live: Call) -> str | None:
+@dataclass(frozen=True)
+class Matcher:
+    """What a matcher compares (``key``: equal keys match) and how it says what differs."""
+
+    key: Callable[[Call], Any]
+    differ: Callable[[Call, Call], str]
+
+
+def _field(name: str) -> Matcher:
+    def differ(recorded: Call, live: Call) -> str:
+        return f"{name} {getattr(recorded, name)!r} != {getattr(live, name)!r}"
+
+    return Matcher(lambda call: getattr(call, name), differ)
+
+
+def _headers_differ(recorded: Call, live: Call) -> str:
     left, right = _compared_headers(recorded), _compared_headers(live)
-    if CIMultiDict(left) == CIMultiDict(right):
-        return None
     names = {name for name, _ in left} | {name for name, _ in right}
     differ = [name for name in sorted(names) if [v for n, v in left if n == name] != [v for n, v in right if n == name]]
     return "headers differ: " + ", ".join(differ)
 
 
-def _field(name: str) -> Callable[[Call, Call], str | None]:
-    def compare(recorded: Call, live: Call) -> str | None:
-        a, b = getattr(recorded, name), getattr(live, name)
-        return None if a == b else f"{name} {a!r} != {b!r}"
-
-    compare.__name__ = name
-    return compare
+def _body_differ(recorded: Call, live: Call) -> str:
+    return f"body differs ({len(recorded.body or b'')} bytes recorded, {len(live.body or b'')} sent)"
 
 
-def _body(recorded: Call, live: Call) -> str | None:
-    a, b = recorded.body or b"", live.body or b""
-    return None if a == b else f"body differs ({len(a)} bytes recorded, {len(b)} sent)"
-
-
-MATCHERS: dict[str, Callable[[Call, Call], str | None]] = {
+MATCHERS: dict[str, Matcher] = {
     name: _field(name) for name in ("method", "scheme", "host", "port", "path", "query", "uri")
 }
-MATCHERS["body"] = MATCHERS["raw_body"] = _body
-MATCHERS["headers"] = _headers
+MATCHERS["body"] = MATCHERS["raw_body"] = Matcher(lambda call: call.body or b"", _body_differ)
+MATCHERS["headers"] = Matcher(lambda call: _header_key(call), _headers_differ)
+
+
+def _header_key(call: Call) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Header names case-insensitively, each with its values in order (repeats kept)."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in _compared_headers(call):
+        grouped.setdefault(name, []).append(value)
+    return tuple(sorted((name, tuple(values)) for name, values in grouped.items()))
 
 
 def match_on(names: Iterable[str]) -> tuple[str, ...]:
@@ -129,22 +139,30 @@ class _Candidate:
 @dataclass
 class Index:
     """Recorded origin requests and their answers, in recording order. :meth:`find` gives identical requests their
-    recorded answers in order, and the last one again once they are used up."""
+    recorded answers in order, and the last one again once they are used up (a lookup by the matchers' keys, so
+    replaying a long recording stays fast)."""
 
     on: Sequence[str] = DEFAULT_MATCH_ON
     _candidates: list[_Candidate] = field(default_factory=list)
+    _by_key: dict[tuple[Any, ...], list[_Candidate]] = field(default_factory=dict)
+
+    def _key(self, call: Call) -> tuple[Any, ...]:
+        return tuple(MATCHERS[name].key(call) for name in self.on)
 
     def add(self, call: Call, answer: Any, *, played: bool = False) -> None:
-        self._candidates.append(_Candidate(call, answer, plays=int(played)))
+        candidate = _Candidate(call, answer, plays=int(played))
+        self._candidates.append(candidate)
+        self._by_key.setdefault(self._key(call), []).append(candidate)
 
     def __len__(self) -> int:
         return len(self._candidates)
 
     def _failures(self, recorded: Call, live: Call) -> list[str]:
-        return [problem for name in self.on if (problem := MATCHERS[name](recorded, live)) is not None]
+        matchers = [MATCHERS[name] for name in self.on]
+        return [matcher.differ(recorded, live) for matcher in matchers if matcher.key(recorded) != matcher.key(live)]
 
     def find(self, live: Call) -> Any | None:
-        matching = [candidate for candidate in self._candidates if not self._failures(candidate.call, live)]
+        matching = self._by_key.get(self._key(live))
         if not matching:
             return None
         chosen = next((candidate for candidate in matching if candidate.plays == 0), matching[-1])

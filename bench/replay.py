@@ -1,0 +1,102 @@
+"""Entries per second of ``edgeproxy replay``: a recording of ``--entries`` exchanges (distinct paths, through four
+pass-through handlers) is made first, then replayed through the same distribution with the origin answered from
+the recording, as a golden test in CI would.
+
+    .venv/bin/python bench/replay.py [--entries 10000] [--rounds 3]
+
+The recording is made by ``edgeproxy.testing.start`` in this process against a small aiohttp origin; the replay runs
+``edgeproxy replay`` as a user runs it (its own process), timed from start to exit, and its report must say every
+entry is the same. The figure is the median round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+HERE = Path(__file__).resolve().parent
+HANDLER = f"{HERE / 'passthrough_handler.py'}:handler"
+BODY = bytes(b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36] for i in range(1024))
+
+
+async def record(folder: Path, entries: int) -> tuple[Path, Path]:
+    from edgeproxy.testing import start
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=BODY, content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    origin = web.AppRunner(app)
+    await origin.setup()
+    site = web.TCPSite(origin, "127.0.0.1", 0)
+    await site.start()
+    port = origin.addresses[0][1]
+    config = folder / "edgeproxy.toml"
+    functions = "\n".join(
+        f'{t} = "{HANDLER}"' for t in ("viewer-request", "origin-request", "origin-response", "viewer-response")
+    )
+    config.write_text(
+        f'[origins.app]\nurl = "http://127.0.0.1:{port}"\n[default_behavior]\norigin = "app"\n'
+        f"[default_behavior.functions]\n{functions}\n"
+    )
+    recording = folder / "recording.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+
+    async def some(start_at: int) -> None:
+        for n in range(start_at, entries, 16):
+            async with proxy.client.get(f"/items/{n}?page={n % 7}") as response:
+                await response.read()
+
+    await asyncio.gather(*(some(k) for k in range(16)))
+    await proxy.close()
+    await origin.cleanup()
+    return config, recording
+
+
+def replay_once(config: Path, recording: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "edgeproxy.cli", "replay", str(recording), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"replay failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    with tempfile.TemporaryDirectory(prefix="edgeproxy-replay-bench-") as workdir:
+        print(f"recording {args.entries} exchanges...", file=sys.stderr)
+        config, recording = asyncio.run(record(Path(workdir), args.entries))
+        size = recording.stat().st_size
+        rates = []
+        for index in range(args.rounds):
+            seconds = replay_once(config, recording)
+            rates.append(args.entries / seconds)
+            print(f"round {index + 1}: {seconds:.2f} s, {rates[-1]:.0f} entries/s", file=sys.stderr)
+    print(f"edgeproxy replay of {args.entries} entries ({size / 1e6:.1f} MB of HAR), whole command,", end=" ")
+    print(f"median of {args.rounds}:")
+    print(f"{statistics.median(rates):.0f} entries/s (rounds: {', '.join(f'{rate:.0f}' for rate in rates)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
