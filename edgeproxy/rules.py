@@ -23,7 +23,7 @@ from typing import Any, Literal
 from edgeproxy.config import Trigger
 from edgeproxy.errors import LambdaExecutionError, LambdaValidationError
 from edgeproxy.runtime import MarshalError, result_json
-from edgeproxy.wire import title_case
+from edgeproxy.wire import forbidden_in_field, title_case, unpaired_surrogate
 
 log = logging.getLogger("edgeproxy")
 
@@ -90,6 +90,7 @@ LEGACY_VIEWER_RESPONSE_READ_ONLY = frozenset(
 )
 
 MSG_NOT_OBJECT = "The Lambda function returned invalid JSON: The JSON output must be an object type."
+MSG_NOT_PARSABLE = "The Lambda function returned invalid json: The json output is not parsable."
 _FAILED = "The Lambda function result failed validation: "
 _BAD_HEADERS = "The Lambda function returned an invalid entry in the headers object: "
 MSG_READ_ONLY = _FAILED + "The function tried to add, delete, or change a read-only header."
@@ -248,6 +249,11 @@ def validate(
         raise LambdaExecutionError(
             f"{handler} at {trigger} returned a value that is not JSON (Runtime.MarshalError: {exc})"
         ) from None
+    if where := unpaired_surrogate(result):  # valid JSON ("\\ud800"), but not text any message could carry
+        raise LambdaValidationError(
+            f"{handler} at {trigger}: {where} holds an unpaired surrogate (not valid Unicode text)",
+            message=MSG_NOT_PARSABLE,
+        )
     try:
         checked = check_result(trigger, Snapshot.of(before_request, before_response), result, strictness)
     except LambdaValidationError as exc:
@@ -279,8 +285,8 @@ def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
                 raise _invalid(f"{where} must be an object with a 'value'", MSG_HEADER_VALUE)
             if not isinstance(entry["value"], str):
                 raise _invalid(f"{where}.value must be a string, not {type(entry['value']).__name__}", MSG_HEADER_VALUE)
-            if "\r" in entry["value"] or "\n" in entry["value"] or "\x00" in entry["value"]:
-                raise _invalid(f"{where}.value contains a line break or NUL", MSG_HEADER_VALUE)
+            if forbidden := forbidden_in_field(entry["value"]):
+                raise _invalid(f"{where}.value contains {forbidden} (a control character)", MSG_HEADER_VALUE)
             key = entry.get("key")
             if key is None:
                 entry["key"] = title_case(name)
@@ -460,8 +466,8 @@ def _check_response(
     # reason, a Content-Length that is not a number.
     if description is not None and not isinstance(description, str):
         raise _invalid("response.statusDescription must be a string")
-    if description is not None and ("\r" in description or "\n" in description):
-        raise _invalid("response.statusDescription contains a line break")
+    if description is not None and (forbidden := forbidden_in_field(description)):
+        raise _invalid(f"response.statusDescription contains {forbidden} (a control character)")
     headers = response.setdefault("headers", {})
     yield from _check_headers_shape("response.headers", headers)
     for entry in headers.get("content-length", ()):
