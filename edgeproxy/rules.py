@@ -10,7 +10,6 @@ whatever the strictness, because there is nothing to let through.
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import json
 import logging
@@ -376,7 +375,7 @@ def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
     if encoding == "base64":
         try:
             decoded = base64.b64decode(data, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a str that is not ASCII
             raise _invalid("request.body.data is not valid base64", MSG_BODY) from None
         size = len(decoded)
     else:
@@ -458,8 +457,10 @@ def _check_response(
     if isinstance(status, int) and not isinstance(status, bool):
         yield Violation(MSG_INVALID, f"response.status must be a string, got the number {status}")
         status = str(status)
-    if not isinstance(status, str) or not (status.isascii() and status.isdigit()) or not 200 <= int(status) <= 599:
-        raise _invalid(f"response.status must be a string from '200' to '599', got {status!r}")
+    # Three digits (RFC 9110 §15) before int(): int() of 4,300 digits or more raises ValueError in Python 3.11.
+    three_digits = isinstance(status, str) and status.isascii() and status.isdigit() and len(status) == 3
+    if not three_digits or not 200 <= int(status) <= 599:
+        raise _invalid(f"response.status must be a string from '200' to '599', got {repr(status)[:40]}")
     response["status"] = status
     description = response.get("statusDescription")
     # Nothing that could go on the wire, whatever the strictness: a status line with a non-text or multi-line
@@ -495,17 +496,16 @@ def _check_response_body(trigger: Trigger, response: dict[str, Any]) -> Iterator
     if encoding not in ("text", "base64"):
         yield Violation(MSG_BODY, f"response.bodyEncoding must be 'text' or 'base64', got {encoding!r}")
         return
-    if body is None:
-        return
-    if not isinstance(body, str):
+    if body is not None and not isinstance(body, str):
         yield Violation(MSG_BODY, f"response.body must be a string, got {type(body).__name__}")
         return
-    if encoding == "base64":
+    if body is not None and encoding == "base64":
         try:
             base64.b64decode(body, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a str that is not ASCII
             raise _invalid("response.body is not valid base64 (bodyEncoding is 'base64')", MSG_BODY) from None
-    size = len(body.encode("utf-8")) + sum(
+    # §2.3: the limit counts headers and body together, so headers alone can exceed it.
+    size = len((body or "").encode("utf-8")) + sum(
         len(entry.get("key", name)) + len(entry["value"])
         for name, entries in response["headers"].items()
         for entry in entries

@@ -98,3 +98,71 @@ async def test_alb_control_character_in_a_header_or_status_description_is_502(
         assert response.status == 200
         assert response.headers.get("X-A", "a\tb") == "a\tb"
         assert response.reason in ("OK", "Fine")
+
+
+# -- results the validator itself tripped on: now the right LambdaValidationError ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trigger", "code", "expected"),
+    [
+        ("viewer-request", "return {'status': '2' * 5000}", "response.status must be a string from '200' to '599'"),
+        ("viewer-request", "return {'status': '200'}", GENERATED),
+        ("origin-response", "response['status'] = '1' * 4301", "response.status must be a string from '200' to '599'"),
+        ("origin-response", "response['status'] = '201'", (201, "Miss")),
+        ("viewer-request", "return {'status': '200', 'body': 'x\\ud800'}", "holds an unpaired surrogate"),
+        ("viewer-request", "return {'status': '200', 'body': 'x\\U0001f600'}", GENERATED),
+        ("origin-request", "request['headers']['x-a'] = [{'value': '\\udfff'}]", "holds an unpaired surrogate"),
+        ("origin-request", "request['headers']['x-a'] = [{'value': '\\u00e9'}]", MISS),
+        ("viewer-response", "response['body'] = 'caf\\u00e9'\nresponse['bodyEncoding'] = 'base64'", "not valid base64"),
+        ("viewer-response", "response['body'] = 'Y2Fm'\nresponse['bodyEncoding'] = 'base64'", MISS),
+    ],
+)
+async def test_results_that_tripped_the_validator_are_validation_errors(
+    trigger: Trigger,
+    code: str,
+    expected: Expected,
+    origin: Origin,
+    proxy: ProxyFactory,
+    snippet: SnippetWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ref = snippet(code)
+    await check(await run(proxy, origin, trigger, ref), caplog, ref, trigger, expected)
+    assert "internal error" not in caplog.text
+
+
+@pytest.mark.parametrize(("data", "bad"), [("\u00e9t\u00e9", True), ("w6l0w6k=", False)])
+async def test_base64_body_replacement_with_non_ascii_data_is_a_validation_error(
+    data: str, bad: bool, origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = snippet(f"request['body'] = {{'action': 'replace', 'encoding': 'base64', 'data': {data!r}}}")
+    client = await proxy(origin=origin.url, functions={"viewer-request": ref}, include_body=True)
+    response = await client.post("/x", data=b"original")
+    if bad:
+        await check(response, caplog, ref, "viewer-request", "request.body.data is not valid base64")
+    else:
+        assert response.status == 200
+        assert origin.last.body == "été".encode()
+
+
+# -- a generated response's size counts its headers, with or without a body ----------------------------------------
+
+
+@pytest.mark.parametrize(("headers", "bad"), [(41, True), (39, False)])
+async def test_generated_response_without_body_counts_its_headers_toward_40_kb(
+    headers: int,
+    bad: bool,
+    origin: Origin,
+    proxy: ProxyFactory,
+    snippet: SnippetWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ref = snippet(
+        f"return {{'status': '204', 'headers': {{f'x-h{{i}}': [{{'value': 'v' * 1000}}] for i in range({headers})}}}}"
+    )
+    response = await run(proxy, origin, "viewer-request", ref)
+    if bad:
+        await check(response, caplog, ref, "viewer-request", "response headers + body are 41")
+    else:
+        assert (response.status, response.headers["X-H38"]) == (204, "v" * 1000)
