@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from edgeproxy.config import Association, Behavior, Distribution, Origin, Trigger
 from edgeproxy.errors import ViewerError
 from edgeproxy.events import cloudfront
-from edgeproxy.origin import OriginClient, RequestBody, origin_headers
+from edgeproxy.origin import OriginClient, OriginResponse, RequestBody, origin_headers
 from edgeproxy.rules import (
     STRICT,
     Checked,
@@ -73,14 +73,38 @@ class ViewerRequest:
     http_version: str = "1.1"
 
 
+@dataclass(frozen=True)
+class Content:
+    """A response body and the ``Content-Length`` the proxy sends with it: the length of the bytes when a function
+    generated or replaced them, the origin's own ``Content-Length`` while the origin's body streams through (``None``
+    when the origin sent none: chunked). Framing is the proxy's, whatever ``Content-Length`` a function set."""
+
+    body: bytes | AsyncIterator[bytes]
+    length: int | None
+
+    @classmethod
+    def of(cls, data: bytes) -> Content:
+        return cls(data, len(data))
+
+    @classmethod
+    def from_origin(cls, fetched: OriginResponse) -> Content:
+        # For HEAD (and 304) this is the length of the body a GET would get (RFC 9110 §8.6), not of what is sent.
+        announced = fetched.headers.get("Content-Length", "")
+        if announced.isascii() and announced.isdigit():
+            return cls(fetched.body, int(announced))
+        return cls(fetched.body, len(fetched.body) if isinstance(fetched.body, bytes) else None)
+
+
 @dataclass
 class Outcome:
-    """What goes back to the viewer (before CloudFront's own response headers are added)."""
+    """What goes back to the viewer (before CloudFront's own response headers are added). ``length`` is the
+    ``Content-Length`` to send (``None``: chunked); any ``Content-Length`` in ``headers`` is ignored."""
 
     status: int
     reason: str | None
     headers: CIMultiDict[str]
     body: bytes | AsyncIterator[bytes]
+    length: int | None
     x_cache: str
     generated: bool = False
 
@@ -190,13 +214,13 @@ class Pipeline:
 
         viewer_side_request = {key: value for key, value in request.items() if key not in ("body", "origin")}
         origin_request = toward_origin(request, behavior.origin, client_ip=viewer.client_ip, via=self.via)
-        response, outcome_body, x_cache = await self._origin_side(viewer, behavior, origin_request, body, stack)
+        response, content, x_cache = await self._origin_side(viewer, behavior, origin_request, body, stack)
 
         if (association := behavior.functions.get("viewer-response")) and int(response["status"]) < 400:
             checked = await self._trigger(viewer, "viewer-response", association, viewer_side_request, response, body)
             response = checked.value
-            outcome_body = self._replaced_body(response, outcome_body)
-        return self._outcome(response, outcome_body, x_cache)
+            content = self._replaced(response, content)
+        return self._outcome(response, content, x_cache)
 
     async def _origin_side(
         self,
@@ -205,13 +229,13 @@ class Pipeline:
         request: dict[str, Any],
         body: _Body,
         stack: AsyncExitStack,
-    ) -> tuple[dict[str, Any], bytes | AsyncIterator[bytes], str]:
+    ) -> tuple[dict[str, Any], Content, str]:
         """origin-request, the origin (unless replaced by a generated response), origin-response."""
         if association := behavior.functions.get("origin-request"):
             checked = await self._trigger(viewer, "origin-request", association, request, None, body)
             if checked.kind == "response":
                 generated = checked.value
-                return generated, cloudfront.body_bytes(generated) or b"", "LambdaGeneratedResponse"
+                return generated, Content.of(cloudfront.body_bytes(generated) or b""), "LambdaGeneratedResponse"
             request = checked.value
 
         headers = cloudfront.to_wire_headers(request["headers"])
@@ -239,13 +263,13 @@ class Pipeline:
                 headers=((name, value) for name, value in fetched.headers.items() if not is_disallowed(name)),
             )
         )
-        outcome_body = fetched.body
+        content = Content.from_origin(fetched)
         if association := behavior.functions.get("origin-response"):
             request_seen = {key: value for key, value in request.items() if key != "body"}
             checked = await self._trigger(viewer, "origin-response", association, request_seen, response, body)
             response = checked.value
-            outcome_body = self._replaced_body(response, outcome_body)
-        return response, outcome_body, x_cache
+            content = self._replaced(response, content)
+        return response, content, x_cache
 
     async def _trigger(
         self,
@@ -327,26 +351,25 @@ class Pipeline:
         body.replace(base64.b64decode(data) if spec.get("encoding", "base64") == "base64" else data.encode("utf-8"))
 
     @staticmethod
-    def _replaced_body(response: dict[str, Any], current: bytes | AsyncIterator[bytes]) -> bytes | AsyncIterator[bytes]:
+    def _replaced(response: dict[str, Any], current: Content) -> Content:
         replaced = cloudfront.body_bytes(response)
-        return current if replaced is None else replaced
+        return current if replaced is None else Content.of(replaced)
 
     def _generated(self, response: dict[str, Any]) -> Outcome:
-        return self._outcome(response, cloudfront.body_bytes(response) or b"", "LambdaGeneratedResponse")
+        return self._outcome(response, Content.of(cloudfront.body_bytes(response) or b""), "LambdaGeneratedResponse")
 
     @staticmethod
-    def _outcome(response: dict[str, Any], body: bytes | AsyncIterator[bytes], x_cache: str) -> Outcome:
+    def _outcome(response: dict[str, Any], content: Content, x_cache: str) -> Outcome:
         wire = response.get("_wire")
         headers = (
             wire if isinstance(wire, CIMultiDict) else origin_headers(cloudfront.to_wire_headers(response["headers"]))
         )
-        if isinstance(body, bytes):
-            headers["Content-Length"] = str(len(body))
         return Outcome(
             status=int(response["status"]),
             reason=response.get("statusDescription"),
             headers=headers,
-            body=body,
+            body=content.body,
+            length=content.length,
             x_cache=x_cache,
             generated=x_cache == "LambdaGeneratedResponse",
         )

@@ -121,9 +121,15 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
     headers["Via"] = via
     headers["X-Amz-Cf-Pop"] = pop
     headers["X-Amz-Cf-Id"] = request_id
+    # Framing is the proxy's: the Content-Length sent is always the length of the bytes sent (or, for HEAD, that a GET
+    # would get). A function's own Content-Length on a response is not rejected (§3.4: read-only at request triggers
+    # only; the 2021 viewer-response list aside) and, as CloudFront frames its responses itself (it drops
+    # Content-Length for chunked when it compresses on the fly, and HTTP/2 has no such header), it is not used.
+    headers.popall("Content-Length", None)
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
+    if outcome.length is not None:
+        response.content_length = outcome.length
     if isinstance(outcome.body, bytes):
-        response.content_length = len(outcome.body)
         await response.prepare(request)
         # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
         if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
