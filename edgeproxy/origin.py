@@ -10,11 +10,13 @@ import hashlib
 import io
 import mimetypes
 import os
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
@@ -136,12 +138,17 @@ class OriginClient:
         )
 
 
+S3_MAX_KEY_BYTES = 1024  # S3 object keys are at most 1,024 bytes of UTF-8; a longer one is 400 KeyTooLongError
+# What XML 1.0 cannot hold, even as a character reference: taken out of the <Key> of an error document.
+NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _s3_error(status: int, code: str, message: str, key: str) -> OriginResponse:
     request_id = os.urandom(8).hex().upper()
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{code}</Code><Message>{message}</Message>"
-        + (f"<Key>{escape(key)}</Key>" if code == "NoSuchKey" else "")
+        + (f"<Key>{escape(NOT_XML.sub('', key))}</Key>" if code == "NoSuchKey" else "")
         + f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
     headers = CIMultiDict(
@@ -156,24 +163,39 @@ def _s3_error(status: int, code: str, message: str, key: str) -> OriginResponse:
     return OriginResponse(status=status, reason=None, headers=headers, body=body)
 
 
+def _no_such_key(key: str) -> OriginResponse:
+    return _s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
+
+
+def _access_denied(key: str) -> OriginResponse:
+    return _s3_error(403, "AccessDenied", "Access Denied", key)
+
+
 async def serve_directory(
     origin: DirectoryOrigin, *, method: str, uri: str, headers: CIMultiDict[str]
 ) -> OriginResponse:
-    """Answer like an S3 bucket without public listing: files by key, 404 NoSuchKey, 403 AccessDenied."""
+    """Answer like an S3 bucket without public listing: files by key, 404 NoSuchKey, 403 AccessDenied, 400 for a key
+    S3 refuses. A key no file can have (a NUL, a name too long for the file system, a symlink loop) does not exist."""
     key = unquote(uri.removeprefix("/"))
     if method not in ("GET", "HEAD"):
-        return _s3_error(403, "AccessDenied", "Access Denied", key)
+        return _access_denied(key)
+    if len(key.encode("utf-8")) > S3_MAX_KEY_BYTES:
+        return _s3_error(400, "KeyTooLongError", "Your key is too long", key)
     root = origin.directory
-    path = (root / key).resolve()
-    if not key or key.endswith("/") or (path != root and root not in path.parents):
-        return _s3_error(403, "AccessDenied", "Access Denied", key)
+    if not key or key.endswith("/"):
+        return _access_denied(key)
     try:
+        path = (root / key).resolve()  # RuntimeError on a symlink loop (Python 3.11), ValueError on a NUL
+        if path != root and root not in path.parents:
+            return _access_denied(key)
         stat = await asyncio.to_thread(path.stat)
-    except (FileNotFoundError, NotADirectoryError):
-        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
-    if not path.is_file():
-        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
-    etag = f'"{await asyncio.to_thread(_md5_of, path, stat.st_mtime_ns, stat.st_size)}"'
+        if not S_ISREG(stat.st_mode):
+            return _no_such_key(key)
+        etag = f'"{await asyncio.to_thread(_md5_of, path, stat.st_mtime_ns, stat.st_size)}"'
+    except PermissionError:
+        return _access_denied(key)
+    except (OSError, RuntimeError, ValueError):  # not found, ENAMETOOLONG, ELOOP, a NUL...
+        return _no_such_key(key)
     response_headers = CIMultiDict(
         {
             "Date": formatdate(usegmt=True),

@@ -6,12 +6,14 @@ The property-based counterpart (thousands of generated results and request heads
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edgeproxy.config import TRIGGERS, Trigger
-from tests.conftest import HandlerWriter, Origin, ProxyFactory, SnippetWriter
+from tests.conftest import BINARY, HandlerWriter, Origin, ProxyFactory, SnippetWriter, raw_url
 from tests.test_alb import returning
 from tests.test_validation import GENERATED, MISS, Expected, check, run
 
@@ -166,3 +168,64 @@ async def test_generated_response_without_body_counts_its_headers_toward_40_kb(
         await check(response, caplog, ref, "viewer-request", "response headers + body are 41")
     else:
         assert (response.status, response.headers["X-H38"]) == (204, "v" * 1000)
+
+
+# -- framing is the proxy's: a function's Content-Length never frames a streamed body -------------------------------
+
+
+@pytest.mark.parametrize("trigger", ["origin-response", "viewer-response"])
+@pytest.mark.parametrize(
+    ("path", "set_length"), [("/bytes", "3"), ("/bytes", "100000"), ("/chunked", "1"), ("/bytes", None)]
+)
+async def test_a_content_length_set_by_a_function_does_not_frame_the_origins_body(
+    trigger: Trigger, path: str, set_length: str | None, origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter
+) -> None:
+    code = "pass" if set_length is None else f"response['headers']['content-length'] = [{{'value': '{set_length}'}}]"
+    client = await proxy(origin=origin.url, functions={trigger: snippet(code)})
+    async with asyncio.timeout(10):  # a Content-Length larger than the body would leave the client waiting
+        for _ in range(2):  # and the connection must serve the next request
+            response = await client.get(path)
+            body = await response.read()
+            expected = BINARY if path == "/bytes" else b"one,two,three"
+            assert (response.status, body) == (200, expected)
+            assert response.headers.get("Content-Length") == (str(len(BINARY)) if path == "/bytes" else None)
+
+
+@pytest.mark.parametrize("method", ["HEAD", "GET"])
+async def test_folder_origin_head_gives_the_objects_content_length(
+    method: str, tmp_path: Path, proxy: ProxyFactory
+) -> None:
+    (tmp_path / "big.bin").write_bytes(b"x" * 123_456)
+    client = await proxy(origin=str(tmp_path))
+    response = await client.request(method, "/big.bin")
+    assert (response.status, response.headers["Content-Length"]) == (200, "123456")
+    assert len(await response.read()) == (0 if method == "HEAD" else 123_456)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/a%00b", 404, "NoSuchKey"),  # no file name holds a NUL
+        ("/" + "n" * 256, 404, "NoSuchKey"),  # a path component over the file system's 255 bytes
+        ("/d/" + "n" * 255, 404, "NoSuchKey"),
+        ("/loop/x", 404, "NoSuchKey"),  # a symlink loop
+        ("/" + "k/" * 512 + "k", 400, "KeyTooLongError"),  # over S3's 1,024-byte keys
+        ("/ok.txt", 200, None),  # the nearest good case
+    ],
+)
+async def test_folder_origin_keys_no_file_can_have_get_s3s_own_errors(
+    path: str, status: int, code: str | None, tmp_path: Path, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "ok.txt").write_text("ok")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    client = await proxy(origin=str(tmp_path))
+    response = await client.session.get(raw_url(client, path))
+    body = await response.text()
+    assert response.status == status
+    if code is None:
+        assert body == "ok"
+    else:
+        assert (response.headers["Server"], response.headers["X-Cache"]) == ("AmazonS3", "Error from cloudfront")
+        assert f"<Code>{code}</Code>" in body
+    assert "internal error" not in caplog.text
