@@ -20,7 +20,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from multidict import CIMultiDict
 
 from edgeproxy.config import TargetGroup
@@ -224,6 +224,8 @@ def _error_response(status: int) -> web.Response:
 
 def _check_request(request: web.Request) -> None:
     """What the load balancer refuses before any invocation (§7.3)."""
+    if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
+        raise AlbError(400, None, "an HTTP/0.9 request")
     if request.method == "TRACE":
         raise AlbError(405, None, "the load balancer does not allow TRACE")
     if "websocket" in request.headers.get("Upgrade", "").lower():

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from email.utils import formatdate
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from multidict import CIMultiDict
 
-from edgeproxy.config import DirectoryOrigin, Distribution
+from edgeproxy.config import Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.origin import OriginClient
@@ -37,6 +37,7 @@ MAX_HEADER_BYTES = 20480  # §5.3: request line + headers
 # (A single line longer than PARSER_LINE_BYTES still gets the parser's own 400.)
 PARSER_LINE_BYTES = 4 * MAX_HEADER_BYTES
 PARSER_MAX_HEADERS = MAX_HEADER_BYTES // len("a:\r\n")
+MSG_BAD_REQUEST = "Bad request."
 MSG_METHOD = (
     "This distribution is not configured to allow the HTTP request method that was used for this request. "
     "The distribution supports only cachable requests."
@@ -92,6 +93,14 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
 
 
 def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> None:
+    if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
+        raise RequestRejected(400, "an HTTP/0.9 request", message=MSG_BAD_REQUEST)
+    for name, value in request.raw_headers:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:  # a header the event could not hold as text (§1.3: events are UTF-8)
+            reason = f"header {name.decode('latin-1')!r} is not UTF-8"
+            raise RequestRejected(400, reason, message=MSG_BAD_REQUEST) from None
     if len(request.raw_path.encode()) > MAX_URL_BYTES:
         raise RequestRejected(413, f"the URL is {len(request.raw_path.encode())} bytes (limit {MAX_URL_BYTES})")
     header_bytes = (  # each line with its CRLF: "GET /path HTTP/1.1\r\n", "Name: value\r\n"
@@ -235,7 +244,7 @@ def create_app(
     runtime.load_all(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
     )
-    origins = OriginClient(origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin))
+    origins = OriginClient(distribution.origins.values())
     pipeline = Pipeline(
         distribution,
         runtime,
