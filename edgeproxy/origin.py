@@ -25,14 +25,20 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from edgeproxy.config import DirectoryOrigin
+from edgeproxy.config import CustomOrigin, DirectoryOrigin, Origin
 from edgeproxy.errors import OriginConnectionError, OriginTimeoutError
 from edgeproxy.wire import end_to_end
 
 CHUNK_SIZE = 64 * 1024
 # aiohttp sends raw bytes above 1 MiB in one write, and warns (ResourceWarning) that it may block the loop.
 LARGE_BODY = 1024 * 1024
-CONNECT_TIMEOUT = 10.0  # §5.2: connection timeout default 10 s
+# §5.2: connection attempts 1-3 (3 by default), each with a connection timeout of 1-10 s (10 s by default).
+CONNECTION_ATTEMPTS = 3
+CONNECTION_TIMEOUT = 10.0
+# CloudFront's quota "maximum length of a request or an origin response, including headers and query strings, but not
+# including the body content": 20,480 bytes (current quotas page; reference §5.3 names requests only). As many header
+# lines as fit, each as long as fits, are accepted (aiohttp's client would stop at 128 lines of 8,190 bytes).
+MAX_ORIGIN_HEADER_BYTES = 20480
 # aiohttp adds these when missing; the origin must see only what the viewer or the function sent.
 SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
@@ -50,11 +56,21 @@ class OriginResponse:
 
 
 class OriginClient:
-    """Sends origin requests. Holds the one pooled ``ClientSession`` of the proxy."""
+    """Sends origin requests. Holds the one pooled ``ClientSession`` of the proxy.
 
-    def __init__(self, directories: Iterable[DirectoryOrigin]) -> None:
+    ``origins`` are the configured ones: folders serve S3 domains, and an HTTP origin's connection attempts and
+    timeout apply to every request for its host and port (a function that switches to another origin gets the
+    defaults, as the event's ``origin`` does not carry them)."""
+
+    def __init__(self, origins: Iterable[Origin]) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._directories = {origin.domain_name: origin for origin in directories}
+        configured = list(origins)
+        self._directories = {origin.domain_name: origin for origin in configured if isinstance(origin, DirectoryOrigin)}
+        self._connection_settings = {
+            (origin.domain_name, origin.port): (origin.connection_attempts, origin.connection_timeout)
+            for origin in configured
+            if isinstance(origin, CustomOrigin)
+        }
 
     async def start(self) -> None:
         if self._session is None:
@@ -64,6 +80,9 @@ class OriginClient:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=SKIP_AUTO_HEADERS,
                 trust_env=False,
+                max_line_size=MAX_ORIGIN_HEADER_BYTES,
+                max_field_size=MAX_ORIGIN_HEADER_BYTES,
+                max_headers=MAX_ORIGIN_HEADER_BYTES // len("a:\r\n"),
             )
 
     async def close(self) -> None:
@@ -116,20 +135,47 @@ class OriginClient:
         stack: AsyncExitStack,
     ) -> OriginResponse:
         assert self._session is not None, "OriginClient.start() was not awaited"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
-        data = io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
-        try:
-            response = await stack.enter_async_context(
-                self._session.request(method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout)
+        where = f"{url.host}:{url.port}"
+        attempts, connect_timeout = self._connection_settings.get(
+            (url.host or "", url.port or 0), (CONNECTION_ATTEMPTS, CONNECTION_TIMEOUT)
+        )
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        failure = ""
+        for _ in range(attempts):  # §5.2: a connection that fails or times out is tried again, up to the attempts
+            data = io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
+            try:
+                response = await stack.enter_async_context(
+                    self._session.request(
+                        method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
+                    )
+                )
+                break
+            except aiohttp.ClientConnectorDNSError as exc:
+                raise OriginConnectionError(f"DNS lookup for origin {url.host!r} failed: {exc.os_error}") from None
+            except aiohttp.ConnectionTimeoutError:
+                failure = f"no connection within {connect_timeout:g} s"
+            except aiohttp.ClientConnectorError as exc:
+                failure = str(exc.os_error)
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                raise OriginTimeoutError(f"origin {where} did not answer within {read_timeout:g} s") from None
+            except aiohttp.ClientError as exc:
+                raise OriginConnectionError(f"origin {where} failed: {type(exc).__name__}: {exc}") from None
+        else:
+            reason = f"cannot connect to origin {where} in {attempts} attempt(s): {failure}"
+            # §5.2: an origin that does not answer the connection attempts in time is a 504; one that refuses them
+            # (nothing listens, a reset) is CloudFront's 502 "wasn't able to connect to the origin".
+            if failure.startswith("no connection within"):
+                raise OriginTimeoutError(reason)
+            raise OriginConnectionError(reason)
+        if not 100 <= response.status <= 599:
+            raise OriginConnectionError(f"origin {where} answered with status {response.status} (outside 100-599)")
+        header_bytes = len(f"HTTP/1.1 {response.status} {response.reason}\r\n") + sum(
+            len(name) + len(value) + 4 for name, value in response.raw_headers
+        )
+        if header_bytes > MAX_ORIGIN_HEADER_BYTES:
+            raise OriginConnectionError(
+                f"origin {where} sent {header_bytes} bytes of status line and headers (limit {MAX_ORIGIN_HEADER_BYTES})"
             )
-        except aiohttp.ClientConnectorDNSError as exc:
-            raise OriginConnectionError(f"DNS lookup for origin {url.host!r} failed: {exc.os_error}") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise OriginConnectionError(f"cannot connect to origin {url.host}:{url.port}: {exc.os_error}") from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise OriginTimeoutError(f"origin {url.host}:{url.port} did not answer within {read_timeout:g} s") from None
-        except aiohttp.ClientError as exc:
-            raise OriginConnectionError(f"origin {url.host}:{url.port} failed: {type(exc).__name__}: {exc}") from None
         return OriginResponse(
             status=response.status,
             reason=response.reason,

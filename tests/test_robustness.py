@@ -7,14 +7,31 @@ The property-based counterpart (thousands of generated results and request heads
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from multidict import CIMultiDict
+from pytest_aiohttp import AiohttpServer
 
-from edgeproxy.config import TRIGGERS, Trigger
-from tests.conftest import BINARY, HandlerWriter, Origin, ProxyFactory, SnippetWriter, raw_url
+from edgeproxy import config
+from edgeproxy.config import TRIGGERS, Behavior, Distribution, Trigger
+from tests.conftest import (
+    BINARY,
+    HandlerWriter,
+    Origin,
+    ProxyFactory,
+    SnippetWriter,
+    assert_cloudfront_error,
+    raw_url,
+)
 from tests.test_alb import returning
+from tests.test_errors import raw_exchange
 from tests.test_validation import GENERATED, MISS, Expected, check, run
 
 # -- control characters in header values and reason phrases ---------------------------------------------------------
@@ -233,3 +250,154 @@ async def test_folder_origin_keys_no_file_can_have_get_s3s_own_errors(
         assert (response.headers["Server"], response.headers["X-Cache"]) == ("AmazonS3", "Error from cloudfront")
         assert f"<Code>{code}</Code>" in body
     assert "internal error" not in caplog.text
+
+
+# -- requests CloudFront (or the ALB) refuses: HTTP/0.9, a header that is not UTF-8 ---------------------------------
+
+
+@pytest.mark.parametrize("mode", ["cloudfront", "alb"])
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /\r\n\r\n", 400),  # HTTP/0.9: no version, no headers
+        (b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", 200),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf\xe9\r\nConnection: close\r\n\r\n", 400),  # Latin-1, not UTF-8
+        ("GET / HTTP/1.1\r\nHost: x\r\nX-Name: café\r\nConnection: close\r\n\r\n".encode(), 200),
+    ],
+)
+async def test_http_0_9_and_headers_that_are_not_utf_8_are_400(
+    mode: str,
+    request_bytes: bytes,
+    status: int,
+    origin: Origin,
+    proxy: ProxyFactory,
+    alb_proxy: ProxyFactory,
+    write_handler: HandlerWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if mode == "cloudfront":
+        client = await proxy(origin=origin.url)
+    else:
+        client = await alb_proxy(returning(write_handler, {"statusCode": 200, "body": "ok"}))
+    status_line, rest = await raw_exchange(client, request_bytes)
+    assert status_line.split()[1] == str(status).encode()
+    if status == 400:
+        assert (b"Server: CloudFront\r\n" if mode == "cloudfront" else b"Server: awselb/2.0\r\n") in rest
+        assert (b"<H1>400 ERROR</H1>" if mode == "cloudfront" else b"<h1>400 Bad Request</h1>") in rest
+        assert "-> 400" in caplog.text
+    elif mode == "cloudfront":
+        assert origin.last.header("X-Name") in ([], ["café"])
+
+
+# -- origins: statuses outside 100-599, big header blocks, connection attempts --------------------------------------
+
+
+def _odd_origin(status: int = 200, headers: list[tuple[str, str]] | None = None) -> web.Application:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.Response(text="from the origin", headers=CIMultiDict(headers or []))
+        response.set_status(status, "Odd")
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+@pytest.mark.parametrize(("status", "expected"), [(999, 502), (600, 502), (599, 599)])
+async def test_origin_status_outside_100_to_599_is_502(
+    status: int,
+    expected: int,
+    aiohttp_server: AiohttpServer,
+    proxy: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await aiohttp_server(_odd_origin(status))
+    client = await proxy(origin=str(server.make_url("")))
+    response = await client.get("/")
+    assert response.status == expected
+    if expected == 502:
+        assert_cloudfront_error(response, caplog, 502, "Error", f"answered with status {status} (outside 100-599)")
+    else:
+        assert await response.text() == "from the origin"
+
+
+@pytest.mark.parametrize(
+    ("headers", "ok"),
+    [
+        ([("Set-Cookie", f"c{n}=v; Path=/") for n in range(200)], True),  # 200 lines: more than aiohttp's 128
+        ([("X-Long", "v" * 10_000)], True),  # one line longer than aiohttp's 8,190 bytes
+        ([("X-Long", "v" * 20_000), ("X-More", "v" * 1_000)], False),  # over CloudFront's 20,480 bytes in all
+    ],
+)
+async def test_origin_headers_are_accepted_up_to_cloudfronts_20480_bytes(
+    headers: list[tuple[str, str]],
+    ok: bool,
+    aiohttp_server: AiohttpServer,
+    proxy: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    origin_app = _odd_origin(headers=headers)
+    server = await aiohttp_server(origin_app)
+    client = await proxy(origin=str(server.make_url("")))
+    session = aiohttp.ClientSession(max_line_size=32768, max_field_size=32768, max_headers=1024)
+    async with session, session.get(client.make_url("/")) as response:
+        if ok:
+            assert response.status == 200
+            assert response.headers.getall(headers[0][0]) == [value for _, value in headers]
+        else:
+            assert response.status == 502
+            assert "bytes of status line and headers (limit 20480)" in caplog.text
+
+
+def _waiting_for_syn_ack(port: int) -> int:
+    """Connections to ``port`` on loopback still in SYN-SENT (Linux's /proc/net/tcp, state 02)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[3] == "02" and int(line.split()[2].split(":")[1], 16) == port)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 -- polling the kernel's connection table, nothing to wait on
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connection states from /proc/net/tcp")
+@pytest.mark.parametrize(("attempts", "status"), [(1, 504), (2, 200)])
+async def test_an_origin_that_does_not_answer_a_connection_attempt_gets_the_next_one(
+    attempts: int, status: int, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # §5.2: each attempt waits connection_timeout; once they are used up, the viewer gets a 504. The origin's
+    # accept queue is full (listen(0) plus queued connections), so the proxy's first SYN goes unanswered; the origin
+    # then opens, in time for a second attempt but not for the first (the kernel resends a SYN after 1 s).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+    await _until(lambda: _waiting_for_syn_ack(port) >= 2)
+    before = _waiting_for_syn_ack(port)
+    app_origin = config.custom_origin_from_url(
+        "app", f"http://127.0.0.1:{port}", connection_attempts=attempts, connection_timeout=0.5
+    )
+    client = await proxy(Distribution(Behavior(path_pattern="*", origin=app_origin), origins={"app": app_origin}))
+    request = asyncio.create_task(client.get("/"))
+    await _until(lambda: _waiting_for_syn_ack(port) > before)  # the proxy's first attempt is waiting
+    for filler in fillers:
+        filler.close()
+    runner = web.AppRunner(_odd_origin())
+    await runner.setup()
+    await web.SockSite(runner, listener).start()
+    try:
+        response = await request
+        assert response.status == status
+        if status == 504:
+            reason = f"cannot connect to origin 127.0.0.1:{port} in 1 attempt(s): no connection within 0.5 s"
+            assert_cloudfront_error(response, caplog, 504, "Error", reason)
+        else:
+            assert await response.text() == "from the origin"
+    finally:
+        await runner.cleanup()
