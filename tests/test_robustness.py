@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from pytest_aiohttp import AiohttpServer
 
-from edgeproxy import config
+from edgeproxy import EdgeProxyFactory, config
 from edgeproxy.config import TRIGGERS, Behavior, Distribution, Trigger
 from tests.conftest import (
     BINARY,
@@ -401,3 +402,79 @@ async def test_an_origin_that_does_not_answer_a_connection_attempt_gets_the_next
             assert await response.text() == "from the origin"
     finally:
         await runner.cleanup()
+
+
+# -- handlers never take the proxy down: a CancelledError, a blocked loop, hung threads -----------------------------
+
+
+def _request_of(event: dict[str, Any]) -> Any:
+    return event["Records"][0]["cf"]["request"]
+
+
+@pytest.mark.parametrize("raises", [True, False])
+async def test_async_handler_raising_cancelled_error_gets_503(
+    raises: bool, origin: Origin, edgeproxy: EdgeProxyFactory
+) -> None:
+    async def handler(event: dict[str, Any], context: object) -> Any:
+        if raises:
+            raise asyncio.CancelledError("from the handler")
+        return _request_of(event)
+
+    proxy = await edgeproxy(origin=origin.url, viewer_request=handler)
+    async with proxy.client.get("/x") as response:
+        assert response.status == (503 if raises else 200)
+        assert response.headers["X-Cache"] == ("LambdaExecutionError" if raises else "Miss") + " from cloudfront"
+    if raises:
+        [invocation] = proxy.invocations
+        assert invocation.error is not None
+        assert "raised CancelledError: from the handler" in invocation.error.reason
+
+
+@pytest.mark.parametrize("blocks", [True, False])
+async def test_an_async_handler_that_blocks_delays_only_its_own_request(
+    blocks: bool, origin: Origin, edgeproxy: EdgeProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    async def handler(event: dict[str, Any], context: object) -> Any:
+        if _request_of(event)["uri"] == "/slow":
+            entered.set()
+            if blocks:
+                release.wait(10)  # time.sleep or a busy loop, in an async def handler
+            else:
+                await asyncio.to_thread(release.wait, 10)
+        return _request_of(event)
+
+    proxy = await edgeproxy(origin=origin.url, viewer_request=handler, timeouts={"viewer-request": 0.5})
+    try:
+        slow = asyncio.create_task(proxy.client.get("/slow"))
+        await asyncio.to_thread(entered.wait, 10)
+        async with proxy.client.get("/other") as other:  # served while the slow one's handler is still blocked
+            assert other.status == 200
+        assert not slow.done()
+        response = await slow
+        assert (response.status, response.headers["X-Cache"]) == (503, "LambdaExecutionError from cloudfront")
+        blocked = "at viewer-request has blocked its event loop for 0.5"
+        assert (blocked in caplog.text) == blocks
+    finally:
+        release.set()
+
+
+async def test_more_hung_sync_handlers_than_the_pool_then_a_normal_request_still_succeeds(
+    origin: Origin, edgeproxy: EdgeProxyFactory
+) -> None:
+    release = threading.Event()
+
+    def handler(event: dict[str, Any], context: object) -> Any:
+        if _request_of(event)["uri"] == "/hang":
+            release.wait(30)
+        return _request_of(event)
+
+    proxy = await edgeproxy(origin=origin.url, viewer_request=handler, timeouts={"viewer-request": 0.3})
+    try:
+        hung = await asyncio.gather(*(proxy.client.get("/hang") for _ in range(70)))  # the pool's size is 64
+        assert {response.status for response in hung} == {503}
+        async with proxy.client.get("/ok") as response:
+            assert (response.status, response.headers["X-Cache"]) == (200, "Miss from cloudfront")
+    finally:
+        release.set()
