@@ -42,7 +42,7 @@ MAX_ORIGIN_HEADER_BYTES = 20480
 # aiohttp adds these when missing; the origin must see only what the viewer or the function sent.
 SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
-RequestBody = bytes | aiohttp.StreamReader | None
+RequestBody = bytes | aiohttp.StreamReader | AsyncIterator[bytes] | None
 
 
 @dataclass

@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from edgeproxy.config import Association, Behavior, Distribution, Origin, Trigger
 from edgeproxy.errors import ViewerError
 from edgeproxy.events import cloudfront
-from edgeproxy.origin import OriginClient, OriginResponse, RequestBody, origin_headers
+from edgeproxy.origin import CHUNK_SIZE, OriginClient, OriginResponse, RequestBody, origin_headers
 from edgeproxy.rules import (
     STRICT,
     Checked,
@@ -110,28 +110,54 @@ class Outcome:
 
 
 class _Body:
-    """The request body as the pipeline knows it: streamed from the viewer until a rule needs it in memory."""
+    """The request body on its way from the viewer to the origin. It streams, except for what include-body
+    associations see: its first bytes, up to the trigger's limit (§1.5: 40 KB or 1 MB), kept in memory while the rest
+    streams on behind them; or the body a function replaced it with."""
 
     def __init__(self, stream: StreamReader | None) -> None:
         self._stream = stream
-        self._data: bytes | None = None if stream is not None else b""
+        self._head = bytearray()  # what has been read from the stream so far
+        self._complete = stream is None  # the whole body is in _head
+        self._replaced: bytes | None = None
 
-    async def read(self) -> bytes:
-        if self._data is None:
+    async def head(self, limit: int) -> bytes:
+        """The body's first ``limit + 1`` bytes, or all of it if shorter (the extra byte tells a truncation)."""
+        if self._replaced is not None:
+            return self._replaced[: limit + 1]
+        while not self._complete and len(self._head) <= limit:
             assert self._stream is not None
-            self._data = await self._stream.read()
-        return self._data
+            chunk = await self._stream.read(limit + 1 - len(self._head))
+            if not chunk:
+                self._complete = True
+            self._head += chunk
+        return bytes(self._head[: limit + 1])
 
     def replace(self, data: bytes) -> None:
-        self._data = data
+        self._replaced = data
 
     @property
     def buffered_length(self) -> int | None:
-        """The body's length once it is in memory (read for include-body, or replaced); None while it streams."""
-        return None if self._data is None else len(self._data)
+        """The body's length once it is all in memory (read whole for include-body, or replaced); None while it
+        streams."""
+        if self._replaced is not None:
+            return len(self._replaced)
+        return len(self._head) if self._complete else None
 
     def for_origin(self) -> RequestBody:
-        return self._data if self._data is not None else self._stream
+        if self._replaced is not None:
+            return self._replaced
+        if self._complete:
+            return bytes(self._head)
+        if not self._head:
+            return self._stream
+        return self._rest(bytes(self._head))
+
+    async def _rest(self, head: bytes) -> AsyncIterator[bytes]:
+        assert self._stream is not None
+        self._head = bytearray()  # no second copy while the rest streams
+        yield head
+        async for chunk in self._stream.iter_chunked(CHUNK_SIZE):
+            yield chunk
 
 
 def toward_origin(request: dict[str, Any], origin: Origin, *, client_ip: str, via: str) -> dict[str, Any]:
@@ -340,7 +366,8 @@ class Pipeline:
 
     async def _body_for_event(self, trigger: Trigger, body: _Body) -> dict[str, Any]:
         """``request.body`` for include-body associations: base64, truncated at the trigger's limit (§1.5)."""
-        return dict(cloudfront.body_record(await body.read(), size_limit(trigger)))
+        limit = size_limit(trigger)
+        return dict(cloudfront.body_record(await body.head(limit), limit))
 
     @staticmethod
     async def _apply_request_body(request: dict[str, Any], body: _Body) -> None:

@@ -7,10 +7,13 @@ The property-based counterpart (thousands of generated results and request heads
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +27,18 @@ from edgeproxy import EdgeProxyFactory, config
 from edgeproxy.config import TRIGGERS, Behavior, Distribution, Trigger
 from tests.conftest import (
     BINARY,
+    RECORD_EVENTS,
     HandlerWriter,
     Origin,
     ProxyFactory,
     SnippetWriter,
     assert_cloudfront_error,
     raw_url,
+    recorded_events,
 )
 from tests.test_alb import returning
 from tests.test_errors import raw_exchange
+from tests.test_include_body import with_body_at
 from tests.test_validation import GENERATED, MISS, Expected, check, run
 
 # -- control characters in header values and reason phrases ---------------------------------------------------------
@@ -478,3 +484,63 @@ async def test_more_hung_sync_handlers_than_the_pool_then_a_normal_request_still
             assert (response.status, response.headers["X-Cache"]) == (200, "Miss from cloudfront")
     finally:
         release.set()
+
+
+# -- include_body keeps only what the handler may see in memory ------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the process's memory from /proc")
+@pytest.mark.parametrize("megabytes", [64, 1])
+async def test_a_large_body_with_include_body_streams_to_the_origin_byte_exact(
+    megabytes: int, aiohttp_server: AiohttpServer, proxy: ProxyFactory, write_handler: HandlerWriter, tmp_path: Path
+) -> None:
+    received: list[tuple[int, str]] = []
+
+    async def digest(request: web.Request) -> web.Response:
+        sha, size = hashlib.sha256(), 0
+        async for chunk in request.content.iter_chunked(65536):
+            sha.update(chunk)
+            size += len(chunk)
+        received.append((size, sha.hexdigest()))
+        return web.Response(text="stored")
+
+    origin_app = web.Application()
+    origin_app.router.add_post("/{tail:.*}", digest)
+    server = await aiohttp_server(origin_app)
+    recorder = write_handler("recorder", RECORD_EVENTS)
+    functions = {
+        "viewer-request": {"handler": recorder, "include_body": True},
+        "origin-request": {"handler": recorder, "include_body": True},
+    }
+    client = await proxy(with_body_at(tmp_path, str(server.make_url("")), functions))
+    block = bytes(range(256)) * 256  # 64 KiB
+    sha = hashlib.sha256(block * (megabytes * 16))
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(megabytes * 16):
+            yield block
+
+    peak, baseline = 0, _rss_bytes()
+
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, _rss_bytes() - baseline)
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.create_task(sample())
+    headers = {"Content-Length": str(megabytes * 1024 * 1024), "Content-Type": "application/octet-stream"}
+    response = await client.post("/upload", data=body(), headers=headers)
+    sampler.cancel()
+    assert (response.status, await response.text()) == (200, "stored")
+    assert received == [(megabytes * 1024 * 1024, sha.hexdigest())]
+    seen = [event["Records"][0]["cf"]["request"]["body"] for event in recorded_events(recorder)]
+    assert [(body["inputTruncated"], len(base64.b64decode(body["data"]))) for body in seen] == [
+        (True, 40 * 1024),
+        (megabytes > 1, 1024 * 1024),
+    ]
+    assert peak < 32 * 1024 * 1024  # the 64 MB body was never held whole (it was, before: RSS rose by 64 MB+)
