@@ -16,6 +16,7 @@ import collections
 import contextlib
 import contextvars
 import decimal
+import errno
 import hashlib
 import importlib.util
 import inspect
@@ -457,19 +458,29 @@ class _Workers:
             thread = threading.Thread(target=self._work, name=f"edgeproxy-handler-{len(self._workers)}", daemon=True)
             worker = _Worker(thread)
             self._workers.append(worker)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no more threads: the job waits for a worker, or for its deadline
+            with self._lock:
+                self._workers.remove(worker)
+            diagnostics.warning("cannot start a handler thread (%s); %d running", exc, len(self._workers))
 
     def _work(self) -> None:
         worker = next(worker for worker in self._workers if worker.thread is threading.current_thread())
         # The thread's own loop, for async handlers, and for sync ones that call asyncio.get_event_loop() (as they
-        # may on Lambda's main thread, as Mangum does).
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+        # may on Lambda's main thread, as Mangum does). None while the process is out of file descriptors.
+        loop = _WorkerLoop.make()
         try:
             job = self._take(worker)
             while job is not None:
                 if not job.is_async:
                     self._run_sync(job)
+                    job = self._take(worker)
+                    continue
+                loop = loop or _WorkerLoop.make()
+                if loop is None:
+                    problem = "no event loop for an async handler: the process is out of file descriptors"
+                    job.inbox.put(job.future, False, OSError(errno.EMFILE, problem))
                     job = self._take(worker)
                     continue
                 running = job
@@ -479,11 +490,11 @@ class _Workers:
                     label = running.label if worker.job is None else worker.job.label
                     diagnostics.warning("%s stopped its event loop (%s); its worker starts a new one", label, exc)
                     _close_loop(loop)
-                    loop = asyncio.new_event_loop()
-                    asyncio.set_event_loop(loop)
+                    loop = _WorkerLoop.make()
                     job = self._take(worker)
         finally:
-            _close_loop(loop)
+            if loop is not None:
+                _close_loop(loop)
 
     def _take(self, worker: _Worker) -> _Job | None:
         """The next job to run (``None``: stop), skipping those abandoned or past their deadline while queued."""
@@ -553,6 +564,30 @@ class _Workers:
         for _ in self._workers:
             self._jobs.put(None)
         self._workers.clear()
+
+
+class _WorkerLoop(asyncio.SelectorEventLoop):
+    """A worker thread's event loop. Making one takes three file descriptors; when the process has none left, it is
+    not made, cleanly (asyncio's own loop, half made, reports a second error when it is collected)."""
+
+    def __init__(self) -> None:
+        self._made = False
+        super().__init__()
+        self._made = True
+
+    def __del__(self) -> None:
+        if self._made:
+            super().__del__()
+
+    @classmethod
+    def make(cls) -> _WorkerLoop | None:
+        """A new loop, set as the current thread's; ``None`` at the file-descriptor limit."""
+        try:
+            loop = cls()
+        except OSError:
+            return None
+        asyncio.set_event_loop(loop)
+        return loop
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
