@@ -26,6 +26,7 @@ from multidict import CIMultiDict
 from edgeproxy.config import TargetGroup
 from edgeproxy.errors import AlbError, LambdaExecutionError
 from edgeproxy.events import alb as alb_events
+from edgeproxy.listener import REJECT
 from edgeproxy.rules import copy_json
 from edgeproxy.runtime import Function, Invocation, Observer, Runtime
 
@@ -300,10 +301,13 @@ async def _write(request: web.Request, response: alb_events.TargetResponse) -> w
     headers.extend(response.headers)
     out = web.StreamResponse(status=response.status, reason=response.reason or None, headers=headers)
     out.content_length = len(response.body)  # §7.4: computed by the load balancer
-    await out.prepare(request)
-    if response.body and request.method != "HEAD":
-        await out.write(response.body)
-    await out.write_eof()
+    try:
+        await out.prepare(request)
+        if response.body and request.method != "HEAD":
+            await out.write(response.body)
+        await out.write_eof()
+    except ConnectionError:  # the client went away mid-response (aiohttp's reset error is one too): nobody's error
+        log.debug("%s %s: the client closed the connection", request.method, request.raw_path)
     return out
 
 
@@ -379,6 +383,7 @@ def create_app(
     app = web.Application(handler_args=limits)
     app[TARGET] = target
     app[HEALTH] = checker
+    app[REJECT] = lambda status, reason: _error_response(status)  # a request aiohttp's parser refused (listener.py)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks = []

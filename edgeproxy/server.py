@@ -23,6 +23,7 @@ from multidict import CIMultiDict
 from edgeproxy.config import Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
+from edgeproxy.listener import REJECT
 from edgeproxy.origin import OriginClient
 from edgeproxy.pipeline import Outcome, Pipeline, ViewerRequest
 from edgeproxy.rules import STRICT, Strictness
@@ -138,30 +139,37 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
     if outcome.length is not None:
         response.content_length = outcome.length
-    if isinstance(outcome.body, bytes):
+    try:
         await response.prepare(request)
-        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
-        if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
-            await response.write(outcome.body)
-    else:
-        await response.prepare(request)
-        try:
-            await _stream(response, outcome.body)
-        except aiohttp.ClientError as exc:
+        if isinstance(outcome.body, bytes):
+            # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
+            if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
+                await response.write(outcome.body)
+        elif not await _stream(response, outcome.body):
             # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
             # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
-            log.warning(
-                "%s %s %s: origin response body cut short: %s", request_id, request.method, request.raw_path, exc
-            )
+            log.warning("%s %s %s: origin response body cut short", request_id, request.method, request.raw_path)
             if request.transport is not None:
                 request.transport.close()
             return response
-    await response.write_eof()
+        await response.write_eof()
+    except ConnectionError:  # the viewer went away mid-response (aiohttp's reset error is one too): nobody's error
+        log.debug("%s %s %s: the viewer closed the connection", request_id, request.method, request.raw_path)
     return response
 
 
-async def _stream(response: web.StreamResponse, body: AsyncIterator[bytes]) -> None:
-    async for chunk in body:
+async def _stream(response: web.StreamResponse, body: AsyncIterator[bytes]) -> bool:
+    """Copy the origin's body to the viewer; ``False`` if the origin broke off. A viewer that goes away raises
+    ``ConnectionError``."""
+    chunks = aiter(body)
+    while True:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return True
+        except aiohttp.ClientError as exc:
+            log.debug("origin body: %s: %s", type(exc).__name__, exc)
+            return False
         await response.write(chunk)
 
 
@@ -262,6 +270,12 @@ def create_app(
     app = web.Application(handler_args={**limits, "auto_decompress": False})
     app[PIPELINE] = pipeline
     app[OPTIONS] = options
+
+    def reject(status: int, reason: str) -> web.StreamResponse:  # a request aiohttp's parser refused (listener.py)
+        error = RequestRejected(status, reason, message=MSG_BAD_REQUEST if status == 400 else None)
+        return _error_response(error, new_request_id(), distribution.pop, pipeline.via, options.debug_headers)
+
+    app[REJECT] = reject
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await origins.start()
