@@ -139,13 +139,15 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
     if outcome.length is not None:
         response.content_length = outcome.length
+    # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set or the origin sent (a status
+    # a function changed to 204 comes with the origin's body).
+    no_content = request.method == "HEAD" or outcome.status in (204, 304)
     try:
         await response.prepare(request)
         if isinstance(outcome.body, bytes):
-            # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
-            if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
+            if outcome.body and not no_content:
                 await response.write(outcome.body)
-        elif not await _stream(response, outcome.body):
+        elif not no_content and not await _stream(response, outcome.body):
             # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
             # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
             log.warning("%s %s %s: origin response body cut short", request_id, request.method, request.raw_path)
