@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 from edgeproxy.config import TargetGroup
 from edgeproxy.errors import AlbError, LambdaExecutionError
 from edgeproxy.events import alb as alb_events
-from edgeproxy.listener import REJECT
+from edgeproxy.listener import REJECT, TIMEOUTS, Timeouts
 from edgeproxy.rules import copy_json
 from edgeproxy.runtime import Function, Invocation, Observer, Runtime
 
@@ -38,6 +38,7 @@ MAX_LINE_BYTES = 16 * 1024  # §7.3: request line and each header (aiohttp's par
 MAX_HEADER_BYTES = 64 * 1024  # §7.3: the whole request header -> 400
 MAX_FORWARDED_FOR = 30  # §7.3: more addresses in X-Forwarded-For -> 463
 MAX_TRACE_HEADER_BYTES = 7 * 1024  # §7.7: past it, the trace header is rewritten to a new Root
+IDLE_TIMEOUT = 60.0  # the load balancer's connection idle timeout (attribute idle_timeout.timeout_seconds), by default
 # The headers the load balancer sets itself (§7.7); the client's values are replaced or appended to.
 SET_BY_ALB = frozenset({"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
 TRACE_ROOT = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}")
@@ -384,6 +385,7 @@ def create_app(
     app[TARGET] = target
     app[HEALTH] = checker
     app[REJECT] = lambda status, reason: _error_response(status)  # a request aiohttp's parser refused (listener.py)
+    app[TIMEOUTS] = Timeouts(idle=IDLE_TIMEOUT)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks = []

@@ -91,16 +91,15 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--header-timeout",
         type=_seconds,
-        default=Timeouts.header,
         metavar="S",
         help=f"seconds a request head may take to arrive whole, from its first byte (default {Timeouts.header:g})",
     )
     parser.add_argument(
         "--idle-timeout",
         type=_seconds,
-        default=Timeouts.idle,
         metavar="S",
-        help=f"seconds a keep-alive connection may wait for its next request (default {Timeouts.idle:g})",
+        help=f"seconds a keep-alive connection may wait for its next request (default {Timeouts.idle:g}; "
+        f"{alb.IDLE_TIMEOUT:g} in ALB mode, the load balancer's)",
     )
     parser.add_argument(
         "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO", help="default INFO"
@@ -167,11 +166,12 @@ def _distribution(args: argparse.Namespace) -> Distribution:
     return distribution
 
 
-async def _serve(app: web.Application, host: str, port: int, timeouts: Timeouts) -> None:
+async def _serve(app: web.Application, args: argparse.Namespace) -> None:
+    host, port = args.host, args.port
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
-        site = ViewerSite(runner, host, port, timeouts=timeouts)
+        site = ViewerSite(runner, host, port, header_timeout=args.header_timeout, idle_timeout=args.idle_timeout)
         await site.start()
         bound = runner.addresses[0]
         print(f"edgeproxy listening on http://{host}:{bound[1]}", flush=True)
@@ -204,8 +204,7 @@ def serve_alb(args: argparse.Namespace) -> int:
 
 def _run(app: web.Application, args: argparse.Namespace) -> int:
     try:
-        timeouts = Timeouts(header=args.header_timeout, idle=args.idle_timeout)
-        asyncio.run(_serve(app, args.host, args.port, timeouts))
+        asyncio.run(_serve(app, args))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

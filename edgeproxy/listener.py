@@ -42,10 +42,15 @@ ACCEPT_WARNING_INTERVAL = 60.0
 @dataclass(frozen=True)
 class Timeouts:
     """How long a viewer's connection may take: ``header`` for a request head, from its first byte; ``idle`` between
-    requests on a keep-alive connection (and before the first one). Seconds."""
+    requests on a keep-alive connection (and before the first one). Seconds. CloudFront documents neither for
+    viewers: 60 s is nginx's and Node.js's header timeout, 75 s nginx's keep-alive timeout. An application can set
+    its mode's own defaults in :data:`TIMEOUTS` (the ALB's idle timeout is 60 s)."""
 
     header: float = 60.0
     idle: float = 75.0
+
+
+TIMEOUTS: web.AppKey[Timeouts] = web.AppKey("timeouts", Timeouts)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -128,12 +133,30 @@ class ViewerSite(web.BaseSite):
 
     __slots__ = ("_bound_port", "_host", "_port", "_timeouts")
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, *, timeouts: Timeouts = Timeouts()) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        *,
+        header_timeout: float | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        """``header_timeout`` and ``idle_timeout`` in seconds; ``None``: the application's :data:`TIMEOUTS`, or
+        :class:`Timeouts`' defaults."""
         super().__init__(runner)
         self._host = host
         self._port = port
-        self._timeouts = timeouts
+        defaults = runner.app.get(TIMEOUTS, Timeouts())
+        self._timeouts = Timeouts(
+            header=defaults.header if header_timeout is None else header_timeout,
+            idle=defaults.idle if idle_timeout is None else idle_timeout,
+        )
         self._bound_port: int | None = None
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._timeouts
 
     @property
     def port(self) -> int:

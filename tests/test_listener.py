@@ -18,7 +18,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from edgeproxy import EdgeProxy, EdgeProxyFactory
+from edgeproxy import EdgeProxy, EdgeProxyFactory, alb, config
+from edgeproxy.config import Association, TargetGroup
+from edgeproxy.listener import Timeouts, ViewerSite
+from edgeproxy.server import create_app
 from tests.conftest import Origin
 
 PASS = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"
@@ -241,3 +244,30 @@ def _get(port: int, attempts: int) -> bytes:
             pass
         time.sleep(0.1)
     return b""
+
+
+# -- each mode's default timeouts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "given", "expected"),
+    [
+        ("cloudfront", {}, Timeouts(header=60, idle=75)),
+        ("alb", {}, Timeouts(header=60, idle=60)),  # the load balancer's idle timeout
+        ("alb", {"header_timeout": 5, "idle_timeout": 7}, Timeouts(header=5, idle=7)),
+    ],
+)
+async def test_default_timeouts_are_the_modes_own(
+    mode: str, given: dict[str, float], expected: Timeouts, origin: Origin
+) -> None:
+    if mode == "alb":
+        association = Association(_alb_ok, Path.cwd(), "test", "alb.target")
+        app = alb.create_app(TargetGroup(target=association))
+    else:
+        app = create_app(config.from_flags(origin.url, {}))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        assert ViewerSite(runner, "127.0.0.1", 0, **given).timeouts == expected
+    finally:
+        await runner.cleanup()
