@@ -1,7 +1,9 @@
 """Functional: no bad result, request or origin makes the proxy answer aiohttp's 500, hang, cut a body or flood its
 log. Each case comes as a twin: the bad input, and the nearest good one, through a running proxy over real sockets.
 
-The property-based counterpart (thousands of generated results and request heads) is tests/test_fuzz.py.
+Connection-level cases (slow request heads, idle connections, what the parser rejects, viewers that disconnect, the
+file-descriptor limit) are in tests/test_listener.py, the --quiet and --log-level flags in tests/test_cli.py, and the
+property-based counterpart (thousands of generated results and request heads) is tests/test_fuzz.py.
 """
 
 from __future__ import annotations

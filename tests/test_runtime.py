@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,23 @@ EVENT = {"Records": [{"cf": {"config": {"eventType": "viewer-request"}, "request
 
 def association(tmp_path: Path, ref: str) -> Association:
     return Association(handler=ref, base_dir=tmp_path, source="test", key="k")
+
+
+@contextlib.asynccontextmanager
+async def loop_ticks() -> AsyncIterator[list[int]]:
+    """Count, in ``[0]``, how often the event loop got to run a 10 ms ticker meanwhile."""
+    ticks = [0]
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks[0] += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield ticks
+    finally:
+        task.cancel()
 
 
 @pytest.fixture
@@ -73,18 +91,9 @@ async def test_async_handler(tmp_path: Path, runtime: Runtime) -> None:
 async def test_sync_handler_does_not_block_the_event_loop(tmp_path: Path, runtime: Runtime) -> None:
     (tmp_path / "slow.py").write_text("import time\ndef handler(event, context):\n    time.sleep(0.3)\n    return 1\n")
     function = runtime.load(association(tmp_path, "slow.py:handler"))
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await runtime.invoke(function, EVENT, trigger="viewer-request")
-    task.cancel()
-    assert ticks >= 5  # the loop kept running while the handler slept in its thread
+    async with loop_ticks() as ticks:
+        await runtime.invoke(function, EVENT, trigger="viewer-request")
+    assert ticks[0] >= 5  # the loop kept running while the handler slept in its thread
 
 
 async def test_timeout_is_execution_error_and_others_keep_running(tmp_path: Path, runtime: Runtime) -> None:
@@ -276,19 +285,11 @@ async def test_a_blocking_async_handler_delays_only_itself_and_times_out(
         "    return 'late'\n"
     )
     function = runtime.load(association(tmp_path, "blocks.py:handler"))
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    with pytest.raises(LambdaExecutionError, match=r"blocks\.py:handler at viewer-request timed out after 0\.3 s"):
-        await runtime.invoke(function, EVENT, trigger="viewer-request", seconds=0.3)
-    task.cancel()
-    assert ticks >= 5  # the proxy's loop ran on while the handler blocked its own
+    timed_out = r"blocks\.py:handler at viewer-request timed out after 0\.3 s"
+    async with loop_ticks() as ticks:
+        with pytest.raises(LambdaExecutionError, match=timed_out):
+            await runtime.invoke(function, EVENT, trigger="viewer-request", seconds=0.3)
+    assert ticks[0] >= 5  # the proxy's loop ran on while the handler blocked its own
     assert "blocks.py:handler at viewer-request has blocked its event loop for 0.3" in caplog.text
     _module(function)["RELEASE"].set()
 
