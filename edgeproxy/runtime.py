@@ -56,6 +56,8 @@ DEFAULT_TIMEOUTS: dict[Source, float] = {
     "alb": 3.0,
 }
 FUNCTION_VERSION = "1"  # Lambda@Edge runs numbered versions only (§2.4)
+# Not random's global generator, which a handler may seed for reproducible results (see events.cloudfront._ids).
+_request_ids = random.Random()
 ACCOUNT_ID = "123456789012"
 Handler = Callable[[Any, "LambdaContext"], Any]
 
@@ -644,7 +646,7 @@ class Runtime:
     ) -> Any:
         """Run one handler on one event, as Lambda would; raise :class:`LambdaExecutionError` on a crash or timeout."""
         limit = seconds if seconds is not None else DEFAULT_TIMEOUTS[trigger]
-        aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))  # no getrandom() syscall
+        aws_request_id = str(uuid.UUID(int=_request_ids.getrandbits(128), version=4))  # no getrandom() syscall
         prefix = f"[{function.name} {trigger}]"
         context = LambdaContext(
             function, timeout=limit, memory=memory, aws_request_id=aws_request_id, edge=trigger != "alb"

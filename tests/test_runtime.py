@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -358,3 +359,20 @@ async def test_stuck_workers_do_not_count_toward_the_pool_size(tmp_path: Path) -
     finally:
         _module(hangs)["RELEASE"].set()
         runtime.close()
+
+
+async def test_invocations_leave_the_global_random_generator_to_the_handler(tmp_path: Path, runtime: Runtime) -> None:
+    # A handler that seeds random gets the same numbers, however many requests were answered in between.
+    (tmp_path / "seeded.py").write_text(
+        "import random\ndef handler(event, context):\n    random.seed(7)\n    return random.random()\n"
+    )
+    (tmp_path / "draws.py").write_text("import random\ndef handler(event, context):\n    return random.random()\n")
+    seeded = runtime.load(association(tmp_path, "seeded.py:handler"))
+    draws = runtime.load(association(tmp_path, "draws.py:handler"))
+    first = await runtime.invoke(seeded, EVENT, trigger="viewer-request")
+    random.seed(7)
+    expected = [random.random(), random.random()]
+    random.seed(7)
+    random.random()
+    assert await runtime.invoke(draws, EVENT, trigger="viewer-request") == expected[1]  # nothing drawn in between
+    assert first == expected[0]
