@@ -401,8 +401,8 @@ def _timed_steps(job: _Job, coroutine: Coroutine[Any, Any, Any]) -> Generator[An
 class _Worker:
     """A worker thread and the job it is running (``None`` while idle)."""
 
-    def __init__(self, thread: threading.Thread) -> None:
-        self.thread = thread
+    def __init__(self, work: Callable[[_Worker], None], name: str) -> None:
+        self.thread = threading.Thread(target=work, args=(self,), name=name, daemon=True)
         self.job: _Job | None = None
 
 
@@ -457,18 +457,16 @@ class _Workers:
                 stuck = sum(1 for worker in self._workers if worker.job is not None and worker.job.deadline <= now)
                 if len(self._workers) - stuck >= self._max_threads:
                     return
-            thread = threading.Thread(target=self._work, name=f"edgeproxy-handler-{len(self._workers)}", daemon=True)
-            worker = _Worker(thread)
+            worker = _Worker(self._work, f"edgeproxy-handler-{len(self._workers)}")
             self._workers.append(worker)
         try:
-            thread.start()
+            worker.thread.start()
         except RuntimeError as exc:  # no more threads: the job waits for a worker, or for its deadline
             with self._lock:
                 self._workers.remove(worker)
             diagnostics.warning("cannot start a handler thread (%s); %d running", exc, len(self._workers))
 
-    def _work(self) -> None:
-        worker = next(worker for worker in self._workers if worker.thread is threading.current_thread())
+    def _work(self, worker: _Worker) -> None:
         # The thread's own loop, for async handlers, and for sync ones that call asyncio.get_event_loop() (as they
         # may on Lambda's main thread, as Mangum does). None while the process is out of file descriptors.
         loop = _WorkerLoop.make()
