@@ -309,6 +309,12 @@ async def _write(request: web.Request, response: alb_events.TargetResponse) -> w
         await out.write_eof()
     except ConnectionError:  # the client went away mid-response (aiohttp's reset error is one too): nobody's error
         log.debug("%s %s: the client closed the connection", request.method, request.raw_path)
+    except Exception:  # edgeproxy's bug, such as a head aiohttp refuses to write that validation let through
+        log.exception("%s %s: internal error writing the response", request.method, request.raw_path)
+        if request.writer.output_size == 0:  # nothing sent yet: the load balancer's page, never aiohttp's 500
+            return _error_response(502)
+        if request.transport is not None:
+            request.transport.close()
     return out
 
 

@@ -39,6 +39,7 @@ MAX_HEADER_BYTES = 20480  # §5.3: request line + headers
 PARSER_LINE_BYTES = 4 * MAX_HEADER_BYTES
 PARSER_MAX_HEADERS = MAX_HEADER_BYTES // len("a:\r\n")
 MSG_BAD_REQUEST = "Bad request."
+MSG_INTERNAL = "internal error in edgeproxy (see its log)"
 MSG_METHOD = (
     "This distribution is not configured to allow the HTTP request method that was used for this request. "
     "The distribution supports only cachable requests."
@@ -121,7 +122,9 @@ def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> Non
         raise RequestRejected(403, "a GET request with a body")
 
 
-async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: str, via: str) -> web.StreamResponse:
+async def _write(
+    request: web.Request, outcome: Outcome, request_id: str, pop: str, via: str, debug: bool
+) -> web.StreamResponse:
     headers = outcome.headers
     if outcome.generated or "Server" not in headers:
         headers["Server"] = "CloudFront"
@@ -157,6 +160,12 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
         await response.write_eof()
     except ConnectionError:  # the viewer went away mid-response (aiohttp's reset error is one too): nobody's error
         log.debug("%s %s %s: the viewer closed the connection", request_id, request.method, request.raw_path)
+    except Exception:  # edgeproxy's bug, such as a head aiohttp refuses to write that validation let through
+        log.exception("%s %s %s: internal error writing the response", request_id, request.method, request.raw_path)
+        if request.writer.output_size == 0:  # nothing sent yet: CloudFront's page, never aiohttp's 500
+            return _error_response(ViewerError(MSG_INTERNAL), request_id, pop, via, debug)
+        if request.transport is not None:
+            request.transport.close()
     return response
 
 
@@ -236,9 +245,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             raise
         except Exception:
             log.exception("%s %s %s: internal error", request_id, request.method, request.raw_path)
-            internal = ViewerError("internal error in edgeproxy (see its log)")
+            internal = ViewerError(MSG_INTERNAL)
             return _error_response(internal, request_id, distribution.pop, via, options.debug_headers)
-        return await _write(request, outcome, request_id, distribution.pop, via)
+        return await _write(request, outcome, request_id, distribution.pop, via, options.debug_headers)
 
 
 def create_app(

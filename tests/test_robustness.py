@@ -25,8 +25,9 @@ from aiohttp import web
 from multidict import CIMultiDict
 from pytest_aiohttp import AiohttpServer
 
-from edgeproxy import EdgeProxyFactory, config
+from edgeproxy import EdgeProxyFactory, config, rules
 from edgeproxy.config import TRIGGERS, Behavior, Distribution, Trigger
+from edgeproxy.events import alb as alb_events
 from tests.conftest import (
     BINARY,
     RECORD_EVENTS,
@@ -558,3 +559,37 @@ async def test_a_status_changed_to_204_or_304_sends_no_body_of_the_origins(
     for _ in range(2):  # the connection serves the next request, framed as announced
         response = await client.get("/status/404")
         assert (response.status, await response.read()) == (int(status), body)
+
+
+# -- and if validation ever let something unsendable through: the mode's 502, never aiohttp's 500 --------------------
+
+
+@pytest.mark.parametrize("mode", ["cloudfront", "alb"])
+@pytest.mark.parametrize("validation_misses_it", [True, False])
+async def test_a_head_aiohttp_refuses_to_write_is_the_modes_502_whatever_runner_serves_it(
+    mode: str,
+    validation_misses_it: bool,
+    origin: Origin,
+    proxy: ProxyFactory,
+    alb_proxy: ProxyFactory,
+    snippet: SnippetWriter,
+    write_handler: HandlerWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # These apps are served by aiohttp's own test server, without listener.py's protections.
+    if validation_misses_it:
+        monkeypatch.setattr(rules, "forbidden_in_field", lambda text: None)
+        monkeypatch.setattr(alb_events, "forbidden_in_field", lambda text: None)
+    if mode == "cloudfront":
+        code = "return {'status': '200', 'headers': {'x-a': [{'value': 'a\\x0bb'}]}}"
+        client = await proxy(origin=origin.url, functions={"viewer-request": snippet(code)})
+    else:
+        client = await alb_proxy(returning(write_handler, {"statusCode": 200, "headers": {"x-a": "a\x0bb"}}))
+    response = await client.get("/x")
+    assert response.status == 502
+    assert response.headers["Server"] == ("CloudFront" if mode == "cloudfront" else "awselb/2.0")
+    if mode == "cloudfront":
+        x_cache = "Error" if validation_misses_it else "LambdaValidationError"
+        assert response.headers["X-Cache"] == f"{x_cache} from cloudfront"
+    assert ("internal error writing the response" in caplog.text) == validation_misses_it
