@@ -20,12 +20,13 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from multidict import CIMultiDict
 
 from edgeproxy.config import TargetGroup
 from edgeproxy.errors import AlbError, LambdaExecutionError
 from edgeproxy.events import alb as alb_events
+from edgeproxy.listener import REJECT, TIMEOUTS, Timeouts
 from edgeproxy.rules import copy_json
 from edgeproxy.runtime import Function, Invocation, Observer, Runtime
 
@@ -37,6 +38,7 @@ MAX_LINE_BYTES = 16 * 1024  # §7.3: request line and each header (aiohttp's par
 MAX_HEADER_BYTES = 64 * 1024  # §7.3: the whole request header -> 400
 MAX_FORWARDED_FOR = 30  # §7.3: more addresses in X-Forwarded-For -> 463
 MAX_TRACE_HEADER_BYTES = 7 * 1024  # §7.7: past it, the trace header is rewritten to a new Root
+IDLE_TIMEOUT = 60.0  # the load balancer's connection idle timeout (attribute idle_timeout.timeout_seconds), by default
 # The headers the load balancer sets itself (§7.7); the client's values are replaced or appended to.
 SET_BY_ALB = frozenset({"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
 TRACE_ROOT = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}")
@@ -224,6 +226,8 @@ def _error_response(status: int) -> web.Response:
 
 def _check_request(request: web.Request) -> None:
     """What the load balancer refuses before any invocation (§7.3)."""
+    if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
+        raise AlbError(400, None, "an HTTP/0.9 request")
     if request.method == "TRACE":
         raise AlbError(405, None, "the load balancer does not allow TRACE")
     if "websocket" in request.headers.get("Upgrade", "").lower():
@@ -298,10 +302,19 @@ async def _write(request: web.Request, response: alb_events.TargetResponse) -> w
     headers.extend(response.headers)
     out = web.StreamResponse(status=response.status, reason=response.reason or None, headers=headers)
     out.content_length = len(response.body)  # §7.4: computed by the load balancer
-    await out.prepare(request)
-    if response.body and request.method != "HEAD":
-        await out.write(response.body)
-    await out.write_eof()
+    try:
+        await out.prepare(request)
+        if response.body and request.method != "HEAD":
+            await out.write(response.body)
+        await out.write_eof()
+    except ConnectionError:  # the client went away mid-response (aiohttp's reset error is one too): nobody's error
+        log.debug("%s %s: the client closed the connection", request.method, request.raw_path)
+    except Exception:  # edgeproxy's bug, such as a head aiohttp refuses to write that validation let through
+        log.exception("%s %s: internal error writing the response", request.method, request.raw_path)
+        if request.writer.output_size == 0:  # nothing sent yet: the load balancer's page, never aiohttp's 500
+            return _error_response(502)
+        if request.transport is not None:
+            request.transport.close()
     return out
 
 
@@ -377,6 +390,8 @@ def create_app(
     app = web.Application(handler_args=limits)
     app[TARGET] = target
     app[HEALTH] = checker
+    app[REJECT] = lambda status, reason: _error_response(status)  # a request aiohttp's parser refused (listener.py)
+    app[TIMEOUTS] = Timeouts(idle=IDLE_TIMEOUT)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks = []

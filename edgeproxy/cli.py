@@ -21,6 +21,7 @@ from edgeproxy.config import TRIGGERS, Distribution, TargetGroup, Trigger
 from edgeproxy.errors import AlbError, ConfigError, EventArgumentError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
+from edgeproxy.listener import Timeouts, ViewerSite
 from edgeproxy.rules import Strictness
 from edgeproxy.server import Options, create_app
 
@@ -45,9 +46,7 @@ def _parser() -> argparse.ArgumentParser:
             f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)"
         )
     serve.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    _add_server_options(serve)
     serve.add_argument("--lenient", action="store_true", help="log rule violations as warnings instead of failing")
     serve.add_argument("--debug-headers", action="store_true", help="send X-Edgeproxy-Error on error pages")
     serve.add_argument(
@@ -65,9 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     balancer.add_argument("--target-group-arn", metavar="ARN", help="requestContext.elb.targetGroupArn in events")
     balancer.add_argument("--timeout", type=float, help="the function's timeout in seconds (default: Lambda's 3)")
     balancer.add_argument("--memory", type=int, default=128, help="the function's memory in MB")
-    balancer.add_argument("--host", default="127.0.0.1")
-    balancer.add_argument("--port", type=int, default=8080)
-    balancer.add_argument("--reload", action="store_true", help="reload the handler's source file when it changes")
+    _add_server_options(balancer)
 
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
     invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
@@ -112,6 +109,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    """What ``serve`` and ``alb`` share: where to listen, the viewer connection timeouts, reloading and logging."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    parser.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        metavar="S",
+        help=f"seconds a request head may take to arrive whole, from its first byte (default {Timeouts.header:g})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="S",
+        help=f"seconds a keep-alive connection may wait for its next request (default {Timeouts.idle:g}; "
+        f"{alb.IDLE_TIMEOUT:g} in ALB mode, the load balancer's)",
+    )
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO", help="default INFO"
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no START/END/REPORT lines for invocations that succeed (errors are still logged)",
+    )
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that, on the event loop, flushes once per loop iteration instead of once per record: under
     load the proxy logs several records per iteration (one per invocation), and each flush is a write syscall."""
@@ -133,11 +165,13 @@ class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().flush()
 
 
-def _configure_logging() -> None:
+def _configure_logging(level: str = "INFO", quiet: bool = False) -> None:
     handler = _BatchedStreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if quiet:  # an invocation's lines are logged at INFO, or at ERROR when it crashed or timed out
+        logging.getLogger("edgeproxy.lambda").setLevel(logging.WARNING)
     # The format above uses none of these; not collecting them makes each log record cheaper.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
@@ -162,11 +196,12 @@ def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
     return loaded
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=75)
+async def _serve(app: web.Application, args: argparse.Namespace) -> None:
+    host, port = args.host, args.port
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = ViewerSite(runner, host, port, header_timeout=args.header_timeout, idle_timeout=args.idle_timeout)
         await site.start()
         bound = runner.addresses[0]
         print(f"edgeproxy listening on http://{host}:{bound[1]}", flush=True)
@@ -199,7 +234,7 @@ def serve_alb(args: argparse.Namespace) -> int:
 
 def _run(app: web.Application, args: argparse.Namespace) -> int:
     try:
-        asyncio.run(_serve(app, args.host, args.port))
+        asyncio.run(_serve(app, args))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -307,7 +342,7 @@ def events(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging()
+    _configure_logging(getattr(args, "log_level", "INFO"), getattr(args, "quiet", False))
     try:
         if args.command == "serve":
             return serve(args)

@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from edgeproxy.config import Association, Behavior, Distribution, Origin, Trigger
 from edgeproxy.errors import ViewerError
 from edgeproxy.events import cloudfront
-from edgeproxy.origin import OriginClient, RequestBody, origin_headers
+from edgeproxy.origin import CHUNK_SIZE, OriginClient, OriginResponse, RequestBody, origin_headers
 from edgeproxy.rules import (
     STRICT,
     Checked,
@@ -73,41 +73,91 @@ class ViewerRequest:
     http_version: str = "1.1"
 
 
+@dataclass(frozen=True)
+class Content:
+    """A response body and the ``Content-Length`` the proxy sends with it: the length of the bytes when a function
+    generated or replaced them, the origin's own ``Content-Length`` while the origin's body streams through (``None``
+    when the origin sent none: chunked). Framing is the proxy's, whatever ``Content-Length`` a function set."""
+
+    body: bytes | AsyncIterator[bytes]
+    length: int | None
+
+    @classmethod
+    def of(cls, data: bytes) -> Content:
+        return cls(data, len(data))
+
+    @classmethod
+    def from_origin(cls, fetched: OriginResponse) -> Content:
+        # For HEAD (and 304) this is the length of the body a GET would get (RFC 9110 §8.6), not of what is sent.
+        announced = fetched.headers.get("Content-Length", "")
+        if announced.isascii() and announced.isdigit():
+            return cls(fetched.body, int(announced))
+        return cls(fetched.body, len(fetched.body) if isinstance(fetched.body, bytes) else None)
+
+
 @dataclass
 class Outcome:
-    """What goes back to the viewer (before CloudFront's own response headers are added)."""
+    """What goes back to the viewer (before CloudFront's own response headers are added). ``length`` is the
+    ``Content-Length`` to send (``None``: chunked); any ``Content-Length`` in ``headers`` is ignored."""
 
     status: int
     reason: str | None
     headers: CIMultiDict[str]
     body: bytes | AsyncIterator[bytes]
+    length: int | None
     x_cache: str
     generated: bool = False
 
 
 class _Body:
-    """The request body as the pipeline knows it: streamed from the viewer until a rule needs it in memory."""
+    """The request body on its way from the viewer to the origin. It streams, except for what include-body
+    associations see: its first bytes, up to the trigger's limit (§1.5: 40 KB or 1 MB), kept in memory while the rest
+    streams on behind them; or the body a function replaced it with."""
 
     def __init__(self, stream: StreamReader | None) -> None:
         self._stream = stream
-        self._data: bytes | None = None if stream is not None else b""
+        self._head = bytearray()  # what has been read from the stream so far
+        self._complete = stream is None  # the whole body is in _head
+        self._replaced: bytes | None = None
 
-    async def read(self) -> bytes:
-        if self._data is None:
+    async def head(self, limit: int) -> bytes:
+        """The body's first ``limit + 1`` bytes, or all of it if shorter (the extra byte tells a truncation)."""
+        if self._replaced is not None:
+            return self._replaced[: limit + 1]
+        while not self._complete and len(self._head) <= limit:
             assert self._stream is not None
-            self._data = await self._stream.read()
-        return self._data
+            chunk = await self._stream.read(limit + 1 - len(self._head))
+            if not chunk:
+                self._complete = True
+            self._head += chunk
+        return bytes(self._head[: limit + 1])
 
     def replace(self, data: bytes) -> None:
-        self._data = data
+        self._replaced = data
 
     @property
     def buffered_length(self) -> int | None:
-        """The body's length once it is in memory (read for include-body, or replaced); None while it streams."""
-        return None if self._data is None else len(self._data)
+        """The body's length once it is all in memory (read whole for include-body, or replaced); None while it
+        streams."""
+        if self._replaced is not None:
+            return len(self._replaced)
+        return len(self._head) if self._complete else None
 
     def for_origin(self) -> RequestBody:
-        return self._data if self._data is not None else self._stream
+        if self._replaced is not None:
+            return self._replaced
+        if self._complete:
+            return bytes(self._head)
+        if not self._head:
+            return self._stream
+        return self._rest(bytes(self._head))
+
+    async def _rest(self, head: bytes) -> AsyncIterator[bytes]:
+        assert self._stream is not None
+        self._head = bytearray()  # no second copy while the rest streams
+        yield head
+        async for chunk in self._stream.iter_chunked(CHUNK_SIZE):
+            yield chunk
 
 
 def toward_origin(request: dict[str, Any], origin: Origin, *, client_ip: str, via: str) -> dict[str, Any]:
@@ -190,13 +240,13 @@ class Pipeline:
 
         viewer_side_request = {key: value for key, value in request.items() if key not in ("body", "origin")}
         origin_request = toward_origin(request, behavior.origin, client_ip=viewer.client_ip, via=self.via)
-        response, outcome_body, x_cache = await self._origin_side(viewer, behavior, origin_request, body, stack)
+        response, content, x_cache = await self._origin_side(viewer, behavior, origin_request, body, stack)
 
         if (association := behavior.functions.get("viewer-response")) and int(response["status"]) < 400:
             checked = await self._trigger(viewer, "viewer-response", association, viewer_side_request, response, body)
             response = checked.value
-            outcome_body = self._replaced_body(response, outcome_body)
-        return self._outcome(response, outcome_body, x_cache)
+            content = self._replaced(response, content)
+        return self._outcome(response, content, x_cache)
 
     async def _origin_side(
         self,
@@ -205,13 +255,13 @@ class Pipeline:
         request: dict[str, Any],
         body: _Body,
         stack: AsyncExitStack,
-    ) -> tuple[dict[str, Any], bytes | AsyncIterator[bytes], str]:
+    ) -> tuple[dict[str, Any], Content, str]:
         """origin-request, the origin (unless replaced by a generated response), origin-response."""
         if association := behavior.functions.get("origin-request"):
             checked = await self._trigger(viewer, "origin-request", association, request, None, body)
             if checked.kind == "response":
                 generated = checked.value
-                return generated, cloudfront.body_bytes(generated) or b"", "LambdaGeneratedResponse"
+                return generated, Content.of(cloudfront.body_bytes(generated) or b""), "LambdaGeneratedResponse"
             request = checked.value
 
         headers = cloudfront.to_wire_headers(request["headers"])
@@ -239,13 +289,13 @@ class Pipeline:
                 headers=((name, value) for name, value in fetched.headers.items() if not is_disallowed(name)),
             )
         )
-        outcome_body = fetched.body
+        content = Content.from_origin(fetched)
         if association := behavior.functions.get("origin-response"):
             request_seen = {key: value for key, value in request.items() if key != "body"}
             checked = await self._trigger(viewer, "origin-response", association, request_seen, response, body)
             response = checked.value
-            outcome_body = self._replaced_body(response, outcome_body)
-        return response, outcome_body, x_cache
+            content = self._replaced(response, content)
+        return response, content, x_cache
 
     async def _trigger(
         self,
@@ -316,7 +366,8 @@ class Pipeline:
 
     async def _body_for_event(self, trigger: Trigger, body: _Body) -> dict[str, Any]:
         """``request.body`` for include-body associations: base64, truncated at the trigger's limit (§1.5)."""
-        return dict(cloudfront.body_record(await body.read(), size_limit(trigger)))
+        limit = size_limit(trigger)
+        return dict(cloudfront.body_record(await body.head(limit), limit))
 
     @staticmethod
     async def _apply_request_body(request: dict[str, Any], body: _Body) -> None:
@@ -327,26 +378,25 @@ class Pipeline:
         body.replace(base64.b64decode(data) if spec.get("encoding", "base64") == "base64" else data.encode("utf-8"))
 
     @staticmethod
-    def _replaced_body(response: dict[str, Any], current: bytes | AsyncIterator[bytes]) -> bytes | AsyncIterator[bytes]:
+    def _replaced(response: dict[str, Any], current: Content) -> Content:
         replaced = cloudfront.body_bytes(response)
-        return current if replaced is None else replaced
+        return current if replaced is None else Content.of(replaced)
 
     def _generated(self, response: dict[str, Any]) -> Outcome:
-        return self._outcome(response, cloudfront.body_bytes(response) or b"", "LambdaGeneratedResponse")
+        return self._outcome(response, Content.of(cloudfront.body_bytes(response) or b""), "LambdaGeneratedResponse")
 
     @staticmethod
-    def _outcome(response: dict[str, Any], body: bytes | AsyncIterator[bytes], x_cache: str) -> Outcome:
+    def _outcome(response: dict[str, Any], content: Content, x_cache: str) -> Outcome:
         wire = response.get("_wire")
         headers = (
             wire if isinstance(wire, CIMultiDict) else origin_headers(cloudfront.to_wire_headers(response["headers"]))
         )
-        if isinstance(body, bytes):
-            headers["Content-Length"] = str(len(body))
         return Outcome(
             status=int(response["status"]),
             reason=response.get("statusDescription"),
             headers=headers,
-            body=body,
+            body=content.body,
+            length=content.length,
             x_cache=x_cache,
             generated=x_cache == "LambdaGeneratedResponse",
         )

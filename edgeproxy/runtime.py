@@ -1,10 +1,12 @@
 """Running user handlers as Lambda runs them: loaded once and kept warm, invoked with a context and a timeout,
 logged with ``START``/``END``/``REPORT`` lines.
 
-Sync handlers run on worker threads, so they never block the event loop; ``async def`` handlers run on the loop.
-A handler that runs past its timeout is abandoned (its 503 goes out on time) — a Python thread cannot be killed, so
-a sync handler that never returns keeps its worker thread; the pool grows on demand, so a few such handlers do not
-starve the others.
+Every handler runs on a worker thread, as each Lambda invocation runs in an environment of its own: a sync handler on
+the thread, an ``async def`` one on the thread's own event loop. So no handler ever blocks the proxy's event loop,
+and a blocking call (``time.sleep``, a busy loop) delays only its own invocation. A handler that runs past its
+timeout is abandoned (its 503 goes out on time): an async one is cancelled on its loop; a sync one cannot be stopped
+(a Python thread cannot be killed) and keeps its worker thread, which then no longer counts toward the pool's size,
+so handlers that never return cost only their own requests.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import collections
 import contextlib
 import contextvars
 import decimal
+import errno
 import hashlib
 import importlib.util
 import inspect
@@ -27,9 +30,10 @@ import sys
 import threading
 import time
 import traceback
+import types
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -38,6 +42,7 @@ from edgeproxy.config import LIMITS, Association, HandlerRef, Trigger
 from edgeproxy.errors import AlbError, ConfigError, HandlerLoadError, LambdaExecutionError, ViewerError
 
 log = logging.getLogger("edgeproxy.lambda")
+diagnostics = logging.getLogger("edgeproxy")  # edgeproxy's own findings about a handler, beside its Lambda log
 
 # What a function is invoked for: a Lambda@Edge trigger, or an ALB target group (§7).
 Source = Trigger | Literal["alb"]
@@ -45,6 +50,8 @@ Source = Trigger | Literal["alb"]
 # 30 s at origin triggers). An ALB target runs for its function's own timeout (§7.5): Lambda's default is 3 s.
 DEFAULT_TIMEOUTS: dict[Source, float] = {**{trigger: limits.timeout for trigger, limits in LIMITS.items()}, "alb": 3.0}
 FUNCTION_VERSION = "1"  # Lambda@Edge runs numbered versions only (§2.4)
+# Not random's global generator, which a handler may seed for reproducible results (see events.cloudfront._ids).
+_request_ids = random.Random()
 ACCOUNT_ID = "123456789012"
 Handler = Callable[[Any, "LambdaContext"], Any]
 
@@ -336,46 +343,172 @@ class _Raised(Exception):
         self.raised = raised
 
 
-_Job = tuple[_Inbox, "asyncio.Future[Any]", contextvars.Context, Handler, Any, "LambdaContext"]
+# A step of an async handler's coroutine (the code between two awaits) running this long is reported in the log.
+SLOW_STEP_SECONDS = 1.0
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """One invocation on its way to a worker thread and back. ``deadline`` is ``time.monotonic()`` at the
+    invocation's timeout: a job still queued then is dropped, and a worker still running it is stuck."""
+
+    inbox: _Inbox
+    future: asyncio.Future[Any]
+    run_context: contextvars.Context
+    handler: Handler
+    event: Any
+    context: LambdaContext
+    is_async: bool
+    deadline: float
+    label: str  # "<handler> at <trigger>", for the log
+    step_started: float | None = None  # an async handler's step running since (time.monotonic()), if any
+    longest_step: float = 0.0
+    timed_out: bool = False
+    finished: bool = False
+    task: asyncio.Task[Any] | None = None  # an async handler's task on its worker's loop, while it runs
+
+    def blocked_for(self) -> float | None:
+        """How long an async handler has been running one step without yielding to its loop, if it is."""
+        started = self.step_started
+        return None if started is None else time.monotonic() - started
+
+    def abandon(self) -> None:
+        """The invocation timed out: an async handler is cancelled on its own loop (a sync one cannot be stopped)."""
+        self.timed_out = True
+        if (task := self.task) is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed
+                task.get_loop().call_soon_threadsafe(self._cancel)
+
+    def _cancel(self) -> None:  # on the handler's loop, between two of its steps
+        if not self.finished and self.task is not None:
+            self.task.cancel()
+
+
+@types.coroutine
+def _timed_steps(job: _Job, coroutine: Coroutine[Any, Any, Any]) -> Generator[Any, None, Any]:
+    """Drive an async handler's coroutine as its task would, each step in the invocation's context (so that its
+    prints reach the invocation's log), timing every step: a step that does not yield blocks the handler's loop."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        job.step_started = started = time.monotonic()
+        try:
+            if error is None:
+                yielded = job.run_context.run(coroutine.send, value)
+            else:
+                yielded = job.run_context.run(coroutine.throw, error)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            job.step_started = None
+            job.longest_step = max(job.longest_step, time.monotonic() - started)
+        try:
+            value, error = (yield yielded), None
+        except BaseException as exc:  # a cancellation or another exception thrown into the task: the handler's
+            value, error = None, exc
+
+
+class _Worker:
+    """A worker thread and the job it is running (``None`` while idle)."""
+
+    def __init__(self, work: Callable[[_Worker], None], name: str) -> None:
+        self.thread = threading.Thread(target=work, args=(self,), name=name, daemon=True)
+        self.job: _Job | None = None
 
 
 class _Workers:
-    """Threads that run sync handlers: a job goes over a ``SimpleQueue``, its result comes back through the loop's
-    :class:`_Inbox`. Threads are started when no idle one is left, up to ``max_threads``, and are daemons, so a
-    handler that never returns cannot keep the process alive at exit."""
+    """Threads that run handlers, as Lambda runs each invocation in an environment of its own: a sync handler on the
+    thread, an ``async def`` one on the thread's own event loop, so a blocking call in either delays only its own
+    invocation, never the proxy's loop. A job goes over a ``SimpleQueue``; its result comes back through the loop's
+    :class:`_Inbox`.
+
+    A thread is started when no idle one is left, up to ``max_threads`` that are not stuck (a stuck worker is one
+    still running a job past its deadline, which a Python thread cannot be made to stop): handlers that never return
+    cost their own requests only. A job whose deadline passes while it is queued is dropped, not run. Threads are
+    daemons, so a handler that never returns cannot keep the process alive at exit."""
 
     def __init__(self, max_threads: int) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
-        self._threads: list[threading.Thread] = []
+        self._workers: list[_Worker] = []
         self._idle = 0
         self._lock = threading.Lock()
         self._max_threads = max_threads
 
-    def submit(self, handler: Handler, event: Any, context: LambdaContext) -> asyncio.Future[Any]:
+    def submit(
+        self, handler: Handler, event: Any, context: LambdaContext, *, is_async: bool, seconds: float, label: str
+    ) -> _Job:
         loop = asyncio.get_running_loop()
         inbox = self._inboxes.get(loop)
         if inbox is None:
             inbox = self._inboxes[loop] = _Inbox(loop)
-        future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put((inbox, future, contextvars.copy_context(), handler, event, context))
-        if self._jobs.qsize() > self._idle and len(self._threads) < self._max_threads:
-            thread = threading.Thread(target=self._work, name=f"edgeproxy-handler-{len(self._threads)}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
-        return future
+        job = _Job(
+            inbox=inbox,
+            future=loop.create_future(),
+            run_context=contextvars.copy_context(),
+            handler=handler,
+            event=event,
+            context=context,
+            is_async=is_async,
+            deadline=time.monotonic() + seconds,
+            label=label,
+        )
+        self._jobs.put(job)
+        self.grow()
+        return job
 
-    def _work(self) -> None:
-        # Lambda runs a handler on its runtime's main thread, where asyncio.get_event_loop() works; handlers (and
-        # adapters such as Mangum) that call it must find a loop on this thread too.
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+    def grow(self) -> None:
+        """Start a thread if jobs are waiting and no worker is idle, unless ``max_threads`` are busy in time."""
+        if self._jobs.qsize() <= self._idle:
+            return
+        with self._lock:
+            if len(self._workers) >= self._max_threads:
+                now = time.monotonic()
+                stuck = sum(1 for worker in self._workers if worker.job is not None and worker.job.deadline <= now)
+                if len(self._workers) - stuck >= self._max_threads:
+                    return
+            worker = _Worker(self._work, f"edgeproxy-handler-{len(self._workers)}")
+            self._workers.append(worker)
         try:
-            self._serve_jobs()
-        finally:
-            loop.close()
+            worker.thread.start()
+        except RuntimeError as exc:  # no more threads: the job waits for a worker, or for its deadline
+            with self._lock:
+                self._workers.remove(worker)
+            diagnostics.warning("cannot start a handler thread (%s); %d running", exc, len(self._workers))
 
-    def _serve_jobs(self) -> None:
+    def _work(self, worker: _Worker) -> None:
+        # The thread's own loop, for async handlers, and for sync ones that call asyncio.get_event_loop() (as they
+        # may on Lambda's main thread, as Mangum does). None while the process is out of file descriptors.
+        loop = _WorkerLoop.make()
+        try:
+            job = self._take(worker)
+            while job is not None:
+                if not job.is_async:
+                    self._run_sync(job)
+                    job = self._take(worker)
+                    continue
+                loop = loop or _WorkerLoop.make()
+                if loop is None:
+                    problem = "no event loop for an async handler: the process is out of file descriptors"
+                    job.inbox.put(job.future, False, OSError(errno.EMFILE, problem))
+                    job = self._take(worker)
+                    continue
+                running = job
+                try:
+                    job = loop.run_until_complete(self._serve_async(worker, running))
+                except RuntimeError as exc:  # the handler stopped its loop: its invocation times out; a fresh loop
+                    label = running.label if worker.job is None else worker.job.label
+                    diagnostics.warning("%s stopped its event loop (%s); its worker starts a new one", label, exc)
+                    _close_loop(loop)
+                    loop = _WorkerLoop.make()
+                    job = self._take(worker)
+        finally:
+            if loop is not None:
+                _close_loop(loop)
+
+    def _take(self, worker: _Worker) -> _Job | None:
+        """The next job to run (``None``: stop), skipping those abandoned or past their deadline while queued."""
+        worker.job = None
         while True:
             with self._lock:
                 self._idle += 1
@@ -383,21 +516,101 @@ class _Workers:
             with self._lock:
                 self._idle -= 1
             if job is None:
-                return
-            inbox, future, run_context, handler, event, context = job
-            try:
-                result = run_context.run(handler, event, context)
-            except Exception as exc:
-                inbox.put(future, False, exc)
-            except BaseException as exc:  # SystemExit, KeyboardInterrupt... from a handler are its crash, not ours
-                inbox.put(future, False, _Raised(exc))
-            else:
-                inbox.put(future, True, result)
+                return None
+            if not job.future.done() and time.monotonic() < job.deadline:
+                worker.job = job
+                return job
+
+    @staticmethod
+    def _run_sync(job: _Job) -> None:
+        try:
+            result = job.run_context.run(job.handler, job.event, job.context)
+        except Exception as exc:
+            job.inbox.put(job.future, False, exc)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... from a handler are its crash, not ours
+            job.inbox.put(job.future, False, _Raised(exc))
+        else:
+            job.inbox.put(job.future, True, result)
+        job.finished = True
+
+    async def _serve_async(self, worker: _Worker, job: _Job | None) -> _Job | None:
+        """Run async jobs on this thread's loop, one at a time, until a sync one (returned) or the end (``None``).
+        Between two jobs the thread waits for the next one inside the loop, so tasks a handler left behind do not
+        run then: an environment is frozen between invocations, as on Lambda."""
+        while job is not None and job.is_async:
+            await self._run_async(job)
+            job = self._take(worker)
+        return job
+
+    @staticmethod
+    async def _run_async(job: _Job) -> None:
+        job.task = task = asyncio.current_task()
+        assert task is not None
+        try:
+            result = await _timed_steps(job, job.run_context.run(job.handler, job.event, job.context))
+        except asyncio.CancelledError as exc:
+            if job.timed_out:  # our own cancellation at the deadline: the invocation has had its 503
+                task.uncancel()
+            else:  # the handler raised it itself (or let one of its own through): its crash
+                job.inbox.put(job.future, False, _Raised(exc))
+        except Exception as exc:
+            job.inbox.put(job.future, False, exc)
+        except BaseException as exc:
+            job.inbox.put(job.future, False, _Raised(exc))
+        else:
+            job.inbox.put(job.future, True, result)
+        finally:
+            job.finished = True
+            job.task = None
+        if job.longest_step >= SLOW_STEP_SECONDS or (job.timed_out and job.longest_step > 0.1):
+            diagnostics.warning(
+                "%s blocked its event loop for %.2f s in one step (a blocking call in an async def handler: "
+                "time.sleep, CPU-bound work or blocking I/O; await instead)",
+                job.label,
+                job.longest_step,
+            )
 
     def close(self) -> None:
-        for _ in self._threads:
+        for _ in self._workers:
             self._jobs.put(None)
-        self._threads.clear()
+        self._workers.clear()
+
+
+class _WorkerLoop(asyncio.SelectorEventLoop):
+    """A worker thread's event loop. Making one takes three file descriptors; when the process has none left, it is
+    not made, cleanly (asyncio's own loop, half made, reports a second error when it is collected)."""
+
+    def __init__(self) -> None:
+        self._made = False
+        super().__init__()
+        self._made = True
+
+    def __del__(self) -> None:
+        if self._made:
+            super().__del__()
+
+    @classmethod
+    def make(cls) -> _WorkerLoop | None:
+        """A new loop, set as the current thread's; ``None`` at the file-descriptor limit."""
+        try:
+            loop = cls()
+        except OSError:
+            return None
+        asyncio.set_event_loop(loop)
+        return loop
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what handlers left running on a worker's loop, then close it (as ``asyncio.run`` does)."""
+    try:
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
 
 
 class Runtime:
@@ -441,7 +654,7 @@ class Runtime:
     ) -> Any:
         """Run one handler on one event, as Lambda would; raise :class:`LambdaExecutionError` on a crash or timeout."""
         limit = seconds if seconds is not None else DEFAULT_TIMEOUTS[trigger]
-        aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))  # no getrandom() syscall
+        aws_request_id = str(uuid.UUID(int=_request_ids.getrandbits(128), version=4))  # no getrandom() syscall
         prefix = f"[{function.name} {trigger}]"
         context = LambdaContext(
             function, timeout=limit, memory=memory, aws_request_id=aws_request_id, edge=trigger != "alb"
@@ -452,14 +665,31 @@ class Runtime:
         level = logging.INFO
         token = _current.set(invocation)
         started = time.perf_counter()
+        job = self._workers.submit(
+            function.handler,
+            event,
+            context,
+            is_async=function.is_async,
+            seconds=limit,
+            label=f"{function.ref} at {trigger}",
+        )
         try:
             async with asyncio.timeout(limit):
-                if function.is_async:
-                    return await function.handler(event, context)
-                return await self._workers.submit(function.handler, event, context)
+                return await job.future
         except TimeoutError:
             level = logging.ERROR
+            blocked = job.blocked_for()
+            job.abandon()
+            self._workers.grow()  # its worker is stuck now: it must not hold up the jobs queued behind it
             invocation.lines.append(f"{prefix} {aws_request_id} Task timed out after {limit:.2f} seconds")
+            if blocked is not None:
+                diagnostics.warning(
+                    "%s at %s has blocked its event loop for %.2f s, and still does: its invocation timed out "
+                    "(a blocking call in an async def handler: time.sleep, CPU-bound work or blocking I/O)",
+                    function.ref,
+                    trigger,
+                    blocked,
+                )
             raise LambdaExecutionError(f"{function.ref} at {trigger} timed out after {limit:g} s") from None
         except asyncio.CancelledError:
             raise  # the viewer went away or the server is stopping: not the handler's doing

@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from email.utils import formatdate
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from multidict import CIMultiDict
 
-from edgeproxy.config import DirectoryOrigin, Distribution
+from edgeproxy.config import Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
+from edgeproxy.listener import REJECT
 from edgeproxy.origin import OriginClient
 from edgeproxy.pipeline import Outcome, Pipeline, ViewerRequest
 from edgeproxy.rules import STRICT, Strictness
@@ -37,6 +38,8 @@ MAX_HEADER_BYTES = 20480  # §5.3: request line + headers
 # (A single line longer than PARSER_LINE_BYTES still gets the parser's own 400.)
 PARSER_LINE_BYTES = 4 * MAX_HEADER_BYTES
 PARSER_MAX_HEADERS = MAX_HEADER_BYTES // len("a:\r\n")
+MSG_BAD_REQUEST = "Bad request."
+MSG_INTERNAL = "internal error in edgeproxy (see its log)"
 MSG_METHOD = (
     "This distribution is not configured to allow the HTTP request method that was used for this request. "
     "The distribution supports only cachable requests."
@@ -92,6 +95,14 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
 
 
 def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> None:
+    if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
+        raise RequestRejected(400, "an HTTP/0.9 request", message=MSG_BAD_REQUEST)
+    for name, value in request.raw_headers:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:  # a header the event could not hold as text (§1.3: events are UTF-8)
+            reason = f"header {name.decode('latin-1')!r} is not UTF-8"
+            raise RequestRejected(400, reason, message=MSG_BAD_REQUEST) from None
     if len(request.raw_path.encode()) > MAX_URL_BYTES:
         raise RequestRejected(413, f"the URL is {len(request.raw_path.encode())} bytes (limit {MAX_URL_BYTES})")
     header_bytes = (  # each line with its CRLF: "GET /path HTTP/1.1\r\n", "Name: value\r\n"
@@ -111,7 +122,9 @@ def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> Non
         raise RequestRejected(403, "a GET request with a body")
 
 
-async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: str, via: str) -> web.StreamResponse:
+async def _write(
+    request: web.Request, outcome: Outcome, request_id: str, pop: str, via: str, debug: bool
+) -> web.StreamResponse:
     headers = outcome.headers
     if outcome.generated or "Server" not in headers:
         headers["Server"] = "CloudFront"
@@ -121,32 +134,53 @@ async def _write(request: web.Request, outcome: Outcome, request_id: str, pop: s
     headers["Via"] = via
     headers["X-Amz-Cf-Pop"] = pop
     headers["X-Amz-Cf-Id"] = request_id
+    # Framing is the proxy's: the Content-Length sent is always the length of the bytes sent (or, for HEAD, that a GET
+    # would get). A function's own Content-Length on a response is not rejected (§3.4: read-only at request triggers
+    # only; the 2021 viewer-response list aside) and, as CloudFront frames its responses itself (it drops
+    # Content-Length for chunked when it compresses on the fly, and HTTP/2 has no such header), it is not used.
+    headers.popall("Content-Length", None)
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
-    if isinstance(outcome.body, bytes):
-        response.content_length = len(outcome.body)
+    if outcome.length is not None:
+        response.content_length = outcome.length
+    # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set or the origin sent (a status
+    # a function changed to 204 comes with the origin's body).
+    no_content = request.method == "HEAD" or outcome.status in (204, 304)
+    try:
         await response.prepare(request)
-        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
-        if outcome.body and request.method != "HEAD" and outcome.status not in (204, 304):
-            await response.write(outcome.body)
-    else:
-        await response.prepare(request)
-        try:
-            await _stream(response, outcome.body)
-        except aiohttp.ClientError as exc:
+        if isinstance(outcome.body, bytes):
+            if outcome.body and not no_content:
+                await response.write(outcome.body)
+        elif not no_content and not await _stream(response, outcome.body):
             # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
             # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
-            log.warning(
-                "%s %s %s: origin response body cut short: %s", request_id, request.method, request.raw_path, exc
-            )
+            log.warning("%s %s %s: origin response body cut short", request_id, request.method, request.raw_path)
             if request.transport is not None:
                 request.transport.close()
             return response
-    await response.write_eof()
+        await response.write_eof()
+    except ConnectionError:  # the viewer went away mid-response (aiohttp's reset error is one too): nobody's error
+        log.debug("%s %s %s: the viewer closed the connection", request_id, request.method, request.raw_path)
+    except Exception:  # edgeproxy's bug, such as a head aiohttp refuses to write that validation let through
+        log.exception("%s %s %s: internal error writing the response", request_id, request.method, request.raw_path)
+        if request.writer.output_size == 0:  # nothing sent yet: CloudFront's page, never aiohttp's 500
+            return _error_response(ViewerError(MSG_INTERNAL), request_id, pop, via, debug)
+        if request.transport is not None:
+            request.transport.close()
     return response
 
 
-async def _stream(response: web.StreamResponse, body: AsyncIterator[bytes]) -> None:
-    async for chunk in body:
+async def _stream(response: web.StreamResponse, body: AsyncIterator[bytes]) -> bool:
+    """Copy the origin's body to the viewer; ``False`` if the origin broke off. A viewer that goes away raises
+    ``ConnectionError``."""
+    chunks = aiter(body)
+    while True:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return True
+        except aiohttp.ClientError as exc:
+            log.debug("origin body: %s: %s", type(exc).__name__, exc)
+            return False
         await response.write(chunk)
 
 
@@ -211,9 +245,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             raise
         except Exception:
             log.exception("%s %s %s: internal error", request_id, request.method, request.raw_path)
-            internal = ViewerError("internal error in edgeproxy (see its log)")
+            internal = ViewerError(MSG_INTERNAL)
             return _error_response(internal, request_id, distribution.pop, via, options.debug_headers)
-        return await _write(request, outcome, request_id, distribution.pop, via)
+        return await _write(request, outcome, request_id, distribution.pop, via, options.debug_headers)
 
 
 def create_app(
@@ -229,10 +263,7 @@ def create_app(
     runtime.load_all(
         association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
     )
-    origins = OriginClient(
-        (origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin)),
-        distribution.resolve,
-    )
+    origins = OriginClient(distribution.origins.values(), distribution.resolve)
     pipeline = Pipeline(
         distribution,
         runtime,
@@ -250,6 +281,12 @@ def create_app(
     app = web.Application(handler_args={**limits, "auto_decompress": False})
     app[PIPELINE] = pipeline
     app[OPTIONS] = options
+
+    def reject(status: int, reason: str) -> web.StreamResponse:  # a request aiohttp's parser refused (listener.py)
+        error = RequestRejected(status, reason, message=MSG_BAD_REQUEST if status == 400 else None)
+        return _error_response(error, new_request_id(), distribution.pop, pipeline.via, options.debug_headers)
+
+    app[REJECT] = reject
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await origins.start()

@@ -36,6 +36,7 @@ from edgeproxy.errors import EventArgumentError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
+from edgeproxy.listener import ViewerSite
 from edgeproxy.pipeline import toward_origin
 from edgeproxy.rules import (
     CONTROL_CHARACTER,
@@ -366,10 +367,18 @@ class EdgeProxy:
 EdgeProxyFactory = Callable[..., Awaitable[EdgeProxy]]
 
 
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, URL]:
+async def _serve(
+    app: web.Application, host: str, port: int, timeouts: tuple[float | None, float | None] | None = None
+) -> tuple[web.AppRunner, URL]:
+    """Serve ``app`` on a free port: as the proxy (a :class:`~edgeproxy.listener.ViewerSite`, with these header and
+    idle timeouts) when ``timeouts`` is given, else as a plain aiohttp server (a user's origin)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite
+    if timeouts is None:
+        site = web.TCPSite(runner, host, port)
+    else:
+        site = ViewerSite(runner, host, port, header_timeout=timeouts[0], idle_timeout=timeouts[1])
     await site.start()
     bound_port = runner.addresses[0][1]
     return runner, URL.build(scheme="http", host=host, port=bound_port)
@@ -392,6 +401,8 @@ async def start(
     target_group_arn: str = config.DEFAULT_TARGET_GROUP_ARN,
     target_timeout: float | None = None,
     debug_headers: bool = False,
+    header_timeout: float | None = None,
+    idle_timeout: float | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> EdgeProxy:
@@ -406,7 +417,9 @@ async def start(
 
     ``lenient`` logs rule violations instead of answering 502; ``viewer_response_read_only`` overrides the config's
     read-only list at viewer-response (``"current"`` or ``"2021"``); ``debug_headers`` adds ``X-Edgeproxy-Error`` with
-    the precise reason to CloudFront error pages. Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
+    the precise reason to CloudFront error pages. ``header_timeout`` and ``idle_timeout`` are the viewer connection
+    timeouts of ``edgeproxy serve --header-timeout/--idle-timeout``, in seconds (by default 60, and 75 or, in ALB
+    mode, 60). Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
     if sum(given is not None for given in (config_file, origin, alb_target)) != 1:
         raise ValueError("give one of config_file, origin (a URL, a folder or an aiohttp Application) or alb_target")
     recorded: list[Invocation] = []
@@ -439,7 +452,7 @@ async def start(
                 strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observer=recorded.append
             )
             app = create_app(loaded, options)
-        runner, url = await _serve(app, host, port)
+        runner, url = await _serve(app, host, port, (header_timeout, idle_timeout))
     except BaseException:
         if origin_runner is not None:
             await origin_runner.cleanup()
