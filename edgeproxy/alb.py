@@ -20,7 +20,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from multidict import CIMultiDict
 
 from edgeproxy import serving
@@ -29,6 +29,7 @@ from edgeproxy.errors import AlbError, FunctionError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, Outcome, ViewerRequest
 from edgeproxy.headers import SET_BY_ALB
+from edgeproxy.listener import REJECT, TIMEOUTS, Timeouts
 from edgeproxy.runtime import Function, Runtime
 from edgeproxy.runtime.marshal import copy_json
 
@@ -40,6 +41,7 @@ MAX_LINE_BYTES = 16 * 1024  # §7.3: request line and each header (aiohttp's par
 MAX_HEADER_BYTES = 64 * 1024  # §7.3: the whole request header -> 400
 MAX_FORWARDED_FOR = 30  # §7.3: more addresses in X-Forwarded-For -> 463
 MAX_TRACE_HEADER_BYTES = 7 * 1024  # §7.7: past it, the trace header is rewritten to a new Root
+IDLE_TIMEOUT = 60.0  # the load balancer's connection idle timeout (attribute idle_timeout.timeout_seconds), by default
 TRACE_ROOT = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}")
 
 
@@ -215,6 +217,8 @@ def _error_outcome(status: int) -> Outcome:
 
 def _check_request(request: web.Request) -> None:
     """What the load balancer refuses before any invocation (§7.3)."""
+    if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
+        raise AlbError(400, None, "an HTTP/0.9 request")
     if request.method == "TRACE":
         raise AlbError(405, None, "the load balancer does not allow TRACE")
     if "websocket" in request.headers.get("Upgrade", "").lower():
@@ -293,12 +297,17 @@ def _outcome(response: alb_events.TargetResponse) -> Outcome:
 async def _write(
     request: web.Request, exchange: Exchange, outcome: Outcome, observers: Observers
 ) -> web.StreamResponse:
-    assert isinstance(outcome.body, bytes)
     out = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=outcome.headers)
-    out.content_length = len(outcome.body)  # §7.4: computed by the load balancer
-    await serving.start_response(out, request, exchange)
-    await serving.send_body(out, outcome.body, exchange, observers, empty=request.method == "HEAD")
-    return out
+    out.content_length = outcome.length  # §7.4: computed by the load balancer
+    return await serving.send(
+        request,
+        out,
+        outcome.body,
+        exchange,
+        observers,
+        empty=request.method == "HEAD",
+        internal_error=lambda: serving.as_response(_error_outcome(502)),
+    )
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -383,6 +392,8 @@ def create_app(
     app[TARGET] = target
     app[HEALTH] = checker
     app[serving.OBSERVERS] = target.observers
+    app[REJECT] = lambda status, reason: serving.as_response(_error_outcome(status))  # the parser refused it
+    app[TIMEOUTS] = Timeouts(idle=IDLE_TIMEOUT)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks = []

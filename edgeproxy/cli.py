@@ -15,11 +15,12 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from edgeproxy import alb, config, record, serving, testing
+from edgeproxy import alb, config, record, testing
 from edgeproxy.config import Distribution, TargetGroup
 from edgeproxy.errors import AlbError, ConfigError, EventArgumentError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
+from edgeproxy.listener import Timeouts, serve_until_stopped
 from edgeproxy.record import golden
 from edgeproxy.rules import Strictness
 from edgeproxy.server import Options, create_app
@@ -46,9 +47,7 @@ def _parser() -> argparse.ArgumentParser:
             f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)"
         )
     serve.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    _add_server_options(serve)
     serve.add_argument("--lenient", action="store_true", help="log rule violations as warnings instead of failing")
     serve.add_argument("--debug-headers", action="store_true", help="send X-Edgeproxy-Error on error pages")
     serve.add_argument(
@@ -68,9 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     balancer.add_argument("--target-group-arn", metavar="ARN", help="requestContext.elb.targetGroupArn in events")
     balancer.add_argument("--timeout", type=float, help="the function's timeout in seconds (default: Lambda's 3)")
     balancer.add_argument("--memory", type=int, default=128, help="the function's memory in MB")
-    balancer.add_argument("--host", default="127.0.0.1")
-    balancer.add_argument("--port", type=int, default=8080)
-    balancer.add_argument("--reload", action="store_true", help="reload the handler's source file when it changes")
+    _add_server_options(balancer)
     _recording_flags(balancer)
 
     replaying = commands.add_parser(
@@ -136,6 +133,41 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--multi-value-headers", action="store_true", help="a multi-value mode event (alb)")
     events.add_argument("--health-check", action="store_true", help="the health checker's event (alb)")
     return parser
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    """What ``serve`` and ``alb`` share: where to listen, the viewer connection timeouts, reloading and logging."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    parser.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        metavar="S",
+        help=f"seconds a request head may take to arrive whole, from its first byte (default {Timeouts.header:g})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="S",
+        help=f"seconds a keep-alive connection may wait for its next request (default {Timeouts.idle:g}; "
+        f"{alb.IDLE_TIMEOUT:g} in ALB mode, the load balancer's)",
+    )
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO", help="default INFO"
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no START/END/REPORT lines for invocations that succeed (errors are still logged)",
+    )
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def _redaction_flags(parser: argparse.ArgumentParser) -> None:
@@ -216,11 +248,13 @@ class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().flush()
 
 
-def _configure_logging() -> None:
+def _configure_logging(level: str = "INFO", quiet: bool = False) -> None:
     handler = _BatchedStreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if quiet:  # an invocation's lines are logged at INFO, or at ERROR when it crashed or timed out
+        logging.getLogger("edgeproxy.lambda").setLevel(logging.WARNING)
     # The format above uses none of these; not collecting them makes each log record cheaper.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
@@ -275,7 +309,11 @@ def serve_alb(args: argparse.Namespace) -> int:
 
 def _run(app: web.Application, args: argparse.Namespace, session: record.Session | None = None) -> int:
     try:
-        asyncio.run(serving.serve_until_stopped(app, args.host, args.port))
+        asyncio.run(
+            serve_until_stopped(
+                app, args.host, args.port, header_timeout=args.header_timeout, idle_timeout=args.idle_timeout
+            )
+        )
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -413,7 +451,7 @@ def events(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging()
+    _configure_logging(getattr(args, "log_level", "INFO"), getattr(args, "quiet", False))
     try:
         if args.command == "serve":
             return serve(args)

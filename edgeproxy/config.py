@@ -65,6 +65,8 @@ class CustomOrigin:
     read_timeout: float = 30.0
     keepalive_timeout: float = 5.0
     custom_headers: tuple[tuple[str, str], ...] = ()
+    connection_attempts: int = 3  # §5.2: 1-3
+    connection_timeout: float = 10.0  # §5.2: 1-10 s, for each attempt
 
 
 S3_REGION = "us-east-1"  # the region a folder origin's bucket is in, as origin.s3 tells a function (§1.6)
@@ -377,6 +379,8 @@ def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: 
         read_timeout=spec.get("read_timeout", 30.0),
         keepalive_timeout=spec.get("keepalive_timeout", 5.0),
         custom_headers=custom_headers,
+        connection_attempts=spec.get("connection_attempts", 3),
+        connection_timeout=spec.get("connection_timeout", 10.0),
     )
 
 
@@ -431,6 +435,8 @@ def custom_origin_from_url(
     read_timeout: float = 30.0,
     keepalive_timeout: float = 5.0,
     custom_headers: tuple[tuple[str, str], ...] = (),
+    connection_attempts: int = 3,
+    connection_timeout: float = 10.0,
 ) -> CustomOrigin:
     """An HTTP origin from a URL whose path is the origin path (``http://127.0.0.1:3000/prod``)."""
     parsed = URL(url)
@@ -445,6 +451,8 @@ def custom_origin_from_url(
         read_timeout=float(read_timeout),
         keepalive_timeout=float(keepalive_timeout),
         custom_headers=custom_headers,
+        connection_attempts=connection_attempts,
+        connection_timeout=float(connection_timeout),
     )
 
 

@@ -88,7 +88,9 @@ class Invocation:
 @dataclass
 class Outcome:
     """What goes back to the viewer, before the service's own response headers are added. ``generated``: the
-    response is CloudFront's own making (a function's generated response), so it carries ``Server: CloudFront``."""
+    response is CloudFront's own making (a function's generated response), so it carries ``Server: CloudFront``.
+    ``length`` is the ``Content-Length`` to send: the length of a body in memory unless given; for a streamed one,
+    the origin's own (``None``: chunked). For HEAD and 304 it is that of the body a GET would get (RFC 9110 §8.6)."""
 
     status: int
     reason: str | None
@@ -96,6 +98,11 @@ class Outcome:
     body: Body
     x_cache: XCache | None = None  # CloudFront mode only
     generated: bool = False
+    length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.length is None and isinstance(self.body, bytes):
+            self.length = len(self.body)
 
 
 @dataclass(frozen=True)

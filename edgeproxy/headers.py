@@ -5,7 +5,9 @@ The per-trigger read-only lists are facts of a trigger and live in :mod:`edgepro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -97,6 +99,38 @@ def is_disallowed(name: str) -> bool:
 def is_removed_toward_origin(name: str) -> bool:
     """Whether CloudFront drops a header on its way to the origin (§4.1); ``name`` is lower case."""
     return name in REMOVED_TOWARD_ORIGIN or name.startswith(REMOVED_TOWARD_ORIGIN_PREFIXES)
+
+
+# What no header value or reason phrase can carry: the control characters other than tab (RFC 9110 §5.5, RFC 9112
+# §4; aiohttp refuses them when it writes the head, so a result holding one must be rejected before that).
+FORBIDDEN_IN_FIELD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def forbidden_in_field(text: str) -> str | None:
+    """The first character that cannot go in a header value or reason phrase, as ``repr`` shows it, or ``None``."""
+    match = FORBIDDEN_IN_FIELD.search(text)
+    return None if match is None else repr(match.group())
+
+
+def unpaired_surrogate(value: Any, where: str = "the result") -> str | None:
+    """Where JSON-shaped ``value`` holds a string with an unpaired surrogate (``"\\ud800"`` parses from JSON, but no
+    UTF-8 message can carry it), or ``None``."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unpaired_surrogate(key, f"a key in {where}") or unpaired_surrogate(item, f"{where}[{key!r}]")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := unpaired_surrogate(item, f"{where}[{index}]"):
+                return found
+    return None
 
 
 def connection_named(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> frozenset[str]:

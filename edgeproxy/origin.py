@@ -27,7 +27,13 @@ from edgeproxy.headers import CLIENT_AUTO_HEADERS, as_received, end_to_end
 CHUNK_SIZE = 64 * 1024
 # aiohttp sends raw bytes above 1 MiB in one write, and warns (ResourceWarning) that it may block the loop.
 LARGE_BODY = 1024 * 1024
-CONNECT_TIMEOUT = 10.0  # §5.2: connection timeout default 10 s
+# §5.2: connection attempts 1-3 (3 by default), each with a connection timeout of 1-10 s (10 s by default).
+CONNECTION_ATTEMPTS = 3
+CONNECTION_TIMEOUT = 10.0
+# CloudFront's quota "maximum length of a request or an origin response, including headers and query strings, but not
+# including the body content": 20,480 bytes (current quotas page; reference §5.3 names requests only). As many header
+# lines as fit, each as long as fits, are accepted (aiohttp's client would stop at 128 lines of 8,190 bytes).
+MAX_ORIGIN_HEADER_BYTES = 20480
 
 RequestBody = bytes | aiohttp.StreamReader | AsyncIterator[bytes] | None
 
@@ -49,6 +55,8 @@ class OriginRequest:
     body: RequestBody = None
     read_timeout: float = 30.0
     keepalive_timeout: float = 5.0
+    connection_attempts: int = CONNECTION_ATTEMPTS
+    connection_timeout: float = CONNECTION_TIMEOUT
 
     @property
     def url(self) -> URL:
@@ -101,6 +109,9 @@ class HttpOrigin:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=CLIENT_AUTO_HEADERS,
                 trust_env=False,
+                max_line_size=MAX_ORIGIN_HEADER_BYTES,
+                max_field_size=MAX_ORIGIN_HEADER_BYTES,
+                max_headers=MAX_ORIGIN_HEADER_BYTES // len("a:\r\n"),
             )
 
     async def close(self) -> None:
@@ -110,29 +121,50 @@ class HttpOrigin:
 
     async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
         assert self._session is not None, "HttpOrigin.start() was not awaited"
-        url = request.url
-        read_timeout = request.read_timeout
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
-        body = request.body
-        data = io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
+        url, read_timeout, connect_timeout = request.url, request.read_timeout, request.connection_timeout
+        where = f"{url.host}:{url.port}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         headers = _one_spelling(request.headers)
-        try:
-            response = await stack.enter_async_context(
-                self._session.request(
-                    request.method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
+        failure = ""
+        for _ in range(request.connection_attempts):  # §5.2: a connection that fails or times out is tried again
+            body = request.body
+            data = io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
+            try:
+                response = await stack.enter_async_context(
+                    self._session.request(
+                        request.method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
+                    )
                 )
-            )
-        except aiohttp.ClientConnectorDNSError as exc:
+                break
+            except aiohttp.ClientConnectorDNSError as exc:
+                raise OriginConnectionError(
+                    f"DNS lookup for origin {url.host!r} failed: {exc.os_error} (to reach a local stand-in for this "
+                    "host name, map it to a URL in [resolve])"
+                ) from None
+            except aiohttp.ConnectionTimeoutError:
+                failure = f"no connection within {connect_timeout:g} s"
+            except aiohttp.ClientConnectorError as exc:
+                failure = str(exc.os_error)
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                raise OriginTimeoutError(f"origin {where} did not answer within {read_timeout:g} s") from None
+            except aiohttp.ClientError as exc:
+                raise OriginConnectionError(f"origin {where} failed: {type(exc).__name__}: {exc}") from None
+        else:
+            reason = f"cannot connect to origin {where} in {request.connection_attempts} attempt(s): {failure}"
+            # §5.2: an origin that does not answer the connection attempts in time is a 504; one that refuses them
+            # (nothing listens, a reset) is CloudFront's 502 "wasn't able to connect to the origin".
+            if failure.startswith("no connection within"):
+                raise OriginTimeoutError(reason)
+            raise OriginConnectionError(reason)
+        if not 100 <= response.status <= 599:
+            raise OriginConnectionError(f"origin {where} answered with status {response.status} (outside 100-599)")
+        header_bytes = len(f"HTTP/1.1 {response.status} {response.reason}\r\n") + sum(
+            len(name) + len(value) + 4 for name, value in response.raw_headers
+        )
+        if header_bytes > MAX_ORIGIN_HEADER_BYTES:
             raise OriginConnectionError(
-                f"DNS lookup for origin {url.host!r} failed: {exc.os_error} (to reach a local stand-in for this host "
-                "name, map it to a URL in [resolve])"
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise OriginConnectionError(f"cannot connect to origin {url.host}:{url.port}: {exc.os_error}") from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise OriginTimeoutError(f"origin {url.host}:{url.port} did not answer within {read_timeout:g} s") from None
-        except aiohttp.ClientError as exc:
-            raise OriginConnectionError(f"origin {url.host}:{url.port} failed: {type(exc).__name__}: {exc}") from None
+                f"origin {where} sent {header_bytes} bytes of status line and headers (limit {MAX_ORIGIN_HEADER_BYTES})"
+            )
         return OriginResponse(
             status=response.status,
             reason=response.reason,
@@ -146,14 +178,25 @@ class Origins:
     bucket's host names (:func:`~edgeproxy.config.bucket_of`). A host name in ``resolve`` (``"host:port"`` or
     ``"host"``, see :func:`~edgeproxy.config.resolve_table`) is connected to at its local URL instead, while the
     event and the ``Host`` header keep the name the function chose; any other request goes over HTTP to its name, as
-    CloudFront would send it."""
+    CloudFront would send it.
+
+    ``connection_settings`` are the configured HTTP origins' connection attempts and timeout by ``(host, port)``:
+    they apply to every request for that host and port (a function that switches to another origin gets the
+    defaults, as the event's ``origin`` does not carry them)."""
 
     def __init__(
-        self, buckets: Mapping[str, Origin], *, resolve: Mapping[str, URL] | None = None, http: Origin | None = None
+        self,
+        buckets: Mapping[str, Origin],
+        *,
+        resolve: Mapping[str, URL] | None = None,
+        connection_settings: Mapping[tuple[str, int], tuple[int, float]] | None = None,
+        http: Origin | None = None,
     ) -> None:
         self.http: Origin = http or HttpOrigin()
         self._buckets = dict(buckets)  # bucket name -> the origin answering for that bucket
         self._resolve = dict(resolve or {})
+        settings = connection_settings or {}
+        self._connection_settings = {(host.lower(), port): value for (host, port), value in settings.items()}
 
     async def start(self) -> None:
         await self.http.start()
@@ -165,6 +208,8 @@ class Origins:
         domain = request.domain_name.lower()
         if request.kind == "s3" and (bucket := bucket_of(domain)) in self._buckets:
             return await self._buckets[bucket].fetch(request, stack)
+        if (settings := self._connection_settings.get((domain, request.port))) is not None:
+            request = replace(request, connection_attempts=settings[0], connection_timeout=settings[1])
         local = self._resolve.get(f"{domain}:{request.port}") or self._resolve.get(domain)
         if local is not None:
             assert local.host is not None

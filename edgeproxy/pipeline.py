@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ from edgeproxy.errors import FunctionError, ViewerError
 from edgeproxy.events import cloudfront
 from edgeproxy.exchange import Body, Exchange, Invocation, Observers, Outcome, XCache, tee
 from edgeproxy.headers import end_to_end, is_disallowed
-from edgeproxy.origin import Origin, RequestBody, origin_headers
+from edgeproxy.origin import CHUNK_SIZE, Origin, OriginResponse, RequestBody, origin_headers
 from edgeproxy.rules import STRICT, Checked, Strictness, validate
 from edgeproxy.runtime import Runtime
 from edgeproxy.runtime.marshal import copy_json
@@ -34,56 +34,80 @@ from edgeproxy.triggers import FACTS, Trigger
 
 
 class _Body:
-    """The request body as the pipeline knows it: streamed from the viewer until a rule needs it in memory. With
-    ``capture``, the viewer's body is also kept as it arrives (for observers that want bodies)."""
+    """The request body on its way from the viewer to the origin. It streams, except for what include-body
+    associations see: its first bytes, up to the trigger's limit (§1.5: 40 KB or 1 MB), kept in memory while the rest
+    streams on behind them; or the body a function replaced it with. With ``capture``, the viewer's body is also
+    kept as it arrives (for observers that want bodies)."""
 
     def __init__(self, stream: StreamReader | None, *, capture: bool = False) -> None:
         self._stream = stream
-        self._data: bytes | None = None if stream is not None else b""
+        self._head = bytearray()  # what has been read from the stream so far
+        self._complete = stream is None  # the whole body is in _head
+        self._replaced: bytes | None = None
         self.viewer: bytearray | None = bytearray() if capture else None
-        self.replaced = False
 
-    async def read(self) -> bytes:
-        if self._data is None:
+    async def head(self, limit: int) -> bytes:
+        """The body's first ``limit + 1`` bytes, or all of it if shorter (the extra byte tells a truncation)."""
+        if self._replaced is not None:
+            return self._replaced[: limit + 1]
+        while not self._complete and len(self._head) <= limit:
             assert self._stream is not None
-            self._data = await self._stream.read()
+            chunk = await self._stream.read(limit + 1 - len(self._head))
+            if not chunk:
+                self._complete = True
+            self._head += chunk
             if self.viewer is not None:
-                self.viewer += self._data
-        return self._data
+                self.viewer += chunk
+        return bytes(self._head[: limit + 1])
 
     def replace(self, data: bytes) -> None:
-        self._data = data
-        self.replaced = True
+        self._replaced = data
 
     @property
     def replacement(self) -> bytes | None:
         """The body a function put in instead of the viewer's, if one did."""
-        return self._data if self.replaced else None
+        return self._replaced
 
     @property
     def sent(self) -> bool:
         """Whether the origin gets a body: the viewer sent one, or a function put one in."""
-        return self._stream is not None or bool(self._data)
+        return self._stream is not None or bool(self._replaced)
 
     @property
     def buffered_length(self) -> int | None:
-        """The body's length once it is in memory (read for include-body, or replaced); None while it streams."""
-        return None if self._data is None else len(self._data)
+        """The body's length once it is all in memory (read whole for include-body, or replaced); None while it
+        streams."""
+        if self._replaced is not None:
+            return len(self._replaced)
+        return len(self._head) if self._complete else None
 
     def for_origin(self) -> RequestBody:
-        if self._data is not None:
-            return self._data
-        if self.viewer is not None and self._stream is not None:
-            return tee(self._stream.iter_any(), self.viewer)
-        return self._stream
+        if self._replaced is not None:
+            return self._replaced
+        if self._complete:
+            return bytes(self._head)
+        assert self._stream is not None
+        if not self._head and self.viewer is None:
+            return self._stream
+        rest: AsyncIterator[bytes] = self._stream.iter_chunked(CHUNK_SIZE)
+        if self.viewer is not None:
+            rest = tee(rest, self.viewer)
+        return _prepend(bytes(self._head), rest)
 
     async def capture_rest(self, *, streamed_to_origin: bool) -> None:
         """Read what the viewer sent that nothing read: the origin was not contacted, or got a replacement. (A body
         streamed to the origin is captured as it goes.)"""
         unread = self._stream is not None and not self._stream.at_eof()
-        if self.viewer is not None and unread and (self.replaced or not streamed_to_origin):
+        if self.viewer is not None and unread and (self._replaced is not None or not streamed_to_origin):
             assert self._stream is not None
             self.viewer += await self._stream.read()
+
+
+async def _prepend(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    async for chunk in rest:
+        yield chunk
 
 
 @dataclass
@@ -97,6 +121,7 @@ class _Flow:
     viewer_side_request: dict[str, Any] = field(default_factory=dict)  # what viewer-response sees
     response: dict[str, Any] | None = None  # the event's response, once there is one
     response_body: Body = b""
+    response_length: int | None = 0  # the Content-Length to send with it (None: chunked)
     # The origin's own headers go to the viewer as they came, byte for byte, unless a trigger changed the response.
     headers_changed: bool = False
     x_cache: XCache = XCache.MISS
@@ -104,6 +129,11 @@ class _Flow:
 
     def skip(self, stage: str, reason: str) -> None:
         self.exchange.skipped[stage] = reason
+
+    def set_body(self, data: bytes) -> None:
+        """A response body a function generated or put in (framed by its own length, whatever Content-Length the
+        function set)."""
+        self.response_body, self.response_length = data, len(data)
 
 
 Stage = Callable[[_Flow, AsyncExitStack], Awaitable[None]]
@@ -210,7 +240,7 @@ class Pipeline:
                 headers=((name, value) for name, value in fetched.headers.items() if not is_disallowed(name)),
             )
         )
-        flow.response_body = fetched.body
+        flow.response_body, flow.response_length = fetched.body, _announced_length(fetched)
         if capture:
             exchange.origin_body = bytearray()
             if isinstance(fetched.body, bytes):
@@ -243,7 +273,7 @@ class Pipeline:
             flow.generated_at = trigger
             flow.x_cache = XCache.LAMBDA_GENERATED
             flow.response = checked.value
-            flow.response_body = cloudfront.body_bytes(checked.value) or b""
+            flow.set_body(cloudfront.body_bytes(checked.value) or b"")
             flow.headers_changed = True
             return
         flow.request = checked.value
@@ -266,7 +296,7 @@ class Pipeline:
         flow.headers_changed = True
         replaced = cloudfront.body_bytes(checked.value)
         if replaced is not None:
-            flow.response_body = replaced
+            flow.set_body(replaced)
 
     async def _invoke(
         self,
@@ -282,8 +312,8 @@ class Pipeline:
         request = dict(request)
         # §1.3: request.body only for associations with Include Body, and for methods that carry a body.
         if association.include_body and FACTS[trigger].include_body and exchange.viewer.method not in ("GET", "HEAD"):
-            data = await flow.body.read()
-            request["body"] = dict(cloudfront.body_record(data, FACTS[trigger].size_limit))
+            limit = FACTS[trigger].size_limit
+            request["body"] = dict(cloudfront.body_record(await flow.body.head(limit), limit))
         else:
             request.pop("body", None)
         event = cloudfront.build_event(
@@ -350,13 +380,21 @@ class Pipeline:
             headers = origin_headers(cloudfront.to_wire_headers(response["headers"]))
         else:
             headers = origin_headers(origin_response.headers)
-        if isinstance(flow.response_body, bytes):
-            headers["Content-Length"] = str(len(flow.response_body))
         return Outcome(
             status=int(response["status"]),
             reason=response.get("statusDescription"),
             headers=headers,
             body=flow.response_body,
+            length=flow.response_length,
             x_cache=flow.x_cache,
             generated=flow.generated_at is not None,
         )
+
+
+def _announced_length(fetched: OriginResponse) -> int | None:
+    """The Content-Length to send with the origin's body: the origin's own (for HEAD and 304, the length of the body
+    a GET would get, RFC 9110 §8.6), or that of a body in memory; ``None`` (chunked) when it streams without one."""
+    announced = fetched.headers.get("Content-Length", "")
+    if announced.isascii() and announced.isdigit():
+        return int(announced)
+    return len(fetched.body) if isinstance(fetched.body, bytes) else None

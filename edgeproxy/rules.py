@@ -10,7 +10,6 @@ whatever the strictness, because there is nothing to let through.
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import logging
 import re
@@ -20,7 +19,7 @@ from typing import Any, Literal
 
 from edgeproxy.errors import LambdaValidationError
 from edgeproxy.events.cloudfront import wire_name
-from edgeproxy.headers import is_disallowed
+from edgeproxy.headers import forbidden_in_field, is_disallowed, unpaired_surrogate
 from edgeproxy.runtime.marshal import copy_json
 from edgeproxy.triggers import FACTS, LEGACY_VIEWER_RESPONSE_READ_ONLY, Trigger
 
@@ -29,6 +28,7 @@ log = logging.getLogger("edgeproxy")
 URI_AND_QUERY_LIMIT = 8192  # §3.5
 
 MSG_NOT_OBJECT = "The Lambda function returned invalid JSON: The JSON output must be an object type."
+MSG_NOT_PARSABLE = "The Lambda function returned invalid json: The json output is not parsable."
 _FAILED = "The Lambda function result failed validation: "
 _BAD_HEADERS = "The Lambda function returned an invalid entry in the headers object: "
 MSG_READ_ONLY = _FAILED + "The function tried to add, delete, or change a read-only header."
@@ -163,6 +163,11 @@ def validate(
     given = before_request if before_response is None else before_response
     if type(result) is dict and result == given:  # a plain dict: no user-defined __eq__ runs here
         return Checked("request" if before_response is None else "response", result, (), changed=False)
+    if where := unpaired_surrogate(result):  # valid JSON ("\\ud800"), but not text any message could carry
+        raise LambdaValidationError(
+            f"{handler} at {trigger}: {where} holds an unpaired surrogate (not valid Unicode text)",
+            message=MSG_NOT_PARSABLE,
+        )
     try:
         checked = check_result(trigger, Snapshot.of(before_request, before_response), result, strictness)
     except LambdaValidationError as exc:
@@ -197,8 +202,8 @@ def _check_headers_shape(field: str, headers: Any) -> list[Violation]:
                 raise _invalid(f"{where} must be an object with a 'value'", MSG_HEADER_VALUE)
             if not isinstance(entry["value"], str):
                 raise _invalid(f"{where}.value must be a string, not {type(entry['value']).__name__}", MSG_HEADER_VALUE)
-            if "\r" in entry["value"] or "\n" in entry["value"] or "\x00" in entry["value"]:
-                raise _invalid(f"{where}.value contains a line break or NUL", MSG_HEADER_VALUE)
+            if forbidden := forbidden_in_field(entry["value"]):
+                raise _invalid(f"{where}.value contains {forbidden} (a control character)", MSG_HEADER_VALUE)
             key = entry.get("key")
             if key is not None and not isinstance(key, str):
                 raise _invalid(f"{where}.key {key!r} is not a valid header name")
@@ -283,7 +288,7 @@ def _check_request_body(trigger: Trigger, body: Any) -> Iterator[Violation]:
     if encoding == "base64":
         try:
             decoded = base64.b64decode(data, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a str that is not ASCII
             raise _invalid("request.body.data is not valid base64", MSG_BODY) from None
         size = len(decoded)
     else:
@@ -369,16 +374,18 @@ def _check_response(
         if not 200 <= status <= 599:
             raise _invalid(f"response.status must be from 200 to 599, got the number {status}")
         status = str(status)
-    if not isinstance(status, str) or not (status.isascii() and status.isdigit()) or not 200 <= int(status) <= 599:
-        raise _invalid(f"response.status must be a string from '200' to '599', got {status!r}")
+    # Three digits (RFC 9110 §15) before int(): int() of 4,300 digits or more raises ValueError in Python 3.11.
+    three_digits = isinstance(status, str) and status.isascii() and status.isdigit() and len(status) == 3
+    if not three_digits or not 200 <= int(status) <= 599:
+        raise _invalid(f"response.status must be a string from '200' to '599', got {repr(status)[:40]}")
     response["status"] = status
     description = response.get("statusDescription")
     # Nothing that could go on the wire, whatever the strictness: a status line with a non-text or multi-line
     # reason, a Content-Length that is not a number.
     if description is not None and not isinstance(description, str):
         raise _invalid("response.statusDescription must be a string")
-    if description is not None and ("\r" in description or "\n" in description):
-        raise _invalid("response.statusDescription contains a line break")
+    if description is not None and (forbidden := forbidden_in_field(description)):
+        raise _invalid(f"response.statusDescription contains {forbidden} (a control character)")
     headers = response.setdefault("headers", {})
     yield from _check_headers_shape("response.headers", headers)
     for entry in headers.get("content-length", ()):
@@ -411,17 +418,16 @@ def _check_response_body(trigger: Trigger, response: dict[str, Any]) -> Iterator
     if encoding not in ("text", "base64"):
         yield Violation(MSG_BODY, f"response.bodyEncoding must be 'text' or 'base64', got {encoding!r}")
         return
-    if body is None:
-        return
-    if not isinstance(body, str):
+    if body is not None and not isinstance(body, str):
         yield Violation(MSG_BODY, f"response.body must be a string, got {type(body).__name__}")
         return
-    if encoding == "base64":
+    if body is not None and encoding == "base64":
         try:
             base64.b64decode(body, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a str that is not ASCII
             raise _invalid("response.body is not valid base64 (bodyEncoding is 'base64')", MSG_BODY) from None
-    size = len(body.encode("utf-8")) + sum(
+    # §2.3: the limit counts headers and body together, so headers alone can exceed it.
+    size = len((body or "").encode("utf-8")) + sum(
         len(entry["key"]) + len(entry["value"]) for name, entries in response["headers"].items() for entry in entries
     )
     limit = FACTS[trigger].size_limit

@@ -1,5 +1,6 @@
 """S3-style origins served from local folders: a :class:`FolderBucket` answers like an S3 bucket without public
-listing (files by key, ``404 NoSuchKey``, ``403 AccessDenied``, ``ETag``, ``304`` on a matching condition)."""
+listing (files by key, ``404 NoSuchKey``, ``403 AccessDenied``, ``400 KeyTooLongError``, ``ETag``, ``304`` on a
+matching condition)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import collections
 import hashlib
 import mimetypes
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from stat import S_ISREG
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
@@ -21,6 +24,9 @@ from edgeproxy.config import DirectoryOrigin
 from edgeproxy.origin import CHUNK_SIZE, OriginRequest, OriginResponse
 
 ETAG_CACHE_SIZE = 4096  # files whose MD5 is remembered (by path, mtime and size)
+S3_MAX_KEY_BYTES = 1024  # S3 object keys are at most 1,024 bytes of UTF-8; a longer one is 400 KeyTooLongError
+# What XML 1.0 cannot hold, even as a character reference: taken out of the <Key> of an error document.
+NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class FolderBucket:
@@ -37,20 +43,27 @@ class FolderBucket:
         pass
 
     async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
+        """A key no file can have (a NUL, a name too long for the file system, a symlink loop) does not exist."""
         key = unquote(request.path.removeprefix("/"))
         if request.method not in ("GET", "HEAD"):
-            return s3_error(403, "AccessDenied", "Access Denied", key)
+            return _access_denied(key)
+        if len(key.encode("utf-8", "surrogatepass")) > S3_MAX_KEY_BYTES:
+            return s3_error(400, "KeyTooLongError", "Your key is too long", key)
         root = self.origin.directory
-        path = (root / key).resolve()
-        if not key or key.endswith("/") or (path != root and root not in path.parents):
-            return s3_error(403, "AccessDenied", "Access Denied", key)
+        if not key or key.endswith("/"):
+            return _access_denied(key)
         try:
+            path = (root / key).resolve()  # RuntimeError on a symlink loop (Python 3.11), ValueError on a NUL
+            if path != root and root not in path.parents:
+                return _access_denied(key)
             stat = await asyncio.to_thread(path.stat)
-        except (FileNotFoundError, NotADirectoryError):
-            return s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
-        if not path.is_file():
-            return s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
-        etag = f'"{await asyncio.to_thread(self._md5_of, path, stat.st_mtime_ns, stat.st_size)}"'
+            if not S_ISREG(stat.st_mode):
+                return _no_such_key(key)
+            etag = f'"{await asyncio.to_thread(self._md5_of, path, stat.st_mtime_ns, stat.st_size)}"'
+        except PermissionError:
+            return _access_denied(key)
+        except (OSError, RuntimeError, ValueError):  # not found, ENAMETOOLONG, ELOOP, a NUL...
+            return _no_such_key(key)
         response_headers = CIMultiDict(
             {
                 "Date": formatdate(usegmt=True),
@@ -89,7 +102,7 @@ def s3_error(status: int, code: str, message: str, key: str) -> OriginResponse:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{code}</Code><Message>{message}</Message>"
-        + (f"<Key>{escape(key)}</Key>" if code == "NoSuchKey" else "")
+        + (f"<Key>{escape(NOT_XML.sub('', key))}</Key>" if code == "NoSuchKey" else "")
         + f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
     headers = CIMultiDict(
@@ -102,6 +115,14 @@ def s3_error(status: int, code: str, message: str, key: str) -> OriginResponse:
         }
     )
     return OriginResponse(status=status, reason=None, headers=headers, body=body)
+
+
+def _no_such_key(key: str) -> OriginResponse:
+    return s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
+
+
+def _access_denied(key: str) -> OriginResponse:
+    return s3_error(403, "AccessDenied", "Access Denied", key)
 
 
 def _not_modified(headers: CIMultiDict[str], etag: str, mtime: float) -> bool:

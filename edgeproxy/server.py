@@ -16,16 +16,16 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from email.utils import formatdate
 
-import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from multidict import CIMultiDict
 
 from edgeproxy import serving
-from edgeproxy.config import DirectoryOrigin, Distribution
+from edgeproxy.config import CustomOrigin, DirectoryOrigin, Distribution
 from edgeproxy.errors import RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache
 from edgeproxy.headers import as_received
+from edgeproxy.listener import REJECT
 from edgeproxy.origin import Origin, Origins
 from edgeproxy.pipeline import Pipeline
 from edgeproxy.rules import STRICT, Strictness
@@ -41,6 +41,8 @@ MAX_HEADER_BYTES = 20480  # §5.3: request line + headers
 # (A single line longer than PARSER_LINE_BYTES still gets the parser's own 400.)
 PARSER_LINE_BYTES = 4 * MAX_HEADER_BYTES
 PARSER_MAX_HEADERS = MAX_HEADER_BYTES // len("a:\r\n")
+MSG_BAD_REQUEST = "Bad request."
+MSG_INTERNAL = "internal error in edgeproxy (see its log)"
 MSG_METHOD = (
     "This distribution is not configured to allow the HTTP request method that was used for this request. "
     "The distribution supports only cachable requests."
@@ -96,6 +98,14 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
 
 
 def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> None:
+    if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
+        raise RequestRejected(400, "an HTTP/0.9 request", message=MSG_BAD_REQUEST)
+    for name, value in request.raw_headers:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:  # a header the event could not hold as text (§1.3: events are UTF-8)
+            reason = f"header {name.decode('latin-1')!r} is not UTF-8"
+            raise RequestRejected(400, reason, message=MSG_BAD_REQUEST) from None
     if len(request.raw_path.encode()) > MAX_URL_BYTES:
         raise RequestRejected(413, f"the URL is {len(request.raw_path.encode())} bytes (limit {MAX_URL_BYTES})")
     header_bytes = (  # each line with its CRLF: "GET /path HTTP/1.1\r\n", "Name: value\r\n"
@@ -115,41 +125,28 @@ def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> Non
         raise RequestRejected(403, "a GET request with a body")
 
 
-def _cloudfront_headers(headers: CIMultiDict[str], x_cache: XCache, request_id: str, pop: str, via: str) -> None:
-    """The headers CloudFront adds to every response (§4.2)."""
-    headers["X-Cache"] = x_cache.header
-    headers["Via"] = via
-    headers["X-Amz-Cf-Pop"] = pop
-    headers["X-Amz-Cf-Id"] = request_id
+def _as_sent(outcome: Outcome, request_id: str, pop: str, via: str) -> Outcome:
+    """``outcome`` with the headers CloudFront adds to every response (§4.2) and its own framing.
 
-
-async def _write(
-    request: web.Request, outcome: Outcome, exchange: Exchange, pop: str, via: str, observers: Observers
-) -> web.StreamResponse:
+    Framing is the proxy's: the Content-Length sent is always the length of the bytes sent (or, for HEAD, that a GET
+    would get). A function's own Content-Length on a response is not rejected (§3.4: read-only at request triggers
+    only; the 2021 viewer-response list aside) and, as CloudFront frames its responses itself (it drops
+    Content-Length for chunked when it compresses on the fly, and HTTP/2 has no such header), it is not used."""
     headers = outcome.headers
     if outcome.generated or "Server" not in headers:
         headers["Server"] = "CloudFront"
     if "Date" not in headers:
         headers["Date"] = formatdate(usegmt=True)
+    if outcome.length is None:
+        headers.popall("Content-Length", None)
+    else:
+        headers["Content-Length"] = str(outcome.length)  # where the origin had it, or after its headers
     assert outcome.x_cache is not None
-    _cloudfront_headers(headers, outcome.x_cache, exchange.id, pop, via)
-    response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=headers)
-    if outcome.status == 413:
-        response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
-    if isinstance(outcome.body, bytes):
-        response.content_length = len(outcome.body)
-    await serving.start_response(response, request, exchange)
-    # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set.
-    empty = request.method == "HEAD" or outcome.status in (204, 304)
-    try:
-        await serving.send_body(response, outcome.body, exchange, observers, empty=empty)
-    except aiohttp.ClientError as exc:
-        # The origin broke off mid-body (closed early, or sent less than its Content-Length). The status line is
-        # out, so, as CloudFront does, end the viewer's connection rather than end the body as if it were whole.
-        log.warning("%s %s %s: origin response body cut short: %s", exchange.id, request.method, request.raw_path, exc)
-        if request.transport is not None:
-            request.transport.close()
-    return response
+    headers["X-Cache"] = outcome.x_cache.header
+    headers["Via"] = via
+    headers["X-Amz-Cf-Pop"] = pop
+    headers["X-Amz-Cf-Id"] = request_id
+    return outcome
 
 
 def _error_outcome(error: ViewerError, request_id: str, debug: bool) -> Outcome:
@@ -159,6 +156,33 @@ def _error_outcome(error: ViewerError, request_id: str, debug: bool) -> Outcome:
         headers["X-Edgeproxy-Error"] = error.reason.replace("\r", " ").replace("\n", " ")[:4000]
     body = error_page(error.status, error.message, request_id)
     return Outcome(error.status, None, headers, body, x_cache=XCache(error.x_cache), generated=True)
+
+
+def _error_response(error: ViewerError, request_id: str, pipeline: Pipeline, debug: bool) -> web.Response:
+    """CloudFront's error page as a plain response: for a request the parser refused, or one whose own response
+    could not be written."""
+    outcome = _error_outcome(error, request_id, debug)
+    return serving.as_response(_as_sent(outcome, request_id, pipeline.distribution.pop, pipeline.via))
+
+
+async def _write(
+    request: web.Request, outcome: Outcome, exchange: Exchange, pipeline: Pipeline, observers: Observers, debug: bool
+) -> web.StreamResponse:
+    _as_sent(outcome, exchange.id, pipeline.distribution.pop, pipeline.via)
+    response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=outcome.headers)
+    if outcome.status == 413:
+        response.force_close()  # §5.3: over a request limit CloudFront also closes the connection
+    return await serving.send(
+        request,
+        response,
+        outcome.body,
+        exchange,
+        observers,
+        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body a function set or the origin sent (a
+        # status a function changed to 204 comes with the origin's body).
+        empty=request.method == "HEAD" or outcome.status in (204, 304),
+        internal_error=lambda: _error_response(ViewerError(MSG_INTERNAL), exchange.id, pipeline, debug),
+    )
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -192,14 +216,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 raise
             except Exception:
                 serving.log_internal_error(exchange.id, request)
-                exchange.error = ViewerError("internal error in edgeproxy (see its log)")
+                exchange.error = ViewerError(MSG_INTERNAL)
             outcome = exchange.outcome
             if outcome is None:
                 failure = exchange.error
                 assert isinstance(failure, ViewerError)
                 serving.log_failure(exchange.id, request, failure.status, failure.x_cache, failure.reason)
                 outcome = _error_outcome(failure, exchange.id, options.debug_headers)
-            return await _write(request, outcome, exchange, distribution.pop, pipeline.via, observers)
+            return await _write(request, outcome, exchange, pipeline, observers, options.debug_headers)
     finally:
         if observers and exchange.finished is None:  # not told yet: the response did not get out whole
             observers.exchange_done(exchange)
@@ -232,6 +256,12 @@ def create_app(
     app[OPTIONS] = options
     app[serving.OBSERVERS] = observers
 
+    def reject(status: int, reason: str) -> web.StreamResponse:  # a request aiohttp's parser refused (listener.py)
+        error = RequestRejected(status, reason, message=MSG_BAD_REQUEST if status == 400 else None)
+        return _error_response(error, new_request_id(), pipeline, options.debug_headers)
+
+    app[REJECT] = reject
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await origin.start()
         watcher = asyncio.create_task(runtime.watch()) if options.reload else None
@@ -249,4 +279,13 @@ def default_origin(distribution: Distribution) -> Origins:
     """A distribution's own origins: its folders answer S3 requests for their buckets, the rest goes over HTTP (to
     the local URLs of ``[resolve]`` for the host names it names)."""
     folders = [origin for origin in distribution.origins.values() if isinstance(origin, DirectoryOrigin)]
-    return Origins({folder.bucket: FolderBucket(folder) for folder in folders}, resolve=distribution.resolve)
+    connection_settings = {
+        (origin.domain_name, origin.port): (origin.connection_attempts, origin.connection_timeout)
+        for origin in distribution.origins.values()
+        if isinstance(origin, CustomOrigin)
+    }
+    return Origins(
+        {folder.bucket: FolderBucket(folder) for folder in folders},
+        resolve=distribution.resolve,
+        connection_settings=connection_settings,
+    )

@@ -1,29 +1,23 @@
 """What the CloudFront and the ALB applications share: building the aiohttp application, reading the request
-target, the one log line of a refused or failed request, and serving an application on a host and port.
-
-``edgeproxy serve``, ``edgeproxy alb`` and :func:`edgeproxy.testing.start` all serve through :class:`Listener`, so
-a proxy under test behaves as the one on the command line (keep-alive, cancellation when a viewer goes away).
+target, writing a response (noting on the exchange what went out), and the one log line of a refused or failed
+request. Serving an application on a socket is :mod:`edgeproxy.listener`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
-from edgeproxy.exchange import Body, Exchange, Observers, Sent
+from edgeproxy.exchange import Body, Exchange, Observers, Outcome, Sent
 
 log = logging.getLogger("edgeproxy")
 
 OBSERVERS = web.AppKey("observers", Observers)  # the observers of an application (either service's)
-KEEPALIVE_TIMEOUT = 75.0  # seconds an idle viewer connection stays open (aiohttp's run_app default)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,38 +54,86 @@ def local_address(request: web.Request) -> tuple[str, int] | None:
     return (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
 
 
-async def start_response(response: web.StreamResponse, request: web.Request, exchange: Exchange) -> None:
-    """Send the status line and headers, and note on the exchange when, and what went out."""
-    exchange.responded = time.time()
-    await response.prepare(request)
-    exchange.sent = Sent(response.status, response.reason, CIMultiDict(response.headers))
+async def send(
+    request: web.Request,
+    response: web.StreamResponse,
+    body: Body,
+    exchange: Exchange,
+    observers: Observers,
+    *,
+    empty: bool,
+    internal_error: Callable[[], web.StreamResponse],
+) -> web.StreamResponse:
+    """Send ``response``'s status line and headers, then ``body`` (nothing when ``empty``), noting on the exchange
+    when and what went out. The exchange is done, and its observers told, just before the last bytes go out: a
+    recording has the exchange on disk before the viewer can see it whole.
+
+    A viewer that goes away mid-response is nobody's error (nothing is logged above debug). A streamed body that
+    breaks off (the origin closed early, or sent less than its Content-Length) ends the viewer's connection, as
+    CloudFront does, rather than end the body as if it were whole. Any other exception is edgeproxy's bug (such as a
+    head aiohttp refuses to write that validation let through): logged with its traceback, and the viewer gets
+    ``internal_error()`` if nothing went out yet, else its connection is closed. Never aiohttp's own 500."""
+    where = f"{exchange.id} {request.method} {request.raw_path}"
+    try:
+        exchange.responded = time.time()
+        await response.prepare(request)
+        exchange.sent = Sent(response.status, response.reason, CIMultiDict(response.headers))
+        if await _send_body(response, body, exchange, observers, empty=empty):
+            await response.write_eof()
+            return response
+        log.warning("%s: origin response body cut short", where)
+    except ConnectionError:  # aiohttp's ClientConnectionResetError is one too
+        log.debug("%s: the viewer closed the connection", where)
+        return response
+    except Exception:
+        log.exception("%s: internal error writing the response", where)
+        if request.writer.output_size == 0:
+            return internal_error()
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
-async def send_body(
-    response: web.StreamResponse, body: Body, exchange: Exchange, observers: Observers, *, empty: bool = False
-) -> None:
-    """Write ``body`` (nothing when ``empty``) and end the response. The exchange is done, and its observers told,
-    just before the last bytes go out: a recording has the exchange on disk before the viewer can see it whole."""
+async def _send_body(
+    response: web.StreamResponse, body: Body, exchange: Exchange, observers: Observers, *, empty: bool
+) -> bool:
+    """Write ``body``; ``False`` if a streamed one broke off."""
     sent = bytearray() if observers.wants_bodies else None
     exchange.viewer_body = sent
-    if isinstance(body, bytes):
-        if sent is not None and not empty:
-            sent += body
+    if empty or isinstance(body, bytes):
+        data = b"" if empty or not isinstance(body, bytes) else body
+        if sent is not None:
+            sent += data
         _done(exchange, observers)
-        if body and not empty:
-            await response.write(body)
-    else:
-        pending = b""
-        async for chunk in body:
-            if sent is not None:
-                sent += chunk
-            if pending:
-                await response.write(pending)
-            pending = chunk
-        _done(exchange, observers)
+        if data:
+            await response.write(data)
+        return True
+    pending = b""
+    chunks = aiter(body)
+    while True:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        except aiohttp.ClientError as exc:
+            log.debug("%s: origin body: %s: %s", exchange.id, type(exc).__name__, exc)
+            return False
+        if sent is not None:
+            sent += chunk
         if pending:
             await response.write(pending)
-    await response.write_eof()
+        pending = chunk
+    _done(exchange, observers)
+    if pending:
+        await response.write(pending)
+    return True
+
+
+def as_response(outcome: Outcome) -> web.Response:
+    """An outcome whose body is in memory as a plain aiohttp response, for aiohttp to send (an error page, where
+    the exchange's own way out failed or is not there)."""
+    assert isinstance(outcome.body, bytes)
+    return web.Response(status=outcome.status, reason=outcome.reason, headers=outcome.headers, body=outcome.body)
 
 
 def _done(exchange: Exchange, observers: Observers) -> None:
@@ -113,40 +155,3 @@ def log_failure(exchange_id: str, request: web.Request, status: int, name: str, 
 def log_internal_error(exchange_id: str, request: web.Request) -> None:
     """A bug in edgeproxy itself: logged with its traceback; the viewer gets the service's own error page."""
     log.exception("%s %s %s: internal error", exchange_id, request.method, request.raw_path)
-
-
-@dataclass
-class Listener:
-    """An application served on a host and port (see :meth:`start`)."""
-
-    runner: web.AppRunner
-    url: URL
-
-    @classmethod
-    async def start(cls, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Listener:
-        """Serve ``app`` on ``host``:``port`` (a free port for 0). A viewer that goes away cancels its request's
-        handling, as when CloudFront's viewer disconnects; idle connections close after ``KEEPALIVE_TIMEOUT``."""
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        return cls(runner, URL.build(scheme="http", host=host, port=runner.addresses[0][1]))
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
-
-
-async def serve_until_stopped(app: web.Application, host: str, port: int) -> None:
-    """The command line's server: print its URL, serve until SIGTERM (or Ctrl-C, as KeyboardInterrupt), then
-    close cleanly."""
-    listener = await Listener.start(app, host, port)
-    try:
-        print(f"edgeproxy listening on {listener.url}", flush=True)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-    finally:
-        await listener.close()

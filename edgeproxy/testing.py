@@ -36,11 +36,11 @@ from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
 from edgeproxy.events.cloudfront import Event
 from edgeproxy.exchange import Exchange, Invocation, Observer
+from edgeproxy.listener import Listener
 from edgeproxy.rules import CONTROL_CHARACTER, HEADER_NAME, QUERYSTRING_FORBIDDEN, Strictness, validate
 from edgeproxy.runtime import Runtime
 from edgeproxy.runtime.marshal import copy_json
 from edgeproxy.server import Options, create_app, via_value
-from edgeproxy.serving import Listener
 from edgeproxy.triggers import FACTS, ORIGIN_TRIGGERS, REQUEST_TRIGGERS, RESPONSE_TRIGGERS, Trigger
 
 log = logging.getLogger("edgeproxy")
@@ -414,6 +414,8 @@ async def start(
     match_on: Iterable[str] = (),
     redact: Iterable[str] = (),
     default_redactions: bool = True,
+    header_timeout: float | None = None,
+    idle_timeout: float | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> EdgeProxy:
@@ -434,6 +436,9 @@ async def start(
     ``all``): see :mod:`edgeproxy.record.session`. ``match_on`` names what identifies an origin request (method,
     host, path and query by default); ``redact`` adds header, cookie or query-parameter names to keep out of the
     file, and ``default_redactions=False`` turns off the default ones (credentials headers, origin custom headers).
+
+    ``header_timeout`` and ``idle_timeout`` are the viewer connection timeouts of ``edgeproxy serve
+    --header-timeout/--idle-timeout``, in seconds (by default 60, and 75 or, in ALB mode, 60).
 
     Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
     if sum(given is not None for given in (config_file, origin, alb_target)) != 1:
@@ -477,7 +482,7 @@ async def start(
         else:
             options = Options(strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observers=observers)
             app = create_app(loaded, options, origin=session.origin if session else None)
-        listener = await Listener.start(app, host, port)
+        listener = await Listener.start(app, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout)
     except BaseException:
         if session is not None:
             session.close()

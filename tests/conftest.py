@@ -73,6 +73,7 @@ def serve_and_get(command: list[str], cwd: Path, *paths: str) -> tuple[list[Answ
                         answers.append((response.status, dict(response.headers), response.read()))
                 except urllib.error.HTTPError as error:  # an error page is an answer too
                     answers.append((error.code, dict(error.headers), error.read()))
+                    error.close()
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=10) == 0
             return answers, process.stderr.read()

@@ -334,7 +334,7 @@ MALFORMED = [
     ({"statusCode": 200, "isBase64Encoded": True, "body": "!!!"}, "not valid base64"),
     ({"statusCode": 200, "body": {"json": "object"}}, "'body' must be a string"),
     ({"statusCode": 200, "headers": {"bad name": "x"}}, "'bad name' is not a valid header name"),
-    ({"statusCode": 200, "headers": {"x-a": "1\r\nInjected: yes"}}, "line break"),
+    ({"statusCode": 200, "headers": {"x-a": "1\r\nInjected: yes"}}, "has '\\r' (a control character)"),
     ("just a string", "the result is a string, not an object"),
     (None, "the result is null"),
 ]

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -400,3 +401,38 @@ def test_serve_config_with_alb_table_and_health_checks(tmp_path: Path) -> None:
     assert (status, body) == (200, b"/from-config")
     assert headers["Server"] == "awselb/2.0"
     assert "targetgroup/notes/0123456789abcdef -> app.handler (single-value headers, health checks on)" in stderr
+
+
+CRASH = "def handler(event, context):\n    raise ValueError('boom')\n"
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_serve_quiet_drops_the_lines_of_invocations_that_succeed(tmp_path: Path, quiet: bool) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "a.txt").write_text("a")
+    (tmp_path / "fn.py").write_text(PASS)
+    command = ["serve", "--origin", "site", "--viewer-request", "fn.py:handler", *(["--quiet"] if quiet else [])]
+    [(status, _, _)], stderr = serve_and_get(command, tmp_path, "/a.txt")
+    assert status == 200
+    assert ("[fn viewer-request] START RequestId" in stderr) == (not quiet)
+    assert ("REPORT RequestId" in stderr) == (not quiet)
+
+
+def test_serve_quiet_still_logs_a_crashed_invocation(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "fn.py").write_text(CRASH)
+    command = ["serve", "--origin", "site", "--viewer-request", "fn.py:handler", "--quiet"]
+    [(status, _, _)], stderr = serve_and_get(command, tmp_path, "/a.txt")
+    assert status == 503
+    assert "[fn viewer-request] START RequestId" in stderr  # a crash keeps its Lambda lines, with the traceback
+    assert "ValueError: boom" in stderr
+    assert "-> 503 LambdaExecutionError" in stderr
+
+
+@pytest.mark.parametrize("level", ["WARNING", "INFO"])
+def test_alb_log_level(tmp_path: Path, level: str) -> None:
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n")
+    [(status, _, body)], stderr = serve_and_get(["alb", "--target", "app.handler", "--log-level", level], tmp_path, "/")
+    assert (status, body) == (200, b"ok")
+    assert ("ALB target group" in stderr) == (level == "INFO")
+    assert ("[app alb] START RequestId" in stderr) == (level == "INFO")

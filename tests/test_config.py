@@ -141,6 +141,30 @@ def test_config_errors_name_file_key_and_problem(tmp_path: Path, edit: object, k
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("", (3, 10.0)),
+        ("connection_attempts = 1\nconnection_timeout = 2", (1, 2.0)),
+        ("connection_attempts = 0", None),
+        ("connection_attempts = 4", None),
+        ("connection_timeout = 11", None),
+        ("connection_timeout = 0.5", None),
+    ],
+)
+def test_origin_connection_attempts_and_timeout(tmp_path: Path, lines: str, expected: tuple[int, float] | None) -> None:
+    # §5.2: connection attempts 1-3 (default 3), connection timeout 1-10 s (default 10).
+    path = write(tmp_path, VALID.replace("read_timeout = 10", f"read_timeout = 10\n{lines}"))
+    if expected is None:
+        with pytest.raises(ConfigError) as caught:
+            config.load(path)
+        assert caught.value.key.startswith("origins.app.connection_")
+        return
+    origin = config.load(path).behaviors[0].origin
+    assert isinstance(origin, CustomOrigin)
+    assert (origin.connection_attempts, origin.connection_timeout) == expected
+
+
 @pytest.mark.parametrize(("line", "expected"), [("", "current"), ('viewer_response_read_only = "2021"', "2021")])
 def test_viewer_response_read_only_list(tmp_path: Path, line: str, expected: str) -> None:
     distribution = config.load(write(tmp_path, VALID.replace('id = "E123"', f'id = "E123"\n{line}')))

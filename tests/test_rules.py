@@ -195,9 +195,14 @@ def test_request_without_uri_or_headers_is_rejected(trigger: Trigger, field: str
         ([{"key": "X-A"}], MSG_HEADER_VALUE, "must be an object with a 'value'"),
         (["1"], MSG_HEADER_VALUE, "must be an object with a 'value'"),
         ([{"key": 7, "value": "1"}], MSG_INVALID, "key 7 is not a valid header name"),
-        ([{"key": "X-A", "value": "1\r\nX-Injected: 1"}], MSG_HEADER_VALUE, "value contains a line break or NUL"),
-        ([{"key": "X-A", "value": "1\n"}], MSG_HEADER_VALUE, "value contains a line break or NUL"),
-        ([{"key": "X-A", "value": "1\x00"}], MSG_HEADER_VALUE, "value contains a line break or NUL"),
+        ([{"key": "X-A", "value": "1\r\nX-Injected: 1"}], MSG_HEADER_VALUE, "value contains '\\r' (a control"),
+        ([{"key": "X-A", "value": "1\n"}], MSG_HEADER_VALUE, "value contains '\\n' (a control character)"),
+        ([{"key": "X-A", "value": "1\x00"}], MSG_HEADER_VALUE, "value contains '\\x00' (a control character)"),
+        # What aiohttp refuses to write (RFC 9110 §5.5): every control character but tab, and DEL.
+        ([{"key": "X-A", "value": "a\x0bb"}], MSG_HEADER_VALUE, "value contains '\\x0b' (a control character)"),
+        ([{"key": "X-A", "value": "\x1b[31m"}], MSG_HEADER_VALUE, "value contains '\\x1b' (a control character)"),
+        ([{"key": "X-A", "value": "a\x7f"}], MSG_HEADER_VALUE, "value contains '\\x7f' (a control character)"),
+        ([{"key": "X-A", "value": "\x01"}], MSG_HEADER_VALUE, "value contains '\\x01' (a control character)"),
     ],
 )
 def test_header_map_shape(trigger: Trigger, entries: Any, message: str, detail: str) -> None:
@@ -617,11 +622,20 @@ def test_status_description_must_be_a_string() -> None:
 
 
 @pytest.mark.parametrize(
-    ("description", "ok"), [("Moved\r\nX-Injected: 1", False), ("Moved\n", False), ("Très bien", True)]
+    ("description", "forbidden"),
+    [
+        ("Moved\r\nX-Injected: 1", "'\\r'"),
+        ("Moved\n", "'\\n'"),
+        ("Moved\x0b", "'\\x0b'"),
+        ("\x7f", "'\\x7f'"),
+        ("Très bien", None),
+        ("Tab\tis fine", None),
+    ],
 )
-def test_status_description_is_one_line(description: str, ok: bool) -> None:
+def test_status_description_holds_no_control_character(description: str, forbidden: str | None) -> None:
     found = outcome("origin-request", generated(statusDescription=description))
-    assert found == (None if ok else (MSG_INVALID, "response.statusDescription contains a line break"))
+    detail = f"response.statusDescription contains {forbidden} (a control character)"
+    assert found == (None if forbidden is None else (MSG_INVALID, detail))
 
 
 # -- include-body replacement (§1.5) --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from pathlib import Path
 
@@ -195,3 +196,20 @@ def test_a_reference_that_is_not_a_python_handler_says_what_a_reference_looks_li
         runtime.load(association(tmp_path, ref))
     assert problem in caught.value.problem
     assert "has no function 'py'" not in caught.value.problem
+
+
+async def test_invocations_leave_the_global_random_generator_to_the_handler(tmp_path: Path, runtime: Runtime) -> None:
+    # A handler that seeds random gets the same numbers, however many requests were answered in between.
+    (tmp_path / "seeded.py").write_text(
+        "import random\ndef handler(event, context):\n    random.seed(7)\n    return random.random()\n"
+    )
+    (tmp_path / "draws.py").write_text("import random\ndef handler(event, context):\n    return random.random()\n")
+    seeded = runtime.load(association(tmp_path, "seeded.py:handler"))
+    draws = runtime.load(association(tmp_path, "draws.py:handler"))
+    first = await runtime.invoke(seeded, EVENT, trigger="viewer-request")
+    random.seed(7)
+    expected = [random.random(), random.random()]
+    random.seed(7)
+    random.random()
+    assert await runtime.invoke(draws, EVENT, trigger="viewer-request") == expected[1]  # nothing drawn in between
+    assert first == expected[0]

@@ -1,4 +1,4 @@
-"""serving.py: what the CloudFront and ALB applications share, and serving an application on a port."""
+"""serving.py: what the CloudFront and ALB applications share."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 import aiohttp
 import pytest
 from aiohttp import web
-from yarl import URL
 
 from edgeproxy import serving
+from edgeproxy.listener import Listener
 from tests.conftest import Origin, ProxyFactory
 
 
@@ -28,32 +28,11 @@ async def test_absolute_form_request_target_uses_path_only(origin: Origin, proxy
     assert origin.last.raw_path == "/v1/page?a=%2F"
 
 
-async def test_the_listener_serves_on_a_free_port_keeps_connections_alive_and_closes() -> None:
-    async def hello(request: web.Request) -> web.Response:
-        return web.Response(text=f"{serving.request_target(request)}")
-
-    listener = await serving.Listener.start(serving.application(hello, max_line_size=8190, max_headers=128))
-    try:
-        assert listener.url.port not in (None, 0)
-        async with aiohttp.ClientSession() as session:
-            for _ in range(2):
-                async with session.get(URL(f"{listener.url}/a%2Fb?q=1", encoded=True)) as response:
-                    assert await response.text() == "('/a%2Fb', 'q=1')"
-            connector = session.connector
-            assert connector is not None
-            assert len(connector._conns) == 1  # one kept-alive connection, reused
-    finally:
-        await listener.close()
-    with pytest.raises(aiohttp.ClientConnectorError):
-        async with aiohttp.ClientSession() as session:
-            await session.get(listener.url)
-
-
 async def test_the_parser_limits_are_the_applications(origin: Origin) -> None:
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text=str(len(request.raw_headers)))
 
-    listener = await serving.Listener.start(serving.application(ok, max_line_size=100, max_headers=3))
+    listener = await Listener.start(serving.application(ok, max_line_size=100, max_headers=3))
     try:
         async with aiohttp.ClientSession(skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding")) as session:
             async with session.get(listener.url, headers={"X-A": "a" * 50}) as response:

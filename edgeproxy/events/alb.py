@@ -20,7 +20,7 @@ from typing import Any, NotRequired, TypedDict
 from multidict import CIMultiDict
 
 from edgeproxy.errors import AlbError
-from edgeproxy.headers import HOP_BY_HOP
+from edgeproxy.headers import HOP_BY_HOP, forbidden_in_field, unpaired_surrogate
 
 HEALTH_CHECK_USER_AGENT = "ELB-HealthChecker/2.0"
 # §7.4: a response JSON over 1 MB is LambdaResponseTooLarge. "1 MB" is read as 1 MiB (§10 item 13: undocumented).
@@ -205,6 +205,8 @@ def read_result(value: Any, *, size: int | None, multi_value: bool, target: str)
         raise AlbError(
             502, "LambdaResponseTooLarge", f"{target} returned {size} bytes of JSON (limit {MAX_RESPONSE_BYTES})"
         )
+    if where := unpaired_surrogate(value):  # valid JSON ("\\ud800"), but not text a response could carry
+        raise _invalid(target, f"{where} holds an unpaired surrogate (not valid Unicode text)")
     if not isinstance(value, dict):
         raise _invalid(target, f"the result is {_json_kind(value)}, not an object")
     for name in RESULT_FIELDS:
@@ -251,8 +253,8 @@ def _reason(value: dict[str, Any], status: int, target: str) -> str:
     description = value.get("statusDescription", "")
     if not isinstance(description, str):
         raise _invalid(target, f"'statusDescription' must be a string, got {json.dumps(description)}")
-    if any(char in description for char in "\r\n\0"):
-        raise _invalid(target, "'statusDescription' contains a line break")
+    if forbidden := forbidden_in_field(description):
+        raise _invalid(target, f"'statusDescription' contains {forbidden} (a control character)")
     code = str(status)
     if description == code or description.startswith(f"{code} "):
         description = description[len(code) :]
@@ -290,8 +292,8 @@ def _headers(value: dict[str, Any], multi_value: bool, target: str) -> CIMultiDi
                 raise _invalid(target, f"header {name!r} has a value that is not a string: {json.dumps(item)}")
             if not TOKEN.fullmatch(name):
                 raise _invalid(target, f"{name!r} is not a valid header name")
-            if any(char in item for char in "\r\n\0"):
-                raise _invalid(target, f"header {name!r} has a line break in its value")
+            if forbidden := forbidden_in_field(item):
+                raise _invalid(target, f"header {name!r} has {forbidden} (a control character) in its value")
             size += len(name) + len(item) + 4
             lower = name.lower()
             if lower in HOP_BY_HOP or lower == "content-length":
@@ -311,7 +313,4 @@ def _body(body: Any, is_base64: bool, target: str) -> bytes:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise _invalid(target, "'isBase64Encoded' is true but 'body' is not valid base64") from None
-    try:
-        return body.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _invalid(target, "'body' is not valid Unicode text") from None
+    return body.encode("utf-8")

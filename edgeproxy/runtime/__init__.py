@@ -31,6 +31,9 @@ from edgeproxy.triggers import Source, default_timeout
 
 __all__ = ["Executor", "Function", "Result", "Runtime", "parse_ref"]
 
+# Not random's global generator, which a handler may seed for reproducible results (see events.cloudfront._ids).
+_request_ids = random.Random()
+
 
 class Executor(Protocol):
     """What runs a handler: given the loaded function, the event, the context's data and the invocation's log,
@@ -116,7 +119,7 @@ class Runtime:
         equal to ``unchanged`` (the part of the event the handler may return as it got it) is returned as it is,
         without its JSON round trip."""
         limit = seconds if seconds is not None else default_timeout(trigger)
-        aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))  # no getrandom() syscall
+        aws_request_id = str(uuid.UUID(int=_request_ids.getrandbits(128), version=4))  # no getrandom() syscall
         edge = trigger != "alb"
         context = ContextData.make(
             name=function.name,
@@ -127,7 +130,9 @@ class Runtime:
             log_stream=function.log_stream_name,
             timeout=limit,
         )
-        log = InvocationLog(prefix=f"[{function.name} {trigger}]", aws_request_id=aws_request_id)
+        log = InvocationLog(
+            prefix=f"[{function.name} {trigger}]", aws_request_id=aws_request_id, label=f"{function.ref} at {trigger}"
+        )
         log.line(f"START RequestId: {aws_request_id} Version: {context.function_version}")
         level = logging.INFO
         started = time.perf_counter()

@@ -28,6 +28,7 @@ class InvocationLog:
 
     prefix: str
     aws_request_id: str
+    label: str = ""  # "<handler> at <trigger>", for edgeproxy's own findings about the invocation
     lines: list[str] = field(default_factory=list)
     pending: str = ""
 

@@ -1,12 +1,18 @@
-"""runtime/threads.py: the thread executor (sync handlers on worker threads, never on the event loop)."""
+"""runtime/threads.py: the thread executor (every handler on a worker thread, async ones on the thread's own loop;
+never on the proxy's event loop)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from edgeproxy.errors import FunctionError
 from edgeproxy.runtime import Runtime
 from edgeproxy.runtime.context import ContextData
 from edgeproxy.runtime.functions import Function
@@ -17,21 +23,35 @@ from tests.conftest import association
 EVENT = {"Records": [{"cf": {"config": {"eventType": "viewer-request"}, "request": {"uri": "/"}}}]}
 
 
+def _module(function: Function) -> dict[str, Any]:
+    """The loaded handler's module globals (where a test handler leaves what it saw)."""
+    globals_: dict[str, Any] = function.handler.__globals__
+    return globals_
+
+
+@contextlib.asynccontextmanager
+async def loop_ticks() -> AsyncIterator[list[int]]:
+    """Count, in ``[0]``, how often the event loop got to run a 10 ms ticker meanwhile."""
+    ticks = [0]
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks[0] += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield ticks
+    finally:
+        task.cancel()
+
+
 async def test_sync_handler_does_not_block_the_event_loop(tmp_path: Path, runtime: Runtime) -> None:
     (tmp_path / "slow.py").write_text("import time\ndef handler(event, context):\n    time.sleep(0.3)\n    return 1\n")
     function = runtime.load(association(tmp_path, "slow.py:handler"))
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await runtime.invoke(function, EVENT, trigger="viewer-request")
-    task.cancel()
-    assert ticks >= 5  # the loop kept running while the handler slept in its thread
+    async with loop_ticks() as ticks:
+        await runtime.invoke(function, EVENT, trigger="viewer-request")
+    assert ticks[0] >= 5  # the loop kept running while the handler slept in its thread
 
 
 async def test_concurrent_sync_invocations_each_get_their_own_result(tmp_path: Path, runtime: Runtime) -> None:
@@ -82,3 +102,118 @@ async def test_the_handlers_exception_comes_back_as_it_was_raised() -> None:
         assert isinstance(raised.value.raised, SystemExit)
     finally:
         executor.close()
+
+
+# -- every handler in an environment of its own: a worker thread, with its own event loop for async handlers ------
+
+
+async def test_async_handler_runs_on_a_loop_of_its_own(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "where.py").write_text(
+        "import asyncio, threading\n"
+        "async def handler(event, context):\n"
+        "    async with asyncio.timeout(5):  # needs a running task of its own\n"
+        "        await asyncio.sleep(0)\n"
+        "    return threading.get_ident(), id(asyncio.get_running_loop())\n"
+    )
+    function = runtime.load(association(tmp_path, "where.py:handler"))
+    thread, loop = await runtime.invoke(function, EVENT, trigger="viewer-request")
+    assert thread != threading.get_ident()
+    assert loop != id(asyncio.get_running_loop())
+
+
+async def test_async_handler_raising_cancelled_error_is_an_execution_error(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "cancels.py").write_text(
+        "import asyncio\nasync def handler(event, context):\n    raise asyncio.CancelledError('mine')\n"
+    )
+    (tmp_path / "fine.py").write_text("import asyncio\nasync def handler(event, context):\n    return 'fine'\n")
+    cancels = runtime.load(association(tmp_path, "cancels.py:handler"))
+    with pytest.raises(FunctionError, match=r"cancels.py:handler at viewer-request raised CancelledError"):
+        await runtime.invoke(cancels, EVENT, trigger="viewer-request")
+    fine = runtime.load(association(tmp_path, "fine.py:handler"))
+    assert await runtime.invoke(fine, EVENT, trigger="viewer-request") == "fine"
+
+
+async def test_a_blocking_async_handler_delays_only_itself_and_times_out(
+    tmp_path: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "blocks.py").write_text(
+        "import threading, time\n"
+        "RELEASE = threading.Event()\n"
+        "async def handler(event, context):\n"
+        "    RELEASE.wait(10)  # a blocking call in an async def handler\n"
+        "    return 'late'\n"
+    )
+    function = runtime.load(association(tmp_path, "blocks.py:handler"))
+    timed_out = r"blocks\.py:handler at viewer-request timed out after 0\.3 s"
+    async with loop_ticks() as ticks:
+        with pytest.raises(FunctionError, match=timed_out):
+            await runtime.invoke(function, EVENT, trigger="viewer-request", seconds=0.3)
+    assert ticks[0] >= 5  # the proxy's loop ran on while the handler blocked its own
+    assert "blocks.py:handler at viewer-request has blocked its event loop for 0.3" in caplog.text
+    _module(function)["RELEASE"].set()
+
+
+async def test_an_async_handler_past_its_deadline_is_cancelled_on_its_loop(tmp_path: Path, runtime: Runtime) -> None:
+    (tmp_path / "waits.py").write_text(
+        "import asyncio\n"
+        "SEEN = []\n"
+        "async def handler(event, context):\n"
+        "    try:\n"
+        "        await asyncio.sleep(60)\n"
+        "    except asyncio.CancelledError:\n"
+        "        SEEN.append('cancelled')\n"
+        "        raise\n"
+    )
+    (tmp_path / "next.py").write_text("async def handler(event, context):\n    return 'next'\n")
+    function = runtime.load(association(tmp_path, "waits.py:handler"))
+    with pytest.raises(FunctionError, match=r"timed out after 0\.2 s"):
+        await runtime.invoke(function, EVENT, trigger="viewer-request", seconds=0.2)
+    for _ in range(200):
+        if _module(function)["SEEN"]:
+            break
+        await asyncio.sleep(0.01)
+    assert _module(function)["SEEN"] == ["cancelled"]
+    after = runtime.load(association(tmp_path, "next.py:handler"))
+    assert await runtime.invoke(after, EVENT, trigger="viewer-request") == "next"
+
+
+async def test_a_job_whose_deadline_passes_in_the_queue_is_dropped_not_run(tmp_path: Path) -> None:
+    runtime = Runtime(max_threads=1)
+    (tmp_path / "hangs.py").write_text(
+        "import threading\nRELEASE = threading.Event()\ndef handler(event, context):\n    RELEASE.wait(10)\n"
+    )
+    (tmp_path / "counts.py").write_text(
+        "RUNS = []\ndef handler(event, context):\n    RUNS.append(event['n'])\n    return event['n']\n"
+    )
+    hangs = runtime.load(association(tmp_path, "hangs.py:handler"))
+    counts = runtime.load(association(tmp_path, "counts.py:handler"))
+    try:
+        hanging = asyncio.create_task(runtime.invoke(hangs, EVENT, trigger="viewer-request", seconds=0.2))
+        await asyncio.sleep(0.05)  # the one worker is busy: the next job waits in the queue
+        with pytest.raises(FunctionError, match=r"timed out after 0\.1 s"):
+            await runtime.invoke(counts, {"n": 1}, trigger="viewer-request", seconds=0.1)
+        with pytest.raises(FunctionError):
+            await hanging
+        assert await runtime.invoke(counts, {"n": 2}, trigger="viewer-request") == 2  # past the stuck worker
+        assert _module(counts)["RUNS"] == [2]
+    finally:
+        _module(hangs)["RELEASE"].set()
+        runtime.close()
+
+
+async def test_stuck_workers_do_not_count_toward_the_pool_size(tmp_path: Path) -> None:
+    runtime = Runtime(max_threads=4)
+    (tmp_path / "hangs.py").write_text(
+        "import threading\nRELEASE = threading.Event()\ndef handler(event, context):\n    RELEASE.wait(10)\n"
+    )
+    (tmp_path / "quick.py").write_text("def handler(event, context):\n    return 'quick'\n")
+    hangs = runtime.load(association(tmp_path, "hangs.py:handler"))
+    quick = runtime.load(association(tmp_path, "quick.py:handler"))
+    try:
+        hung = [runtime.invoke(hangs, EVENT, trigger="viewer-request", seconds=0.2) for _ in range(10)]
+        outcomes = await asyncio.gather(*hung, return_exceptions=True)
+        assert all(isinstance(outcome, FunctionError) for outcome in outcomes)
+        assert await runtime.invoke(quick, EVENT, trigger="viewer-request") == "quick"
+    finally:
+        _module(hangs)["RELEASE"].set()
+        runtime.close()
