@@ -409,7 +409,7 @@ async def start(
     target_group_arn: str = config.DEFAULT_TARGET_GROUP_ARN,
     target_timeout: float | None = None,
     debug_headers: bool = False,
-    recording: str | Path | None = None,
+    recording: str | Path | record.Recording | None = None,
     record_mode: str = "once",
     match_on: Iterable[str] = (),
     redact: Iterable[str] = (),
@@ -468,12 +468,16 @@ async def start(
         if isinstance(loaded, Distribution) and viewer_response_read_only is not None:
             loaded = dataclasses.replace(loaded, viewer_response_read_only=viewer_response_read_only)
         if recording is not None:
+            read, path = (
+                (recording, recording.path) if isinstance(recording, record.Recording) else (None, Path(recording))
+            )
             settings = record.Settings(
-                Path(recording),
+                path,
                 record.record_mode(record_mode),
                 record.match_on(match_on),
                 tuple(redact),
                 default_redactions,
+                read,
             )
             session = record.open_for(loaded, settings)
         observers: tuple[Observer, ...] = (recorder, *(session.observers if session else ()))

@@ -5,7 +5,7 @@ say what changed (:mod:`~edgeproxy.record.golden`)."""
 
 from __future__ import annotations
 
-from edgeproxy.record.har import RecordingError
+from edgeproxy.record.har import Recording, RecordingError
 from edgeproxy.record.matching import DEFAULT_MATCH_ON, match_on
 from edgeproxy.record.session import RECORD_MODES, RecordMode, Session, Settings, open_for, record_mode
 
@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_MATCH_ON",
     "RECORD_MODES",
     "RecordMode",
+    "Recording",
     "RecordingError",
     "Session",
     "Settings",

@@ -175,7 +175,7 @@ async def replay(
     ignored = VOLATILE_HEADERS | {name.lower() for name in ignore_headers}
     redactor = Redactor.make(redact, defaults=default_redactions)
     if origin_from == "recording":
-        start_arguments.update(recording=recording_path, record_mode="none")
+        start_arguments.update(recording=recording, record_mode="none")  # read once: here
     proxy = await start(**start_arguments, redact=tuple(redact), default_redactions=default_redactions)
     exchanges = _Exchanges()
     proxy.observe(exchanges)

@@ -59,7 +59,8 @@ class Redactor:
         names: set[str] = set(exchange.viewer.headers.keys())
         custom: set[str] = set()
         for invocation in exchange.invocations:
-            for value in (invocation.event, invocation.result):
+            # An unchanged result is its event's request or response: nothing more to look at.
+            for value in (invocation.event, invocation.result) if invocation.changed else (invocation.event,):
                 for part in _cf(value):
                     headers = part.get("headers")
                     if type(headers) is dict:

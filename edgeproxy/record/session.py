@@ -75,6 +75,7 @@ class Settings:
     match_on: tuple[str, ...] = DEFAULT_MATCH_ON
     redact: tuple[str, ...] = ()
     default_redactions: bool = True
+    read: Recording | None = None  # the file's entries, when the caller has already read it (a golden replay)
 
 
 @dataclass
@@ -104,7 +105,9 @@ def open_for(served: Distribution | TargetGroup, settings: Settings) -> Session:
     if not settings.default_redactions:
         custom_headers = set()
     redactor = Redactor.make(settings.redact, defaults=settings.default_redactions, custom_headers=custom_headers)
-    return open_session(settings.path, settings.mode, live=live, redactor=redactor, match_on=settings.match_on)
+    return open_session(
+        settings.path, settings.mode, live=live, redactor=redactor, match_on=settings.match_on, read=settings.read
+    )
 
 
 def open_session(
@@ -114,9 +117,11 @@ def open_session(
     live: Origin | None,
     redactor: Redactor | None = None,
     match_on: tuple[str, ...] = DEFAULT_MATCH_ON,
+    read: Recording | None = None,
 ) -> Session:
     """Set up serving with the recording at ``path``. ``live`` is the origin requests go to when they go live
-    (``None`` in ALB mode, which has no origin: the modes then decide only what is written)."""
+    (``None`` in ALB mode, which has no origin: the modes then decide only what is written). ``read``: the file as
+    already read, not read again."""
     redactor = redactor or Redactor()
     if mode == "once":
         mode = "none" if path.exists() else "all"
@@ -124,7 +129,7 @@ def open_session(
         recorder = Recorder(HarFile(path, truncate=True), redactor)
         return Session(path, mode, live, (recorder,), recorders=[recorder])
     fresh = mode == "new_episodes" and not path.exists()
-    recording = Recording(path, []) if fresh else read_for_replay(path)
+    recording = Recording(path, []) if fresh else read or read_for_replay(path)
     if mode == "none":
         if live is None:
             return Session(path, mode, None)
