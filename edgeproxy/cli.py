@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     events.add_argument("--status", type=int, help="the origin's status in response events (default 200)")
     events.add_argument(
+        "--country",
+        metavar="CODE",
+        help="CloudFront-Viewer-Country in origin events, as a policy naming it adds it (ISO 3166-1 alpha-2)",
+    )
+    events.add_argument(
         "--response-header",
         action="append",
         metavar="'Name: value'",
@@ -387,7 +392,7 @@ def invoke(args: argparse.Namespace) -> int:
 # The ``edgeproxy events`` flag of each argument of the event builders, to name it in an error.
 EVENT_FLAGS = {"headers": "--header", "response_headers": "--response-header", "path": "--uri"}
 ALB_ONLY = ("multi_value_headers", "health_check")
-CLOUDFRONT_ONLY = ("origin", "status", "response_header", "include_body")
+CLOUDFRONT_ONLY = ("origin", "status", "response_header", "include_body", "country")
 
 
 def sample_event(args: argparse.Namespace) -> cloudfront.Event | alb_events.Event:
@@ -423,6 +428,7 @@ def sample_event(args: argparse.Namespace) -> cloudfront.Event | alb_events.Even
         body=b"" if args.include_body and args.body is None else args.body,
         status=args.status,
         response_headers=response_headers,
+        country=args.country,
     )
 
 

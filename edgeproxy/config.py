@@ -21,7 +21,9 @@ from typing import Any, Literal
 import jsonschema
 from yarl import URL
 
+from edgeproxy import policies, viewer
 from edgeproxy.errors import ConfigError
+from edgeproxy.policies import LEGACY, Policies
 from edgeproxy.triggers import FACTS
 from edgeproxy.triggers import TRIGGERS as TRIGGERS  # re-exported: the config API names its triggers
 from edgeproxy.triggers import Trigger as Trigger
@@ -50,7 +52,19 @@ DEFAULT_POP = "IAD89-C1"
 DEFAULT_METHODS = frozenset({"GET", "HEAD"})
 # Which of CloudFront's documented read-only lists applies at viewer-response (reference §3.4, §10.5).
 ViewerResponseReadOnly = Literal["current", "2021"]
-CLOUDFRONT_TABLES = ("distribution", "origins", "behaviors", "default_behavior", "resolve")
+CLOUDFRONT_TABLES = (
+    "distribution",
+    "origins",
+    "behaviors",
+    "default_behavior",
+    "resolve",
+    "viewer",
+    "custom_error_responses",
+)
+DEFAULT_CACHE_SIZE = 256 * 1024 * 1024  # [distribution] cache_size: the edge cache's memory bound, in bytes
+SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+# §5.6: the error caching minimum TTL when no custom error response sets one.
+ERROR_CACHING_MIN_TTL = 10
 
 
 @dataclass(frozen=True)
@@ -156,15 +170,31 @@ class Association:
 
 @dataclass(frozen=True)
 class Behavior:
-    """A cache behavior: a path pattern, the origin it routes to, its methods and its functions."""
+    """A cache behavior: a path pattern, the origin it routes to, its methods, its functions, and its cache and
+    origin request policies (:data:`~edgeproxy.policies.LEGACY` when it names neither). ``cached_methods``: GET and
+    HEAD, and OPTIONS if named (§5.3)."""
 
     path_pattern: str
     origin: Origin
     allowed_methods: frozenset[str] = DEFAULT_METHODS
     functions: Mapping[Trigger, Association] = field(default_factory=dict)
+    policies: Policies = LEGACY
+    cached_methods: frozenset[str] = DEFAULT_METHODS
 
     def matches(self, path: str) -> bool:
         return _pattern_regex(self.path_pattern).fullmatch(path.removeprefix("/")) is not None
+
+
+@dataclass(frozen=True)
+class CustomErrorResponse:
+    """One ``[[custom_error_responses]]`` entry (§5.6): for origin status ``error_code``, the page at
+    ``response_page_path`` (fetched through the behavior its path matches) is sent with ``response_code`` (the
+    origin's status when not given), and the error is cached for at least ``error_caching_min_ttl`` seconds."""
+
+    error_code: int
+    response_page_path: str | None = None
+    response_code: int | None = None
+    error_caching_min_ttl: int = ERROR_CACHING_MIN_TTL
 
 
 @dataclass(frozen=True)
@@ -182,6 +212,9 @@ class Distribution:
     viewer_response_read_only: ViewerResponseReadOnly = "current"
     # [resolve]: where to connect for an origin host name ("host" or "host:port", lower case), see `resolve_table`.
     resolve: Mapping[str, URL] = field(default_factory=dict)
+    cache_size: int = DEFAULT_CACHE_SIZE  # bytes
+    viewer: viewer.Location = viewer.DEFAULT_LOCATION  # [viewer]: the simulated viewer's location
+    custom_error_responses: Mapping[int, CustomErrorResponse] = field(default_factory=dict)  # by error code
 
     def behavior_for(self, path: str) -> Behavior:
         """The first behavior whose pattern matches the viewer's original path; the default one otherwise."""
@@ -337,11 +370,20 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
             )
             for trigger, value in spec.get("functions", {}).items()
         }
+        allowed_methods = frozenset(spec.get("allowed_methods", DEFAULT_METHODS))
+        cached_methods = frozenset(spec.get("cached_methods", DEFAULT_METHODS))
+        if not cached_methods <= allowed_methods:
+            problem = "OPTIONS can be cached only where it is allowed (allowed_methods)"
+            raise ConfigError(source, f"{key}.cached_methods", problem)
         return Behavior(
             path_pattern=spec.get("path_pattern", "*"),
             origin=origins[origin_name],
-            allowed_methods=frozenset(spec.get("allowed_methods", DEFAULT_METHODS)),
+            allowed_methods=allowed_methods,
             functions=functions,
+            policies=policies.for_behavior(
+                spec.get("cache_policy"), spec.get("origin_request_policy"), source=source, key=key
+            ),
+            cached_methods=cached_methods,
         )
 
     distribution = raw.get("distribution", {})
@@ -354,7 +396,43 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
         origins=origins,
         viewer_response_read_only=distribution.get("viewer_response_read_only", "current"),
         resolve=resolve,
+        cache_size=_size(distribution.get("cache_size", DEFAULT_CACHE_SIZE), source=source),
+        viewer=_viewer(raw.get("viewer", {}), source=source),
+        custom_error_responses=_custom_error_responses(raw.get("custom_error_responses", []), source=source),
     )
+
+
+def _size(value: int | str, *, source: str) -> int:
+    """``cache_size``: bytes, or ``"256MB"`` (KB, MB and GB of 1,024)."""
+    if isinstance(value, int):
+        return value
+    number, unit = re.fullmatch(r"([0-9.]+) ?([KMG]?B)", value).groups()  # type: ignore[union-attr]  # the schema
+    return int(float(number) * SIZE_UNITS[unit])
+
+
+def _viewer(raw: Mapping[str, Any], *, source: str) -> viewer.Location:
+    try:
+        return viewer.location(raw)
+    except viewer.LocationError as error:
+        raise ConfigError(source, f"viewer.{error.field}", error.problem) from None
+
+
+def _custom_error_responses(raw: Sequence[Mapping[str, Any]], *, source: str) -> dict[int, CustomErrorResponse]:
+    responses: dict[int, CustomErrorResponse] = {}
+    for index, spec in enumerate(raw):
+        key = f"custom_error_responses[{index}]"
+        code = spec["error_code"]
+        if code in responses:
+            raise ConfigError(source, f"{key}.error_code", f"error code {code} already has a custom error response")
+        if "response_code" in spec and "response_page_path" not in spec:
+            raise ConfigError(source, f"{key}.response_code", "a response_code goes with a response_page_path")
+        responses[code] = CustomErrorResponse(
+            error_code=code,
+            response_page_path=spec.get("response_page_path"),
+            response_code=spec.get("response_code"),
+            error_caching_min_ttl=spec.get("error_caching_min_ttl", ERROR_CACHING_MIN_TTL),
+        )
+    return responses
 
 
 def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: Path) -> Origin:
@@ -485,9 +563,12 @@ def from_flags(
     include_body: bool = False,
     timeouts: Mapping[Trigger, float] | None = None,
     base_dir: Path | None = None,
+    cache_policy: str | Mapping[str, Any] | None = None,
+    origin_request_policy: str | Mapping[str, Any] | None = None,
 ) -> Distribution:
     """The distribution ``edgeproxy serve --origin URL --viewer-request REF ...`` describes: one origin, one
-    default behavior allowing every method. ``origin`` is an http(s) URL or a local folder (S3-style)."""
+    default behavior allowing every method, with the policies given (as a config names them: see
+    :func:`edgeproxy.policies.for_behavior`). ``origin`` is an http(s) URL or a local folder (S3-style)."""
     base = (base_dir or Path.cwd()).resolve()
     source = "command line"
     if origin.startswith(("http://", "https://")):
@@ -518,6 +599,7 @@ def from_flags(
             origin=built,
             allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}),
             functions=associations,
+            policies=policies.for_behavior(cache_policy, origin_request_policy, source=source, key="default_behavior"),
         ),
         origins={"origin": built},
     )
