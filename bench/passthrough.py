@@ -1,7 +1,7 @@
 """Requests per second through edgeproxy with four pass-through handlers, against a minimal aiohttp proxy.
 
     .venv/bin/python bench/passthrough.py [--duration 10] [--connections 32] [--rounds 3] [--warmup 2]
-        [--load-generator auto|wrk|builtin] [--origin auto|nginx|aiohttp] [--json PATH]
+        [--load-generator auto|wrk|builtin] [--origin auto|nginx|aiohttp] [--json PATH] [--cache-hit]
 
 What is measured
     The cost of edgeproxy's pipeline (four handler invocations per request, the events built and validated,
@@ -24,6 +24,10 @@ How
 
     The load generator, the proxy under test and the origin share the machine's cores (2 on the development
     machine), so the absolute rates are low and the ratio edgeproxy / minimal proxy is the meaningful figure.
+    ``--cache-hit`` also measures edgeproxy with the managed CachingOptimized cache policy, so that every request
+    after the first is a cache hit: viewer-request and viewer-response run, origin-request, the origin and
+    origin-response do not.
+
     Each server's output goes to a log file in the temporary folder: edgeproxy's per-invocation START/END/REPORT
     log is written as a user would get it, so its cost is part of the figure. Every server is stopped at the end,
     also on Ctrl-C or SIGTERM.
@@ -66,6 +70,7 @@ LABELS = {
     "edgeproxy": "edgeproxy, 4 pass-through handlers",
     "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
     "edgeproxy-recording": "edgeproxy, --record-mode all",
+    "edgeproxy-hit": "edgeproxy, 4 handlers, cache hits",
 }
 
 
@@ -296,12 +301,25 @@ def verify(servers: list[Server]) -> list[str]:
                 f" instead of {len(BODY)}, starting {body[:80]!r}); not measuring"
             )
     warnings = []
+    for server in servers:
+        if server.name == "edgeproxy-hit":
+            fetch(server.url + REQUEST_PATH)  # the miss that stores it (the check above made one too)
+            cached = _x_cache(server.url + REQUEST_PATH)
+            if cached != "Hit from cloudfront":
+                raise BenchError(f"edgeproxy-hit's second GET was not a cache hit (X-Cache: {cached}); not measuring")
     for edgeproxy in (server for server in servers if server.name.startswith("edgeproxy")):
         log = edgeproxy.log.read_text(errors="replace")
         missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
         if missing:
             warnings.append(f"{edgeproxy.name}'s log does not show the {', '.join(missing)} handler(s) running")
     return warnings
+
+
+def _x_cache(url: str) -> str | None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=10) as response:
+        response.read()
+        return response.headers.get("X-Cache")
 
 
 # --- load generators ---------------------------------------------------------------------------------------------
@@ -387,6 +405,8 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
             f"{_ms(median.p99_ms):>9}{median.errors:>8}"
         )
     lines += ["", f"ratio edgeproxy / minimal proxy: {context['ratio']:.2f}"]
+    if "hit_ratio" in context:
+        lines.append(f"ratio edgeproxy on cache hits / minimal proxy: {context['hit_ratio']:.2f}")
     if "recording_ratio" in context:
         lines.append(f"ratio edgeproxy recording every exchange / edgeproxy: {context['recording_ratio']:.2f}")
     if "compared_ratio" in context:
@@ -419,6 +439,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         }
         if args.compare is not None:
             targets["edgeproxy-compared"] = start_edgeproxy(servers, origin, "edgeproxy-compared", args.compare)
+        if args.cache_hit:
+            hits = ("--cache-policy", "CachingOptimized")
+            targets["edgeproxy-hit"] = start_edgeproxy(servers, origin, "edgeproxy-hit", extra=hits)
         if args.recording:
             recording = ("--recording", str(workdir / "recording.har"), "--record-mode", "all")
             targets["edgeproxy-recording"] = start_edgeproxy(servers, origin, "edgeproxy-recording", extra=recording)
@@ -458,6 +481,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         "request": REQUEST_PATH,
         "ratio": ratio,
     }
+    if "edgeproxy-hit" in summaries:
+        context["hit_ratio"] = summaries["edgeproxy-hit"].median.requests_per_second / minimal_rate
     if "edgeproxy-recording" in summaries:
         context["recording_ratio"] = (
             summaries["edgeproxy-recording"].median.requests_per_second
@@ -482,6 +507,11 @@ def main() -> int:
         "--recording",
         action="store_true",
         help="also measure edgeproxy recording every exchange (--record-mode all) and give its ratio to edgeproxy",
+    )
+    parser.add_argument(
+        "--cache-hit",
+        action="store_true",
+        help="also measure edgeproxy answering from its cache (CachingOptimized: every request after the first hits)",
     )
     parser.add_argument(
         "--compare",

@@ -1,4 +1,4 @@
-"""The ``edgeproxy`` command: serve, alb, invoke, events."""
+"""The ``edgeproxy`` command: serve, alb, invoke, events, replay, invalidate."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +18,8 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from edgeproxy import alb, config, record, testing
+from edgeproxy.admin import admin_app
+from edgeproxy.cache import invalidation_problem
 from edgeproxy.config import Distribution, TargetGroup
 from edgeproxy.errors import AlbError, ConfigError, EventArgumentError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
@@ -47,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
             f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)"
         )
     serve.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
+    serve.add_argument(
+        "--cache-policy", metavar="NAME", help="the behavior's managed cache policy (name or id; with --origin)"
+    )
+    serve.add_argument(
+        "--origin-request-policy",
+        metavar="NAME",
+        help="the behavior's managed origin request policy (name or id; with --origin and --cache-policy)",
+    )
     _add_server_options(serve)
     serve.add_argument("--lenient", action="store_true", help="log rule violations as warnings instead of failing")
     serve.add_argument("--debug-headers", action="store_true", help="send X-Edgeproxy-Error on error pages")
@@ -91,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     replaying.add_argument("--json", action="store_true", help="print the report as JSON")
     _redaction_flags(replaying)
+
+    invalidating = commands.add_parser(
+        "invalidate", help="invalidate cached objects of a running edgeproxy serve (through its admin listener)"
+    )
+    invalidating.add_argument(
+        "--admin", required=True, metavar="URL", help="the admin listener's URL (serve --admin-port prints it)"
+    )
+    invalidating.add_argument(
+        "paths", nargs="+", metavar="PATH", help="CloudFront invalidation paths: /images/a.jpg, /images/* (quote it)"
+    )
 
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
     invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
@@ -145,6 +167,12 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="PORT",
+        help="also serve the admin listener on this port of the same host (the cache's listing, invalidations)",
+    )
     parser.add_argument(
         "--header-timeout",
         type=_seconds,
@@ -271,11 +299,26 @@ def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
         trigger: ref for trigger in TRIGGERS if (ref := getattr(args, trigger.replace("-", "_")))
     }
     if args.config is not None:
-        if given := [f"--{trigger}" for trigger in functions] + (["--include-body"] if args.include_body else []):
-            raise ConfigError("command line", given[0], "goes with --origin; a config file names its own functions")
+        given = [f"--{trigger}" for trigger in functions] + (["--include-body"] if args.include_body else [])
+        given += [
+            flag
+            for flag, value in (
+                ("--cache-policy", args.cache_policy),
+                ("--origin-request-policy", args.origin_request_policy),
+            )
+            if value
+        ]
+        if given:
+            raise ConfigError("command line", given[0], "goes with --origin; a config file names its own")
         loaded = config.load_any(args.config)
     else:
-        loaded = config.from_flags(args.origin, functions, include_body=args.include_body)
+        loaded = config.from_flags(
+            args.origin,
+            functions,
+            include_body=args.include_body,
+            cache_policy=args.cache_policy,
+            origin_request_policy=args.origin_request_policy,
+        )
     if args.viewer_response_read_only is not None:
         if isinstance(loaded, TargetGroup):
             problem = "applies to a CloudFront distribution, and this config is an ALB target group ([alb])"
@@ -313,10 +356,17 @@ def serve_alb(args: argparse.Namespace) -> int:
 
 
 def _run(app: web.Application, args: argparse.Namespace, session: record.Session | None = None) -> int:
+    admin = admin_app(app) if args.admin_port is not None else None
     try:
         asyncio.run(
             serve_until_stopped(
-                app, args.host, args.port, header_timeout=args.header_timeout, idle_timeout=args.idle_timeout
+                app,
+                args.host,
+                args.port,
+                header_timeout=args.header_timeout,
+                idle_timeout=args.idle_timeout,
+                admin=admin,
+                admin_port=args.admin_port or 0,
             )
         )
     except KeyboardInterrupt:
@@ -356,6 +406,34 @@ def replay(args: argparse.Namespace) -> int:
     else:
         report.print()
     return 0 if report.same else 1
+
+
+def invalidate(args: argparse.Namespace) -> int:
+    """``edgeproxy invalidate``: 0 when the invalidation was made, 2 for a path CloudFront would refuse, 1 when the
+    admin listener cannot be reached or refuses it."""
+    for path in args.paths:
+        if problem := invalidation_problem(path):
+            print(f"edgeproxy: invalidate: {problem}", file=sys.stderr)
+            return 2
+    url = args.admin.rstrip("/") + "/invalidations"
+    request = urllib.request.Request(
+        url, data=json.dumps({"paths": args.paths}).encode(), headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP(S)_PROXY
+    try:
+        with opener.open(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        print(
+            f"edgeproxy: invalidate: {url} answered {error.code}: {error.read().decode(errors='replace')}",
+            file=sys.stderr,
+        )
+        return 1
+    except (OSError, ValueError) as error:
+        print(f"edgeproxy: invalidate: cannot reach {url}: {error}", file=sys.stderr)
+        return 1
+    print(f"{answer['id']} {answer['status']}: {answer['invalidated']} cached object(s) removed")
+    return 0
 
 
 def invoke(args: argparse.Namespace) -> int:
@@ -465,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_alb(args)
         if args.command == "invoke":
             return invoke(args)
+        if args.command == "invalidate":
+            return invalidate(args)
         if args.command == "replay":
             logging.getLogger("edgeproxy.lambda").setLevel(logging.WARNING)  # the report is the output, not the runs
             return replay(args)

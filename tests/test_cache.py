@@ -4,6 +4,7 @@ slept on); revalidation; error caching; stale objects; Set-Cookie and Vary; keys
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -522,3 +523,27 @@ def test_invalidation_paths_are_checked() -> None:
     assert cache.invalidation_problem("/a~b") is not None
     assert cache.invalidation_problem("/x" * 2001) is not None
     assert cache.invalidation_problem("/images/*") is None
+
+
+# -- recording ------------------------------------------------------------------------------------------------------
+
+
+async def test_a_recording_holds_misses_and_hits_and_replays_them_byte_for_byte(
+    scripted: ScriptedOrigin, edgeproxy: EdgeProxyFactory, tmp_path: Path
+) -> None:
+
+    scripted.answer("/bytes", headers=[("Content-Type", "application/octet-stream")], body=BINARY)
+    recording = tmp_path / "cached.har"
+    live = await edgeproxy(origin=scripted.url, cache_policy="CachingOptimized", recording=recording, record_mode="all")
+    recorded = [await (await live.client.get("/bytes")).read() for _ in range(2)]
+    await live.close()
+    entries = json.loads(recording.read_text())["log"]["entries"]
+    assert [entry["_origin"] is None for entry in entries] == [False, True]
+    assert entries[1]["_skipped"]["origin"] == "cache hit"
+    offline = await edgeproxy(
+        origin=scripted.url, cache_policy="CachingOptimized", recording=recording, record_mode="none"
+    )
+    replayed = [await offline.client.get("/bytes") for _ in range(2)]
+    assert [x_cache(response) for response in replayed] == ["Miss", "Hit"]
+    assert [await response.read() for response in replayed] == recorded == [BINARY, BINARY]
+    assert len(scripted.seen) == 1  # only the first, live, miss reached the origin
