@@ -401,7 +401,7 @@ class Pipeline:
         it may be, else a custom error page for its status. ``False``: the viewer gets CloudFront's error page."""
         entry = flow.expired
         if entry is not None and entry.may_serve_stale(self.cache.now()):
-            self._serve_stale(flow, entry)
+            self._serve_stale(flow, entry, error.status)
             flow.skip("origin-response", f"the origin failed ({error.reason}); the expired object is served")
             return True
         custom = self.distribution.custom_error_responses.get(error.status)
@@ -413,10 +413,10 @@ class Pipeline:
             return True
         return False
 
-    def _serve_stale(self, flow: _Flow, entry: Entry) -> None:
-        """§5.6: the expired object is served in place of the origin's 5xx, and keeps being served for the error
-        caching minimum TTL before the origin is tried again."""
-        custom = self.distribution.custom_error_responses.get(500)
+    def _serve_stale(self, flow: _Flow, entry: Entry, status: int) -> None:
+        """§5.6: the expired object is served in place of the origin's 5xx (``status``), and keeps being served for
+        the error caching minimum TTL of that status before the origin is tried again."""
+        custom = self.distribution.custom_error_responses.get(status)
         minimum = custom.error_caching_min_ttl if custom is not None else ERROR_CACHING_MIN_TTL
         entry.stale_until = self.cache.now() + minimum
         self._serve(flow, entry, XCache.REFRESH_HIT)
@@ -476,7 +476,7 @@ class Pipeline:
             return
         if expired is not None and status >= 500 and expired.may_serve_stale(now):
             flow.skip("cache-store", f"the origin answered {status}; the expired object is served")
-            self._serve_stale(flow, expired)
+            self._serve_stale(flow, expired, status)
             return
         if status >= 400:
             custom = self.distribution.custom_error_responses.get(status)
