@@ -305,7 +305,8 @@ async def _write(
         outcome.body,
         exchange,
         observers,
-        empty=request.method == "HEAD",
+        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body the function returned (as for CloudFront).
+        empty=request.method == "HEAD" or outcome.status in (204, 304),
         internal_error=lambda: serving.as_response(_error_outcome(502)),
     )
 
