@@ -455,6 +455,10 @@ class Pipeline:
         await self._response_trigger(flow, "origin-response", request_seen)
 
     async def _cache_store(self, flow: _Flow, stack: AsyncExitStack) -> None:
+        """Store the response as origin-response left it (§2.5). A response generated at origin-request is stored
+        too: the reference's §2.5 and checklist 7 infer it, and the guide documents it ("Generate HTTP responses in
+        request triggers": later requests get the cached response without the function running); its TTL comes from
+        its own headers by the same table, which the guide does not spell out."""
         if not flow.caching:
             return
         if flow.key is None:
