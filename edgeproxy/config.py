@@ -272,6 +272,15 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
             "a function association is either a handler reference string or a table with 'handler' "
             "and optional 'include_body', 'timeout', 'memory'"
         )
+    if error.validator == "oneOf" and key.endswith(("_policy.cookies", "_policy.query_strings", "_policy.headers")):
+        if key.endswith("cache_policy.headers"):
+            return key, 'a cache policy\'s headers are a list of header names (or "none")'
+        return key, f'{error.instance!r} is not "none", "all", {{ include = [...] }} or {{ exclude = [...] }}'
+    if error.validator == "oneOf" and key.endswith(("cache_policy", "origin_request_policy")):
+        return key, (
+            "a policy is a managed policy's name or id, or an inline table (see the README's Cache and policies); "
+            f"{error.instance!r} is neither"
+        )
     if error.validator == "enum" and key.endswith("allowed_methods"):
         return key, (
             'CloudFront allows only ["GET", "HEAD"], ["GET", "HEAD", "OPTIONS"] or '
@@ -581,6 +590,16 @@ def from_flags(
         if not directory.is_dir():
             raise ConfigError(source, "--origin", f"{origin!r} is neither an http(s) URL nor a directory")
         built = DirectoryOrigin(name="origin", directory=directory)
+    if cache_policy is not None or origin_request_policy is not None:
+        # The policies as a config file would give them, checked by the same schema (a name, or an inline table).
+        given = {
+            key: value
+            for key, value in (("cache_policy", cache_policy), ("origin_request_policy", origin_request_policy))
+            if value is not None
+        }
+        _validate(
+            {"origins": {"origin": {"url": "http://origin"}}, "default_behavior": {"origin": "origin", **given}}, source
+        )
     associations: dict[Trigger, Association] = {}
     for trigger, ref in functions.items():
         timeout = (timeouts or {}).get(trigger)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from edgeproxy import policies
+from edgeproxy import config, policies
 from edgeproxy.errors import ConfigError
 from edgeproxy.policies import CachePolicy, Selection
 from tests.conftest import (
@@ -155,7 +155,8 @@ def test_query_strings_and_cookies_are_selected_by_name_in_order() -> None:
             "default_behavior.cache_policy.query_strings.include",
             "quota is 10",
         ),
-        ('{ cookies = "some" }', None, "default_behavior.cache_policy.cookies", ""),
+        ('{ cookies = "some" }', None, "default_behavior.cache_policy.cookies", 'is not "none", "all"'),
+        ("5", None, "default_behavior.cache_policy", "a managed policy's name or id, or an inline table"),
     ],
 )
 def test_a_bad_policy_names_the_file_the_key_and_the_problem(
@@ -166,6 +167,14 @@ def test_a_bad_policy_names_the_file_the_key_and_the_problem(
     assert raised.value.source.endswith("edgeproxy.toml")
     assert raised.value.key == key
     assert problem in raised.value.problem
+
+
+def test_policies_given_in_python_are_checked_as_a_file_would_be() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config.from_flags("http://127.0.0.1:1", {}, cache_policy={"query_strings": "some"})
+    assert (raised.value.source, raised.value.key) == ("command line", "default_behavior.cache_policy.query_strings")
+    behavior = config.from_flags("http://127.0.0.1:1", {}, cache_policy="CachingOptimized").default_behavior
+    assert behavior.policies.cache.name == "CachingOptimized"
 
 
 def test_cached_methods_must_be_allowed(tmp_path: Path) -> None:
