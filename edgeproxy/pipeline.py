@@ -325,10 +325,11 @@ class Pipeline:
             response=response,  # type: ignore[arg-type]
         )
         # Handlers mutate the event in place: what it was before, to compare the result with (and, for observers, the
-        # whole event as the handler got it; the one copy serves both).
+        # whole event as the handler got it; the one copy serves both). A handler in an environment of its own gets
+        # the event as JSON and cannot touch this one: no copy.
         event_in = copy_json(event) if self.observers else None
         if event_in is None:
-            before = copy_json((request, response))
+            before = (request, response) if function.isolated else copy_json((request, response))
         else:
             cf = event_in["Records"][0]["cf"]
             before = (cf["request"], cf.get("response"))
