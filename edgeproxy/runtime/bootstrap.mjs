@@ -87,11 +87,21 @@ try {
 } catch {}
 const statusBuffer = Buffer.allocUnsafe(8192);
 
+const VM_HWM = Buffer.from('VmHWM:');
+
 function peakRss() {
   if (statusFd >= 0) {
     const read = fs.readSync(statusFd, statusBuffer, 0, statusBuffer.length, 0);
-    const match = /VmHWM:\s+(\d+)/.exec(statusBuffer.toString('latin1', 0, read));
-    if (match) return match[1];
+    const at = statusBuffer.subarray(0, read).indexOf(VM_HWM);
+    if (at >= 0) {
+      let kb = 0;
+      for (let i = at + VM_HWM.length; i < read; i++) {
+        const digit = statusBuffer[i] - 48;
+        if (digit >= 0 && digit <= 9) kb = kb * 10 + digit;
+        else if (kb > 0) break;
+      }
+      return String(kb);
+    }
   }
   return String(process.resourceUsage().maxRSS);
 }

@@ -18,21 +18,37 @@ The wire: frames of a 4-byte big-endian length (of what follows), a 1-byte kind 
   ``part`` (request or response) unchanged: the peak RSS; ``E`` the handler failed (``/error``): the peak RSS, a
   newline, Lambda's error JSON.
 
-Usage: ``python bootstrap.py REQUEST_FD RESPONSE_FD HANDLER_FILE HANDLER_NAME``.
+Usage: ``python bootstrap.py REQUEST_FD RESPONSE_FD HANDLER_FILE HANDLER_NAME``. The proxy runs it through
+:data:`LAUNCHER` instead (``python -c LAUNCHER bootstrap.py REQUEST_FD ...``), which imports this file as a module:
+its compiled form is then cached (``__pycache__``, per interpreter version) instead of compiled at every cold start,
+as a script would be.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import resource
 import sys
 import time
-import traceback
-from typing import Any
 
-REQUEST_FD, RESPONSE_FD, HANDLER_FILE, HANDLER_NAME = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+# Every import here is part of every cold start: typing and traceback (with linecache and tokenize) are imported
+# only by the type checker, and when an error is to be reported.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from traceback import FrameSummary
+    from typing import Any
+
+# What ``python -c`` runs: this file loaded as the module ``edgeproxy_bootstrap`` (from its cached bytecode), then
+# its main() on the arguments after its path.
+LAUNCHER = (
+    "import sys;from importlib.machinery import SourceFileLoader as L;n='edgeproxy_bootstrap';"
+    "m=type(sys)(n);m.__file__=sys.argv[1];sys.modules[n]=m;L(n,sys.argv[1]).exec_module(m);m.main(sys.argv[2:])"
+)
 BOOTSTRAP = os.path.abspath(__file__)
+REQUEST_FD = RESPONSE_FD = -1
+HANDLER_FILE = HANDLER_NAME = ""
 MAXRSS_UNIT = 1024 if sys.platform == "darwin" else 1  # ru_maxrss: kB on Linux, bytes on macOS
 
 
@@ -93,19 +109,31 @@ def _decimal_digits(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def marshal(result: Any) -> str:
+def to_json(result: Any) -> str:
     return json.dumps(result, default=_decimal_digits)
 
 
-def user_frames(tb: Any) -> list[traceback.FrameSummary]:
+def snapshot(value: Any) -> bytes | None:
+    """``value``'s exact form, to tell whether a handler changed it: marshal (version 2, which never shares
+    objects) keeps types apart that compare equal (True and 1, 1 and 1.0, a tuple and a list) and costs a tenth of
+    a JSON dump. ``None`` for what marshal cannot hold."""
+    try:
+        return marshal.dumps(value, 2)
+    except ValueError:
+        return None
+
+
+def user_frames(tb: Any) -> list[FrameSummary]:
     """The traceback's frames without this runtime's own, as Lambda's runtime trims its frames."""
+    import traceback
+
     return [frame for frame in traceback.extract_tb(tb) if frame.filename != BOOTSTRAP]
 
 
-def error_record(
-    error_type: str, message: str, frames: list[traceback.FrameSummary], request_id: str
-) -> dict[str, Any]:
+def error_record(error_type: str, message: str, frames: list[FrameSummary], request_id: str) -> dict[str, Any]:
     """Lambda's error JSON, keys in the Python runtime's order (lambda-runtime-facts §1)."""
+    import traceback
+
     stack = traceback.format_list(frames)
     return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack}
 
@@ -135,6 +163,19 @@ class CognitoIdentity:
         self.cognito_identity_pool_id: str | None = None
 
 
+# The environment's own settings, the same for each invocation (read once: os.environ lookups are not free).
+SETTINGS = {
+    name: os.environ.get(variable)
+    for name, variable in (
+        ("log_group_name", "AWS_LAMBDA_LOG_GROUP_NAME"),
+        ("log_stream_name", "AWS_LAMBDA_LOG_STREAM_NAME"),
+        ("function_name", "AWS_LAMBDA_FUNCTION_NAME"),
+        ("memory_limit_in_mb", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        ("function_version", "AWS_LAMBDA_FUNCTION_VERSION"),
+    )
+}
+
+
 class LambdaContext:
     """The ``context`` argument, with the fields of Lambda's Python runtime (``memory_limit_in_mb`` is a string,
     as there; the remaining time never goes below 0)."""
@@ -142,11 +183,11 @@ class LambdaContext:
     def __init__(self, invocation: dict[str, Any]) -> None:
         self.aws_request_id: str = invocation["id"]
         self.invoked_function_arn: str = invocation["arn"]
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.log_group_name = SETTINGS["log_group_name"]
+        self.log_stream_name = SETTINGS["log_stream_name"]
+        self.function_name = SETTINGS["function_name"]
+        self.memory_limit_in_mb = SETTINGS["memory_limit_in_mb"]
+        self.function_version = SETTINGS["function_version"]
         self.identity = CognitoIdentity()
         self.client_context = None
         self._deadline: int = invocation["deadline"]
@@ -198,15 +239,19 @@ def load_handler() -> Any:
     if module_name in sys.builtin_module_names:
         init_error("Runtime.BuiltInModuleConflict", f"Cannot use built-in module {module_name} as a handler module")
         return None
-    import importlib.util
+    # What importlib.util.spec_from_file_location and module_from_spec do, without importlib.util's own imports.
+    from importlib.machinery import ModuleSpec, SourceFileLoader
 
+    loader = SourceFileLoader(module_name, HANDLER_FILE)
+    module = type(sys)(module_name)
+    module.__spec__ = ModuleSpec(module_name, loader, origin=HANDLER_FILE)
+    module.__spec__.has_location = True
+    module.__loader__ = loader
+    module.__file__ = HANDLER_FILE
+    module.__package__ = ""
     try:
-        spec = importlib.util.spec_from_file_location(module_name, HANDLER_FILE)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        loader.exec_module(module)
     except SyntaxError as exc:
         init_error("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}", exc)
         return None
@@ -262,7 +307,7 @@ def invoke(call: Invoker, payload: bytes) -> None:
     current_request_id = invocation["id"]
     before = None
     if part is not None:  # the request (or response) as it came, to tell whether the handler returned it unchanged
-        before = marshal(event["Records"][0]["cf"].get(part))
+        before = snapshot(event["Records"][0]["cf"].get(part))
     try:
         result = call(event, LambdaContext(invocation))
     except Exception as exc:
@@ -270,21 +315,24 @@ def invoke(call: Invoker, payload: bytes) -> None:
         log_error(record)
         send(b"E", peak_rss() + b"\n" + json.dumps(record).encode())
         return
+    if before is not None and snapshot(result) == before:
+        flush()
+        send(b"U", peak_rss())
+        return
     try:
-        body = marshal(result)
+        body = to_json(result)
     except (TypeError, ValueError, RecursionError) as exc:
         record = error_record("Runtime.MarshalError", f"Unable to marshal response: {exc}", [], current_request_id)
         log_error(record)
         send(b"E", peak_rss() + b"\n" + json.dumps(record).encode())
         return
     flush()
-    if body == before:
-        send(b"U", peak_rss())
-    else:
-        send(b"R", peak_rss() + b"\n" + body.encode("utf-8", "surrogatepass"))
+    send(b"R", peak_rss() + b"\n" + body.encode("utf-8", "surrogatepass"))
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    global REQUEST_FD, RESPONSE_FD, HANDLER_FILE, HANDLER_NAME
+    REQUEST_FD, RESPONSE_FD, HANDLER_FILE, HANDLER_NAME = int(argv[0]), int(argv[1]), argv[2], argv[3]
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     os.environ.setdefault("AWS_EXECUTION_ENV", "AWS_Lambda_python" + version)
     send(b"S", json.dumps({"runtime": "python:" + version, "version": sys.version.split()[0]}).encode())
@@ -306,4 +354,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
