@@ -169,12 +169,12 @@ class Runtime:
             ) from None
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.line(f"END RequestId: {aws_request_id}")
-            log.line(
+            log.end(
+                f"END RequestId: {aws_request_id}",
                 f"REPORT RequestId: {aws_request_id}\tDuration: {elapsed_ms:.2f} ms\t"
-                f"Billed Duration: {max(1, math.ceil(elapsed_ms))} ms\tMemory Size: {memory} MB"
+                f"Billed Duration: {max(1, math.ceil(elapsed_ms))} ms\tMemory Size: {memory} MB",
+                level=level,
             )
-            log.emit(level)
 
     def close(self) -> None:
         self.executor.close()
