@@ -98,5 +98,6 @@ async def test_as_received_keeps_the_wire_spelling_order_and_repeats(repeat: int
 
 
 async def test_as_received_copies_aiohttps_headers_when_they_are_spelled_as_sent() -> None:
-    parsed, received = await _received_over_a_socket(b"GET / HTTP/1.1\r\nHost: a\r\nX-Custom: 1\r\nConnection: close\r\n\r\n")
+    head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Custom: 1\r\nConnection: close\r\n\r\n"
+    parsed, received = await _received_over_a_socket(head)
     assert received == parsed == [("Host", "a"), ("X-Custom", "1"), ("Connection", "close")]
