@@ -79,7 +79,7 @@ async def _received_over_a_socket(head: bytes) -> tuple[list[tuple[str, str]], l
 @pytest.mark.parametrize("repeat", [1, 2])  # the second time, the spelling comes from the cache
 async def test_as_received_keeps_the_wire_spelling_order_and_repeats(repeat: int) -> None:
     head = (
-        b"GET / HTTP/1.1\r\nhost: a\r\netag: \"1\"\r\nX-A: 1\r\nx-a: 2\r\nCONTENT-TYPE: text/plain\r\n"
+        b'GET / HTTP/1.1\r\nhost: a\r\netag: "1"\r\nX-A: 1\r\nx-a: 2\r\nCONTENT-TYPE: text/plain\r\n'
         b"X-B: \xc3\xa9\r\nConnection: close\r\n\r\n"
     )
     for _ in range(repeat):
