@@ -236,12 +236,13 @@ def start_origin(servers: Servers, workdir: Path, use_nginx: bool) -> Server:
 
 
 def edgeproxy_command(python: str = PYTHON) -> list[str]:
-    """``edgeproxy`` from ``python``'s environment, else from PATH, else as a module."""
-    if python != PYTHON:
-        return [python, "-m", "edgeproxy.cli"]
-    beside = Path(PYTHON).with_name("edgeproxy")
+    """``edgeproxy`` from ``python``'s environment, else from PATH, else as a module. (The console script, not
+    ``python -m``: that would put the current folder, this checkout, first on the other interpreter's path.)"""
+    beside = Path(python).with_name("edgeproxy")
     if beside.exists():
         return [str(beside)]
+    if python != PYTHON:
+        return [python, "-m", "edgeproxy.cli"]
     if found := shutil.which("edgeproxy"):
         return [found]
     return [PYTHON, "-m", "edgeproxy.cli"]

@@ -78,7 +78,7 @@ class Target:
     async def respond(self, event: alb_events.Event, exchange: Exchange | None = None) -> alb_events.TargetResponse:
         """Invoke and validate: the target's response as wire values, or an :class:`AlbError` (a crash or a timeout
         is 502 ``LambdaUnhandled``, §7.5). The invocation is recorded on ``exchange``, and told to the observers."""
-        event_in = copy_json(event) if exchange is not None and self.observers else None
+        event_in = copy_json(event) if exchange is not None and self.observers.any else None
         started_at = time.time()
         started = time.perf_counter()
         result: Any = None
@@ -109,7 +109,7 @@ class Target:
                     exchange.id, "alb", self.function.ref, event_in, result, duration, error, started_at
                 )
                 exchange.invocations.append(invocation)
-                if self.observers:
+                if self.observers.any:
                     self.observers.trigger_done(exchange, invocation)
 
 
@@ -369,7 +369,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         exchange.outcome = _outcome(response)
         return await _write(request, exchange, exchange.outcome, observers)
     finally:
-        if observers and exchange.finished is None:  # not told yet: the response did not get out whole
+        if observers.any and exchange.finished is None:  # not told yet: the response did not get out whole
             observers.exchange_done(exchange)
 
 

@@ -230,7 +230,7 @@ class Pipeline:
         fetched = await self.origin.fetch(request, stack)
         exchange.origin_duration = time.perf_counter() - started
         exchange.origin_response = fetched
-        if self.observers:
+        if self.observers.any:
             self.observers.origin_done(exchange)
         flow.x_cache = XCache.MISS if fetched.status < 400 else XCache.ERROR
         flow.response = dict(
@@ -327,7 +327,7 @@ class Pipeline:
         # Handlers mutate the event in place: what it was before, to compare the result with (and, for observers, the
         # whole event as the handler got it; the one copy serves both). A handler in an environment of its own gets
         # the event as JSON and cannot touch this one: no copy.
-        event_in = copy_json(event) if self.observers else None
+        event_in = copy_json(event) if self.observers.any else None
         if event_in is None:
             before = (request, response) if function.isolated else copy_json((request, response))
         else:
@@ -340,14 +340,16 @@ class Pipeline:
         changed = True
         try:
             try:
-                returned = await self.runtime.invoke(
-                    function,
-                    event,
-                    trigger=trigger,
-                    seconds=association.timeout,
-                    memory=association.memory,
-                    unchanged=before[0] if response is None else before[1],
-                )
+                returned = (
+                    await self.runtime.invoke_result(
+                        function,
+                        event,
+                        trigger=trigger,
+                        seconds=association.timeout,
+                        memory=association.memory,
+                        unchanged=before[0] if response is None else before[1],
+                    )
+                ).value
             except FunctionError as exc:
                 raise ViewerError.of(exc) from None
             finally:
@@ -360,7 +362,7 @@ class Pipeline:
             if not changed:
                 result = before[0] if response is None else before[1]
             else:
-                result = copy_json(checked.value) if self.observers else checked.value
+                result = copy_json(checked.value) if self.observers.any else checked.value
         except ViewerError as exc:
             error = exc
             raise
@@ -369,7 +371,7 @@ class Pipeline:
                 exchange.id, trigger, function.ref, event_in, result, duration, error, started_at, changed
             )
             exchange.invocations.append(invocation)
-            if self.observers:
+            if self.observers.any:
                 self.observers.trigger_done(exchange, invocation)
         return checked
 

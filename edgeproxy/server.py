@@ -197,7 +197,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         method=request.method,
         uri=uri,
         querystring=querystring,
-        headers=as_received(request.raw_headers),
+        headers=as_received(request.raw_headers, request.headers),
         body=request.content if request.body_exists else None,
         http_version=f"{request.version.major}.{request.version.minor}",
         local_address=serving.local_address(request),
@@ -225,7 +225,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 outcome = _error_outcome(failure, exchange.id, options.debug_headers)
             return await _write(request, outcome, exchange, pipeline, observers, options.debug_headers)
     finally:
-        if observers and exchange.finished is None:  # not told yet: the response did not get out whole
+        if observers.any and exchange.finished is None:  # not told yet: the response did not get out whole
             observers.exchange_done(exchange)
 
 

@@ -6,12 +6,13 @@ import asyncio
 import logging
 import random
 import re
+import uuid
 from pathlib import Path
 
 import pytest
 
 from edgeproxy.errors import ConfigError, FunctionError
-from edgeproxy.runtime import Runtime
+from edgeproxy.runtime import Runtime, new_request_id
 from tests.conftest import association
 
 EVENT = {"Records": [{"cf": {"config": {"eventType": "viewer-request"}, "request": {"uri": "/"}}}]}
@@ -219,3 +220,11 @@ async def test_invocations_leave_the_global_random_generator_to_the_handler(tmp_
     random.random()
     assert await runtime.invoke(draws, EVENT, trigger="viewer-request") == expected[1]  # nothing drawn in between
     assert first == expected[0]
+
+
+def test_request_ids_are_random_version_4_uuids() -> None:
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

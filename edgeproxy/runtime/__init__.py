@@ -22,7 +22,6 @@ import random
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -46,10 +45,21 @@ from edgeproxy.runtime.results import (
 from edgeproxy.runtime.threads import Raised, ThreadExecutor
 from edgeproxy.triggers import FACTS, Source, default_timeout
 
-__all__ = ["Environment", "Executor", "Function", "Result", "Runtime", "parse_ref"]
+__all__ = ["Environment", "Executor", "Function", "Result", "Runtime", "new_request_id", "parse_ref"]
 
 # Not random's global generator, which a handler may seed for reproducible results (see events.cloudfront._ids).
 _request_ids = random.Random()
+# The version (4) and variant (RFC 4122) bits of a random UUID.
+_UUID4_CLEAR = ~(0xF000 << 64 | 0xC000 << 48)
+_UUID4_SET = 0x4000 << 64 | 0x8000 << 48
+
+
+def new_request_id() -> str:
+    """A Lambda request id: a random (version 4) UUID, without a getrandom() syscall, formatted directly (a third of
+    what ``str(uuid.UUID(int=..., version=4))`` costs)."""
+    digits = f"{(_request_ids.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
 
 Part = Literal["request", "response"]
 
@@ -235,7 +245,7 @@ class Runtime:
         equal to ``unchanged`` (the part of the event the handler may return as it got it) is returned as it is,
         without its JSON round trip."""
         limit = seconds if seconds is not None else default_timeout(trigger)
-        aws_request_id = str(uuid.UUID(int=_request_ids.getrandbits(128), version=4))  # no getrandom() syscall
+        aws_request_id = new_request_id()
         edge = trigger != "alb"
         log = InvocationLog(
             prefix=f"[{function.name} {trigger}]", aws_request_id=aws_request_id, label=f"{function.ref} at {trigger}"

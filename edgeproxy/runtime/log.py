@@ -61,6 +61,14 @@ class InvocationLog:
         """A line of Lambda's own (``START``, ``END``, ``REPORT``, ``Task timed out...``)."""
         self.lines.append(f"{self.prefix} {text}")
 
+    def end(self, *lines: str, level: int = logging.INFO) -> None:
+        """Lambda's last lines (``END``, ``REPORT``), then :meth:`emit`."""
+        if self.pending:
+            self.write("\n")
+        prefix = self.prefix
+        self.lines.extend(f"{prefix} {line}" for line in lines)
+        self.emit(level)
+
     def emit(self, level: int = logging.INFO) -> None:
         self.flush()
         if self.lines and log.isEnabledFor(level):
