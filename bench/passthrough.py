@@ -67,7 +67,9 @@ BODY = bytes(b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36] for i in range(1024
 LABELS = {
     "origin": "origin alone (reference)",
     "minimal": "minimal aiohttp proxy",
-    "edgeproxy": "edgeproxy, 4 pass-through handlers",
+    "edgeproxy": "edgeproxy, 4 Python, process",
+    "edgeproxy-thread": "edgeproxy, 4 Python, thread",
+    "edgeproxy-node": "edgeproxy, 4 Node.js, process",
     "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
     "edgeproxy-recording": "edgeproxy, --record-mode all",
     "edgeproxy-hit": "edgeproxy, 4 handlers, cache hits",
@@ -239,12 +241,13 @@ def start_origin(servers: Servers, workdir: Path, use_nginx: bool) -> Server:
 
 
 def edgeproxy_command(python: str = PYTHON) -> list[str]:
-    """``edgeproxy`` from ``python``'s environment, else from PATH, else as a module."""
-    if python != PYTHON:
-        return [python, "-m", "edgeproxy.cli"]
-    beside = Path(PYTHON).with_name("edgeproxy")
+    """``edgeproxy`` from ``python``'s environment, else from PATH, else as a module. (The console script, not
+    ``python -m``: that would put the current folder, this checkout, first on the other interpreter's path.)"""
+    beside = Path(python).with_name("edgeproxy")
     if beside.exists():
         return [str(beside)]
+    if python != PYTHON:
+        return [python, "-m", "edgeproxy.cli"]
     if found := shutil.which("edgeproxy"):
         return [found]
     return [PYTHON, "-m", "edgeproxy.cli"]
@@ -261,18 +264,27 @@ def start_minimal(servers: Servers, origin: Server) -> Server:
 
 
 def start_edgeproxy(
-    servers: Servers, origin: Server, name: str, python: str = PYTHON, extra: tuple[str, ...] = ()
+    servers: Servers,
+    origin: Server,
+    name: str,
+    python: str = PYTHON,
+    extra: tuple[str, ...] = (),
+    handler_file: str = "passthrough_handler.py",
 ) -> Server:
     """``edgeproxy serve`` with the pass-through handler at the four triggers, run by ``python`` (another
     checkout's interpreter for ``--compare``), with ``extra`` arguments."""
     port = free_port()
-    handler = f"{HERE / 'passthrough_handler.py'}:handler"
+    handler = f"{HERE / handler_file}:handler"
     command = [*edgeproxy_command(python), "serve", "--origin", origin.url, "--host", "127.0.0.1", "--port", str(port)]
     command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
     command += extra
     where = "" if python == PYTHON else f" ({Path(python).parent.parent.parent})"
     return servers.start(
-        name, f"edgeproxy serve, 4 x bench/passthrough_handler.py{where}", command, port, ready_text="listening on"
+        name,
+        f"edgeproxy serve, 4 x bench/{handler_file} {' '.join(extra)}{where}",
+        command,
+        port,
+        ready_text="listening on",
     )
 
 
@@ -404,7 +416,15 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
             f"{summary.label:<36}{median.requests_per_second:>12.0f}{every:>24}{_ms(median.p50_ms):>9}"
             f"{_ms(median.p99_ms):>9}{median.errors:>8}"
         )
-    lines += ["", f"ratio edgeproxy / minimal proxy: {context['ratio']:.2f}"]
+    lines += [
+        "",
+        f"ratio edgeproxy (Python, process) / minimal proxy: {context['ratio']:.2f}",
+        f"ratio edgeproxy (Python, thread) / minimal proxy: {context['thread_ratio']:.2f}",
+        f"ratio process / thread (Python): {context['process_thread_ratio']:.2f}",
+    ]
+    if "node_ratio" in context:
+        lines.append(f"ratio edgeproxy (Node.js, process) / minimal proxy: {context['node_ratio']:.2f}")
+        lines.append(f"ratio Node.js process / Python thread: {context['node_thread_ratio']:.2f}")
     if "hit_ratio" in context:
         lines.append(f"ratio edgeproxy on cache hits / minimal proxy: {context['hit_ratio']:.2f}")
     if "recording_ratio" in context:
@@ -436,7 +456,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
             "origin": origin,
             "minimal": start_minimal(servers, origin),
             "edgeproxy": start_edgeproxy(servers, origin, "edgeproxy"),
+            "edgeproxy-thread": start_edgeproxy(servers, origin, "edgeproxy-thread", extra=("--isolation", "thread")),
         }
+        if shutil.which("node") and not args.no_node:
+            targets["edgeproxy-node"] = start_edgeproxy(
+                servers, origin, "edgeproxy-node", handler_file="passthrough_handler.mjs"
+            )
         if args.compare is not None:
             targets["edgeproxy-compared"] = start_edgeproxy(servers, origin, "edgeproxy-compared", args.compare)
         if args.cache_hit:
@@ -466,7 +491,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
 
     summaries = {name: Summary.of(name, rounds[name]) for name in targets}
     minimal_rate = summaries["minimal"].median.requests_per_second
-    ratio = summaries["edgeproxy"].median.requests_per_second / minimal_rate
+    thread_rate = summaries["edgeproxy-thread"].median.requests_per_second
+    process_rate = summaries["edgeproxy"].median.requests_per_second
+    ratio = process_rate / minimal_rate
     context = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
@@ -480,9 +507,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         "rounds": args.rounds,
         "request": REQUEST_PATH,
         "ratio": ratio,
+        "thread_ratio": thread_rate / minimal_rate,
+        "process_thread_ratio": process_rate / thread_rate,
     }
     if "edgeproxy-hit" in summaries:
         context["hit_ratio"] = summaries["edgeproxy-hit"].median.requests_per_second / minimal_rate
+    if "edgeproxy-node" in summaries:
+        node_rate = summaries["edgeproxy-node"].median.requests_per_second
+        context["node_ratio"] = node_rate / minimal_rate
+        context["node_thread_ratio"] = node_rate / thread_rate
     if "edgeproxy-recording" in summaries:
         context["recording_ratio"] = (
             summaries["edgeproxy-recording"].median.requests_per_second
@@ -503,6 +536,7 @@ def main() -> int:
     parser.add_argument("--load-generator", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--origin", choices=("auto", "nginx", "aiohttp"), default="auto")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument("--no-node", action="store_true", help="leave out the Node.js pass-through handlers")
     parser.add_argument(
         "--recording",
         action="store_true",

@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 
 from edgeproxy import serving
 from edgeproxy.config import TargetGroup
-from edgeproxy.errors import AlbError, FunctionError
+from edgeproxy.errors import AlbError, ConfigError, FunctionError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, Outcome, ViewerRequest
 from edgeproxy.headers import SET_BY_ALB
@@ -78,7 +78,7 @@ class Target:
     async def respond(self, event: alb_events.Event, exchange: Exchange | None = None) -> alb_events.TargetResponse:
         """Invoke and validate: the target's response as wire values, or an :class:`AlbError` (a crash or a timeout
         is 502 ``LambdaUnhandled``, §7.5). The invocation is recorded on ``exchange``, and told to the observers."""
-        event_in = copy_json(event) if exchange is not None and self.observers else None
+        event_in = copy_json(event) if exchange is not None and self.observers.any else None
         started_at = time.time()
         started = time.perf_counter()
         result: Any = None
@@ -109,7 +109,7 @@ class Target:
                     exchange.id, "alb", self.function.ref, event_in, result, duration, error, started_at
                 )
                 exchange.invocations.append(invocation)
-                if self.observers:
+                if self.observers.any:
                     self.observers.trigger_done(exchange, invocation)
 
 
@@ -370,7 +370,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         exchange.outcome = _outcome(response)
         return await _write(request, exchange, exchange.outcome, observers)
     finally:
-        if observers and exchange.finished is None:  # not told yet: the response did not get out whole
+        if observers.any and exchange.finished is None:  # not told yet: the response did not get out whole
             observers.exchange_done(exchange)
 
 
@@ -385,8 +385,15 @@ def create_app(
     so that a missing handler stops start-up with a :class:`~edgeproxy.errors.ConfigError`; starts the health checker
     when the group enables health checks, and the source watcher when ``reload``. ``observers`` are attached from the
     start (more may attach later, to ``app[serving.OBSERVERS]``)."""
-    runtime = runtime or Runtime()
-    target = Target(group=group, runtime=runtime, function=runtime.load(group.target), observers=Observers(*observers))
+    own_runtime = runtime is None
+    runtime = runtime or Runtime(idle_reclaim=group.idle_reclaim)
+    try:
+        function = runtime.load(group.target, edge=False)
+    except ConfigError:
+        if own_runtime:
+            runtime.close()
+        raise
+    target = Target(group=group, runtime=runtime, function=function, observers=Observers(*observers))
     checker = HealthChecker(target)
     # §7.3 limits lines and the header's total size, not the number of headers: as many as fit in 64 K get through.
     app = serving.application(handle, max_line_size=MAX_LINE_BYTES, max_headers=MAX_HEADER_BYTES // len("a:\r\n"))

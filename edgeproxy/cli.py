@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -48,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--origin", help="one origin: an http(s) URL (its path is the origin path) or a folder")
     for trigger in TRIGGERS:
         serve.add_argument(
-            f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)"
+            f"--{trigger}",
+            metavar="REF",
+            help=f"handler for {trigger} (file.py:function, file.mjs:handler or module.function)",
         )
     serve.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
     serve.add_argument(
@@ -73,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
 
     balancer = commands.add_parser("alb", help="serve one Lambda function behind an emulated ALB target group")
     balancer.add_argument(
-        "--target", required=True, metavar="REF", help="the function: file.py:function or module.function"
+        "--target",
+        required=True,
+        metavar="REF",
+        help="the function: file.py:function, file.mjs:handler or module.function",
     )
     balancer.add_argument("--multi-value-headers", action="store_true", help="the target group's multi-value mode")
     balancer.add_argument("--target-group-arn", metavar="ARN", help="requestContext.elb.targetGroupArn in events")
@@ -115,12 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
-    invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
+    invoke.add_argument("ref", metavar="REF", help="handler: file.py:function, file.mjs:handler or module.function")
     invoke.add_argument("--event", required=True, help="event JSON file, or - for standard input")
     invoke.add_argument(
         "--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers, 3 for ALB)"
     )
     invoke.add_argument("--lenient", action="store_true", help="report rule violations as warnings")
+    _isolation_flag(invoke)
     invoke.add_argument(
         "--viewer-response-read-only", choices=["current", "2021"], default="current", help="as for serve"
     )
@@ -166,7 +173,16 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     """What ``serve`` and ``alb`` share: where to listen, the viewer connection timeouts, reloading and logging."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    parser.add_argument(
+        "--reload", action="store_true", help="reload handlers (restart their environments) when their source changes"
+    )
+    _isolation_flag(parser)
+    parser.add_argument(
+        "--idle-reclaim",
+        type=_seconds,
+        metavar="S",
+        help="seconds an idle execution environment is kept (default 600, or the config file's idle_reclaim)",
+    )
     parser.add_argument(
         "--admin-port",
         type=int,
@@ -193,6 +209,15 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--quiet",
         action="store_true",
         help="no START/END/REPORT lines for invocations that succeed (errors are still logged)",
+    )
+
+
+def _isolation_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--isolation",
+        choices=["process", "thread"],
+        help="process: every function in execution environments of its own (the default); thread: Python handlers "
+        "in the proxy's process (breakpoints work; Node.js ones still get environments); overrides the config file",
     )
 
 
@@ -281,9 +306,28 @@ class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().flush()
 
 
+class _LineFormatter(logging.Formatter):
+    """``<asctime> <LEVEL> <message>``, formatted without the generic machinery: one record per invocation goes
+    through here, so the time is formatted once a second (``strftime`` is most of a record's cost otherwise)."""
+
+    _second = -1
+    _stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        line = f"{self._stamp},{int(record.msecs):03d} {record.levelname} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
 def _configure_logging(level: str = "INFO", quiet: bool = False) -> None:
     handler = _BatchedStreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_LineFormatter())
     logging.basicConfig(level=getattr(logging, level), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     if quiet:  # an invocation's lines are logged at INFO, or at ERROR when it crashed or timed out
@@ -324,7 +368,7 @@ def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
             problem = "applies to a CloudFront distribution, and this config is an ALB target group ([alb])"
             raise ConfigError("command line", "--viewer-response-read-only", problem)
         loaded = replace(loaded, viewer_response_read_only=args.viewer_response_read_only)
-    return loaded
+    return config.with_environments(loaded, isolation=args.isolation, idle_reclaim=args.idle_reclaim)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -350,6 +394,7 @@ def serve_alb(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         memory=args.memory,
     )
+    group = config.with_environments(group, isolation=args.isolation, idle_reclaim=args.idle_reclaim)
     session = _with_recording(group, args)
     observers = session.observers if session is not None else ()
     return _run(alb.create_app(group, reload=args.reload, observers=observers), args, session)
@@ -451,6 +496,7 @@ def invoke(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 lenient=args.lenient,
                 viewer_response_read_only=args.viewer_response_read_only or "current",
+                isolation=args.isolation,
             )
         )
     except ValueError as exc:

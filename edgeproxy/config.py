@@ -9,14 +9,16 @@ resolved later, when the runtime loads them, and reported the same way.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import jsonschema
 from yarl import URL
@@ -147,8 +149,16 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
-# A handler reference (``file.py:function`` or ``module.function``), or the function itself (the Python API).
+# A handler reference (``file.py:function``, ``file.mjs:handler`` or ``module.function``), or the function itself
+# (the Python API).
 HandlerRef = str | Callable[..., Any]
+# Where a function runs: "process", in execution environments of its own (child processes, as Lambda runs each
+# environment), or "thread", on a worker thread of the proxy's own process (Python only).
+Isolation = Literal["thread", "process"]
+DEFAULT_CONCURRENCY = 32  # per function: environments that may run at once, beyond which invocations are throttled
+# Seconds an idle environment is kept before it is reclaimed. Lambda documents no figure; environments are observed
+# to last about 10 minutes idle (lambda-runtime-facts §11).
+DEFAULT_IDLE_RECLAIM = 600.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,11 @@ class Association:
     include_body: bool = False
     timeout: float | None = None
     memory: int = 128
+    # Handler references run in environments of their own by default; a Python callable always runs on a thread.
+    isolation: Isolation = "process"
+    python: str | None = None  # the interpreter of a Python function's environments (None: the proxy's own)
+    node: str | None = None  # the node of a Node.js function's environments (None: "node" on PATH)
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 @dataclass(frozen=True)
@@ -215,6 +230,7 @@ class Distribution:
     cache_size: int = DEFAULT_CACHE_SIZE  # bytes
     viewer: viewer.Location = viewer.DEFAULT_LOCATION  # [viewer]: the simulated viewer's location
     custom_error_responses: Mapping[int, CustomErrorResponse] = field(default_factory=dict)  # by error code
+    idle_reclaim: float = DEFAULT_IDLE_RECLAIM  # seconds an idle execution environment is kept
 
     def behavior_for(self, path: str) -> Behavior:
         """The first behavior whose pattern matches the viewer's original path; the default one otherwise."""
@@ -270,7 +286,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     if error.validator == "oneOf" and ".functions." in key:
         return key, (
             "a function association is either a handler reference string or a table with 'handler' "
-            "and optional 'include_body', 'timeout', 'memory'"
+            "and optional 'include_body', 'timeout', 'memory', 'isolation', 'python', 'node', 'concurrency'"
         )
     if error.validator == "oneOf" and key.endswith(("_policy.cookies", "_policy.query_strings", "_policy.headers")):
         if key.endswith("cache_policy.headers"):
@@ -281,6 +297,9 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
             "a policy is a managed policy's name or id, or an inline table (see the README's Cache and policies); "
             f"{error.instance!r} is neither"
         )
+    if error.validator == "enum" and key.endswith("isolation"):
+        problem = f"{error.instance!r} is not 'process' (environments of their own) or 'thread' (in the proxy)"
+        return key, problem
     if error.validator == "enum" and key.endswith("allowed_methods"):
         return key, (
             'CloudFront allows only ["GET", "HEAD"], ["GET", "HEAD", "OPTIONS"] or '
@@ -367,6 +386,8 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
                 raise ConfigError(source, f"origins.{name}", problem)
             buckets[origin.bucket] = name
     resolve = resolve_table(raw.get("resolve", {}), source=source, buckets=buckets)
+    distribution = raw.get("distribution", {})
+    defaults = environment_settings(distribution, source=source, key="distribution", base_dir=base_dir)
 
     def behavior(spec: Mapping[str, Any], key: str) -> Behavior:
         origin_name = spec["origin"]
@@ -375,7 +396,7 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
             raise ConfigError(source, f"{key}.origin", f"no origin named {origin_name!r} (origins: {known})")
         functions = {
             trigger: _build_association(
-                trigger, value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir
+                trigger, value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir, defaults=defaults
             )
             for trigger, value in spec.get("functions", {}).items()
         }
@@ -395,7 +416,6 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
             cached_methods=cached_methods,
         )
 
-    distribution = raw.get("distribution", {})
     return Distribution(
         default_behavior=behavior(raw["default_behavior"], "default_behavior"),
         behaviors=tuple(behavior(spec, f"behaviors[{i}]") for i, spec in enumerate(raw.get("behaviors", []))),
@@ -408,6 +428,7 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
         cache_size=_size(distribution.get("cache_size", DEFAULT_CACHE_SIZE), source=source),
         viewer=_viewer(raw.get("viewer", {}), source=source),
         custom_error_responses=_custom_error_responses(raw.get("custom_error_responses", []), source=source),
+        idle_reclaim=float(distribution.get("idle_reclaim", DEFAULT_IDLE_RECLAIM)),
     )
 
 
@@ -543,8 +564,42 @@ def custom_origin_from_url(
     )
 
 
+def interpreter(value: str, *, source: str, key: str, base_dir: Path) -> str:
+    """A ``python = "..."`` or ``node = "..."`` setting as the path of an executable: a path (relative to the config
+    file's folder) or a bare name looked up on PATH. Raises :class:`ConfigError` naming the key if there is none."""
+    if os.sep not in value and "/" not in value:
+        found = shutil.which(value)
+        if found is None:
+            raise ConfigError(source, key, f"{value!r} is not on PATH")
+        return found
+    path = (base_dir / value).expanduser()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ConfigError(source, key, f"{str(path)!r} is not an executable file")
+    return str(path.absolute())  # not resolved: a virtualenv's python is a symlink that must stay one
+
+
+def environment_settings(spec: Mapping[str, Any], *, source: str, key: str, base_dir: Path) -> dict[str, Any]:
+    """The execution-environment keys of a table (``isolation``, ``python``, ``node``, ``concurrency``), checked,
+    as :class:`Association` fields; keys not given are left out (the defaults apply)."""
+    settings: dict[str, Any] = {}
+    if "isolation" in spec:
+        settings["isolation"] = spec["isolation"]
+    for name in ("python", "node"):
+        if name in spec:
+            settings[name] = interpreter(spec[name], source=source, key=f"{key}.{name}", base_dir=base_dir)
+    if "concurrency" in spec:
+        settings["concurrency"] = int(spec["concurrency"])
+    return settings
+
+
 def _build_association(
-    trigger: Trigger, value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path
+    trigger: Trigger,
+    value: str | Mapping[str, Any],
+    *,
+    source: str,
+    key: str,
+    base_dir: Path,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Association:
     spec: Mapping[str, Any] = {"handler": value} if isinstance(value, str) else value
     if spec.get("include_body") and not FACTS[trigger].include_body:
@@ -562,6 +617,7 @@ def _build_association(
         include_body=bool(spec.get("include_body", False)),
         timeout=spec.get("timeout"),
         memory=memory,
+        **(dict(defaults or {}) | environment_settings(spec, source=source, key=key, base_dir=base_dir)),
     )
 
 
@@ -665,6 +721,7 @@ class TargetGroup:
     multi_value_headers: bool = False
     arn: str = DEFAULT_TARGET_GROUP_ARN
     health_check: HealthCheck = HealthCheck()
+    idle_reclaim: float = DEFAULT_IDLE_RECLAIM  # seconds an idle execution environment is kept
 
 
 def target_group_from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> TargetGroup:
@@ -694,12 +751,14 @@ def target_group_from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: 
         key="alb.target",
         timeout=spec.get("timeout"),
         memory=int(spec.get("memory", 128)),
+        **environment_settings(spec, source=source, key="alb", base_dir=base_dir),
     )
     return TargetGroup(
         target=target,
         multi_value_headers=spec.get("multi_value_headers", False),
         arn=spec.get("target_group_arn", DEFAULT_TARGET_GROUP_ARN),
         health_check=health_check,
+        idle_reclaim=float(spec.get("idle_reclaim", DEFAULT_IDLE_RECLAIM)),
     )
 
 
@@ -730,3 +789,40 @@ def target_group_from_flags(
         multi_value_headers=multi_value_headers,
         arn=arn,
     )
+
+
+@overload
+def with_environments(
+    served: Distribution, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> Distribution: ...
+@overload
+def with_environments(
+    served: TargetGroup, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> TargetGroup: ...
+@overload
+def with_environments(
+    served: Distribution | TargetGroup, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> Distribution | TargetGroup: ...
+def with_environments(
+    served: Distribution | TargetGroup, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> Distribution | TargetGroup:
+    """``served`` with every function's ``isolation`` and the idle reclaim time overridden where given (what
+    ``serve --isolation thread`` and ``--idle-reclaim`` do to a config file's settings)."""
+
+    def association(one: Association) -> Association:
+        return one if isolation is None else replace(one, isolation=isolation)
+
+    if isinstance(served, TargetGroup):
+        served = replace(served, target=association(served.target))
+    else:
+
+        def behavior(one: Behavior) -> Behavior:
+            functions = {trigger: association(each) for trigger, each in one.functions.items()}
+            return replace(one, functions=functions)
+
+        served = replace(
+            served,
+            default_behavior=behavior(served.default_behavior),
+            behaviors=tuple(behavior(each) for each in served.behaviors),
+        )
+    return served if idle_reclaim is None else replace(served, idle_reclaim=idle_reclaim)

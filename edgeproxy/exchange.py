@@ -164,7 +164,8 @@ class Exchange:
 
 class Observer:
     """Told about every exchange of the proxy it is attached to. Override what you need; each method is called on
-    the event loop and must not block. ``wants_bodies``: capture the bodies (``Exchange.*_body``) for it."""
+    the event loop and must not block. ``wants_bodies``: capture the bodies (``Exchange.*_body``) for it (read when
+    the observer is attached)."""
 
     wants_bodies = False
 
@@ -182,20 +183,24 @@ class Observers:
     """The observers attached to one running proxy. Attaching and detaching may happen at any time."""
 
     def __init__(self, *observers: Observer) -> None:
-        self._attached: tuple[Observer, ...] = observers
+        self._attached: tuple[Observer, ...] = ()
+        self.any = False  # whether any observer is attached (read on every request: an attribute, not a call)
+        self.wants_bodies = False  # whether any attached observer wants the bodies captured
+        self._set(observers)
 
     def attach(self, observer: Observer) -> None:
-        self._attached = (*self._attached, observer)
+        self._set((*self._attached, observer))
 
     def detach(self, observer: Observer) -> None:
-        self._attached = tuple(attached for attached in self._attached if attached is not observer)
+        self._set(tuple(attached for attached in self._attached if attached is not observer))
+
+    def _set(self, observers: tuple[Observer, ...]) -> None:
+        self._attached = observers
+        self.any = bool(observers)
+        self.wants_bodies = any(observer.wants_bodies for observer in observers)
 
     def __bool__(self) -> bool:
         return bool(self._attached)
-
-    @property
-    def wants_bodies(self) -> bool:
-        return any(observer.wants_bodies for observer in self._attached)
 
     def trigger_done(self, exchange: Exchange, invocation: Invocation) -> None:
         for observer in self._attached:

@@ -152,12 +152,30 @@ def end_to_end(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Iterable[tu
             yield name, value
 
 
-def as_received(raw: Iterable[tuple[bytes, bytes]]) -> CIMultiDict[str]:
-    """Headers as they came on the wire: names spelled as sent (aiohttp's parsed ``headers`` respell the ones it
-    knows, ``ETag`` as ``Etag``), in order, repeats kept. Decoded as aiohttp decodes them."""
-    return CIMultiDict(
-        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")) for name, value in raw
-    )
+# Header-name sequences seen on the wire -> their names decoded, or None when aiohttp's parsed headers already spell
+# them all as sent (the common case). Clients send the same names request after request: one look-up each time.
+_SPELLINGS: dict[tuple[bytes, ...], list[str] | None] = {}
+_SPELLINGS_KEPT = 512
+
+
+def as_received(
+    raw: tuple[tuple[bytes, bytes], ...], parsed: CIMultiDict[str] | CIMultiDictProxy[str]
+) -> CIMultiDict[str]:
+    """Headers as they came on the wire: names spelled as sent (aiohttp's ``parsed`` headers respell the ones it
+    knows, ``ETag`` as ``Etag``), in order, repeats kept, values as aiohttp decoded them. ``raw`` and ``parsed``
+    are the same message's ``raw_headers`` and ``headers``."""
+    if len(raw) != len(parsed):  # not expected: the two come from one parse; decode the wire's own then
+        return CIMultiDict((n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for n, v in raw)
+    names = tuple(name for name, _ in raw)
+    if names not in _SPELLINGS:
+        if len(_SPELLINGS) >= _SPELLINGS_KEPT:
+            _SPELLINGS.clear()
+        decoded = [name.decode("utf-8", "surrogateescape") for name in names]
+        _SPELLINGS[names] = None if decoded == list(parsed.keys()) else decoded
+    spelled = _SPELLINGS[names]
+    if spelled is None:
+        return CIMultiDict(parsed)
+    return CIMultiDict(zip(spelled, parsed.values(), strict=True))
 
 
 def title_case(name: str) -> str:

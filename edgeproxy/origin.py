@@ -168,7 +168,7 @@ class HttpOrigin:
         return OriginResponse(
             status=response.status,
             reason=response.reason,
-            headers=as_received(response.raw_headers),
+            headers=as_received(response.raw_headers, response.headers),
             body=response.content.iter_chunked(CHUNK_SIZE),
         )
 
@@ -208,7 +208,8 @@ class Origins:
         domain = request.domain_name.lower()
         if request.kind == "s3" and (bucket := bucket_of(domain)) in self._buckets:
             return await self._buckets[bucket].fetch(request, stack)
-        if (settings := self._connection_settings.get((domain, request.port))) is not None:
+        settings = self._connection_settings.get((domain, request.port))
+        if settings is not None and settings != (request.connection_attempts, request.connection_timeout):
             request = replace(request, connection_attempts=settings[0], connection_timeout=settings[1])
         local = self._resolve.get(f"{domain}:{request.port}") or self._resolve.get(domain)
         if local is not None:

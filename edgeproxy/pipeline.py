@@ -379,7 +379,7 @@ class Pipeline:
                 exchange.origin_duration = time.perf_counter() - started
         if primary:
             exchange.origin_response = fetched
-            if self.observers:
+            if self.observers.any:
                 self.observers.origin_done(exchange)
         flow.x_cache = XCache.MISS if fetched.status < 400 else XCache.ERROR
         flow.wire_headers = self._passed_on(flow, fetched.headers)
@@ -708,10 +708,11 @@ class Pipeline:
             response=response,  # type: ignore[arg-type]
         )
         # Handlers mutate the event in place: what it was before, to compare the result with (and, for observers, the
-        # whole event as the handler got it; the one copy serves both).
-        event_in = copy_json(event) if self.observers else None
+        # whole event as the handler got it; the one copy serves both). A handler in an environment of its own gets
+        # the event as JSON and cannot touch this one: no copy.
+        event_in = copy_json(event) if self.observers.any else None
         if event_in is None:
-            before = copy_json((request, response))
+            before = (request, response) if function.isolated else copy_json((request, response))
         else:
             cf = event_in["Records"][0]["cf"]
             before = (cf["request"], cf.get("response"))
@@ -722,14 +723,16 @@ class Pipeline:
         changed = True
         try:
             try:
-                returned = await self.runtime.invoke(
-                    function,
-                    event,
-                    trigger=trigger,
-                    seconds=association.timeout,
-                    memory=association.memory,
-                    unchanged=before[0] if response is None else before[1],
-                )
+                returned = (
+                    await self.runtime.invoke_result(
+                        function,
+                        event,
+                        trigger=trigger,
+                        seconds=association.timeout,
+                        memory=association.memory,
+                        unchanged=before[0] if response is None else before[1],
+                    )
+                ).value
             except FunctionError as exc:
                 raise ViewerError.of(exc) from None
             finally:
@@ -742,7 +745,7 @@ class Pipeline:
             if not changed:
                 result = before[0] if response is None else before[1]
             else:
-                result = copy_json(checked.value) if self.observers else checked.value
+                result = copy_json(checked.value) if self.observers.any else checked.value
         except ViewerError as exc:
             error = exc
             raise
@@ -751,7 +754,7 @@ class Pipeline:
                 exchange.id, trigger, function.ref, event_in, result, duration, error, started_at, changed
             )
             exchange.invocations.append(invocation)
-            if self.observers:
+            if self.observers.any:
                 self.observers.trigger_done(exchange, invocation)
         return checked
 

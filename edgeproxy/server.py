@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from edgeproxy import serving
 from edgeproxy.config import CustomOrigin, DirectoryOrigin, Distribution
-from edgeproxy.errors import RequestRejected, ViewerError
+from edgeproxy.errors import ConfigError, RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache
 from edgeproxy.headers import as_received
@@ -195,7 +195,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     observers = request.app[serving.OBSERVERS]
     distribution = pipeline.distribution
     uri, querystring = serving.request_target(request)
-    headers = as_received(request.raw_headers)
+    headers = as_received(request.raw_headers, request.headers)
     overrides = {}
     if any(is_override(name) for name in headers):  # X-Edgeproxy-Viewer-*: taken off before the pipeline
         overrides = viewer_overrides(headers.items())
@@ -234,7 +234,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 outcome = _error_outcome(failure, exchange.id, options.debug_headers)
             return await _write(request, outcome, exchange, pipeline, observers, options.debug_headers)
     finally:
-        if observers and exchange.finished is None:  # not told yet: the response did not get out whole
+        if observers.any and exchange.finished is None:  # not told yet: the response did not get out whole
             observers.exchange_done(exchange)
 
 
@@ -252,10 +252,16 @@ def create_app(
     strictness = options.strictness
     if distribution.viewer_response_read_only == "2021":
         strictness = replace(strictness, legacy_viewer_response_read_only=True)
-    runtime = runtime or Runtime()
-    runtime.load_all(
-        association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
-    )
+    own_runtime = runtime is None
+    runtime = runtime or Runtime(idle_reclaim=distribution.idle_reclaim)
+    try:
+        runtime.load_all(
+            association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
+        )
+    except ConfigError:
+        if own_runtime:
+            runtime.close()  # the environments of the functions that did start
+        raise
     origin = origin or default_origin(distribution)
     observers = Observers(*options.observers)
     via = via_value(distribution)

@@ -137,7 +137,7 @@ def as_response(outcome: Outcome) -> web.Response:
 
 
 def _done(exchange: Exchange, observers: Observers) -> None:
-    if observers:
+    if observers.any:
         observers.exchange_done(exchange)
 
 

@@ -31,7 +31,7 @@ from aiohttp import ClientResponse, ClientSession, web
 
 from edgeproxy import alb, config, record, serving, viewer
 from edgeproxy.cache import Cached, invalidation_problem
-from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup, ViewerResponseReadOnly
+from edgeproxy.config import Association, Distribution, HandlerRef, Isolation, TargetGroup, ViewerResponseReadOnly
 from edgeproxy.errors import EventArgumentError, FunctionError, ReplayMissError, ViewerError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
@@ -265,9 +265,12 @@ async def ainvoke(
     lenient: bool = False,
     viewer_response_read_only: ViewerResponseReadOnly = "current",
     base_dir: Path | None = None,
+    isolation: Isolation | None = None,
 ) -> dict[str, Any]:
-    """Run ``handler`` (a ``file.py:function`` / ``module.function`` reference, resolved from ``base_dir`` or the
-    working directory, or a callable) on an event and return its result, validated as AWS validates it.
+    """Run ``handler`` (a ``file.py:function``, ``file.mjs:handler`` or ``module.function`` reference, resolved
+    from ``base_dir`` or the working directory, or a Python callable) on an event and return its result, validated
+    as AWS validates it. A reference runs in an execution environment of its own (a Python or Node.js process),
+    unless ``isolation="thread"`` (Python: in this process); a callable always runs in this process.
 
     For a Lambda@Edge event the trigger is its ``config.eventType``; the result comes back with missing header
     ``key`` fields filled in, as CloudFront does, and a broken rule raises
@@ -283,7 +286,7 @@ async def ainvoke(
     referenced module is imported afresh. A reference that cannot be loaded raises
     :class:`~edgeproxy.errors.ConfigError`."""
     copied: Any = copy_json(event)
-    runtime = Runtime(max_threads=2)
+    runtime = Runtime(max_threads=2, isolation=isolation)
     try:
         association = Association(
             handler,
@@ -293,7 +296,7 @@ async def ainvoke(
             timeout=timeout,
             memory=memory,
         )
-        function = runtime.load(association)
+        function = runtime.load(association, edge=not alb_events.is_alb_event(copied))
         if alb_events.is_alb_event(copied):
             group = TargetGroup(target=association, multi_value_headers=alb_events.is_multi_value(copied))
             response = await alb.Target(group=group, runtime=runtime, function=function).respond(copied)
@@ -337,6 +340,7 @@ def invoke(
     lenient: bool = False,
     viewer_response_read_only: ViewerResponseReadOnly = "current",
     base_dir: Path | None = None,
+    isolation: Isolation | None = None,
 ) -> dict[str, Any]:
     """:func:`ainvoke` for synchronous code; also callable from inside a running event loop (it then runs on a
     loop of its own in a helper thread)."""
@@ -348,6 +352,7 @@ def invoke(
         lenient=lenient,
         viewer_response_read_only=viewer_response_read_only,
         base_dir=base_dir,
+        isolation=isolation,
     )
     try:
         asyncio.get_running_loop()
@@ -453,6 +458,8 @@ async def start(
     default_redactions: bool = True,
     header_timeout: float | None = None,
     idle_timeout: float | None = None,
+    isolation: Isolation | None = None,
+    idle_reclaim: float | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     cache_policy: str | Mapping[str, Any] | None = None,
@@ -483,6 +490,10 @@ async def start(
 
     ``header_timeout`` and ``idle_timeout`` are the viewer connection timeouts of ``edgeproxy serve
     --header-timeout/--idle-timeout``, in seconds (by default 60, and 75 or, in ALB mode, 60).
+
+    Handler references run in execution environments of their own (``isolation="process"``); ``isolation="thread"``
+    runs Python ones in this process (a debugger's breakpoints work in them), as it always runs callables.
+    ``idle_reclaim`` is how long (seconds) an idle environment is kept (10 minutes by default).
 
     Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
     if sum(given is not None for given in (config_file, origin, alb_target)) != 1:
@@ -518,6 +529,7 @@ async def start(
     try:
         if isinstance(loaded, Distribution) and viewer_response_read_only is not None:
             loaded = dataclasses.replace(loaded, viewer_response_read_only=viewer_response_read_only)
+        loaded = config.with_environments(loaded, isolation=isolation, idle_reclaim=idle_reclaim)
         if recording is not None:
             read, path = (
                 (recording, recording.path) if isinstance(recording, record.Recording) else (None, Path(recording))

@@ -328,8 +328,9 @@ def association(tmp_path: Path, ref: str) -> Association:
 
 @pytest.fixture
 def runtime() -> Iterator[Runtime]:
-    """A runtime on the thread executor, closed after the test."""
-    runtime = Runtime(max_threads=8)
+    """A runtime on the thread executor (``isolation="thread"``, whatever the associations say), closed after the
+    test."""
+    runtime = Runtime(max_threads=8, isolation="thread")
     yield runtime
     runtime.close()
 

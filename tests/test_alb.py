@@ -625,7 +625,7 @@ async def test_context_and_lambda_logs(
     )
     client = await alb_proxy(write_handler("ctx", source), seconds=2)
     body = await (await client.get("/")).json(content_type=None)
-    assert body["memory"] == 128
+    assert body["memory"] == "128"  # a string, as Lambda's Python runtime has it
     # behind an ALB it is the function itself, invoked unqualified; not a Lambda@Edge replica (us-east-1.ctx)
     assert (body["name"], body["version"], body["group"]) == ("ctx", "$LATEST", "/aws/lambda/ctx")
     assert body["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:ctx"

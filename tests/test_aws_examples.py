@@ -43,11 +43,12 @@ def ref(name: str) -> str:
     return f"{EXAMPLES / name}.py:handler"
 
 
-async def serve(proxy: ProxyFactory, tmp_path: Path, toml: str) -> Client:
-    """The proxy for the distribution an ``edgeproxy.toml`` describes (written to ``tmp_path``)."""
+async def serve(proxy: ProxyFactory, tmp_path: Path, toml: str, *, isolation: config.Isolation | None = None) -> Client:
+    """The proxy for the distribution an ``edgeproxy.toml`` describes (written to ``tmp_path``). The tests that
+    choose a handler's random numbers (with monkeypatch, in this process) run it with ``isolation="thread"``."""
     path = tmp_path / "edgeproxy.toml"
     path.write_text(toml)
-    return await proxy(config.load(path))
+    return await proxy(config.with_environments(config.load(path), isolation=isolation))
 
 
 def folder(tmp_path: Path, name: str, files: dict[str, str]) -> None:
@@ -88,7 +89,7 @@ async def test_ab_testing_picks_the_pixel_by_cookie_or_at_random(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(random, "random", lambda: dice)
-    client = await serve(proxy, tmp_path, in_front_of(origin, "viewer-request", "ab_testing"))
+    client = await serve(proxy, tmp_path, in_front_of(origin, "viewer-request", "ab_testing"), isolation="thread")
     response = await client.get("/experiment-pixel.jpg", headers=[("Cookie", cookie) for cookie in cookies])
     assert response.status == 200
     assert origin.last.raw_path == uri
@@ -223,7 +224,7 @@ async def test_traffic_moves_gradually_to_the_blue_bucket(
         f'[default_behavior]\norigin = "green"\n'
         f'[default_behavior.functions]\norigin-request = "{ref("gradual_transfer")}"\n'
     )
-    response = await (await serve(proxy, tmp_path, toml)).get("/app.js")
+    response = await (await serve(proxy, tmp_path, toml, isolation="thread")).get("/app.js")
     assert (response.status, await response.text()) == (200, bucket)
 
 
@@ -453,7 +454,8 @@ def test_edgeproxy_events_makes_each_event_and_invoke_runs_the_handler_on_it(
     monkeypatch.setattr(random, "randint", lambda low, high: low)  # the gradual transfer sends this one to blue
     assert main(["events", *args]) == 0
     (tmp_path / "event.json").write_text(capsys.readouterr().out)
-    assert main(["invoke", ref(handler), "--event", str(tmp_path / "event.json")]) == 0
+    in_process = ["--isolation", "thread"] if handler == "gradual_transfer" else []  # its random numbers are ours
+    assert main(["invoke", ref(handler), "--event", str(tmp_path / "event.json"), *in_process]) == 0
     result = json.loads(capsys.readouterr().out)
     assert check(result), result
 

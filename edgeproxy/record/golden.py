@@ -255,7 +255,7 @@ async def _one(
         ) as response:
             data = await response.read()
             result.status = response.status
-            headers = as_received(response.raw_headers)
+            headers = as_received(response.raw_headers, response.headers)
     except aiohttp.ClientError as exc:
         result.differences.append(Difference("response", f"status {result.recorded_status}", f"no response ({exc})"))
         return result
