@@ -11,14 +11,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from aiohttp import web
 
-from edgeproxy import alb, config, record, testing
+from edgeproxy import alb, config, record, testing, workers
 from edgeproxy.admin import admin_app
 from edgeproxy.cache import invalidation_problem
 from edgeproxy.config import Distribution, TargetGroup
@@ -114,7 +114,11 @@ def _parser() -> argparse.ArgumentParser:
         "invalidate", help="invalidate cached objects of a running edgeproxy serve (through its admin listener)"
     )
     invalidating.add_argument(
-        "--admin", required=True, metavar="URL", help="the admin listener's URL (serve --admin-port prints it)"
+        "--admin",
+        required=True,
+        action="append",
+        metavar="URL",
+        help="the admin listener's URL (serve --admin-port prints it); repeat it for each worker of serve --workers",
     )
     invalidating.add_argument(
         "paths", nargs="+", metavar="PATH", help="CloudFront invalidation paths: /images/a.jpg, /images/* (quote it)"
@@ -178,6 +182,19 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     _isolation_flag(parser)
     parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="serve from N processes on one port (SO_REUSEPORT); each has its own cache and execution environments "
+        "(default 1)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        help="the event loop (default: uvloop when it is installed, else asyncio's own)",
+    )
+    parser.add_argument(
         "--idle-reclaim",
         type=_seconds,
         metavar="S",
@@ -187,7 +204,8 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--admin-port",
         type=int,
         metavar="PORT",
-        help="also serve the admin listener on this port of the same host (the cache's listing, invalidations)",
+        help="also serve the admin listener on this port of the same host (the cache's listing, invalidations); "
+        "with --workers, worker i's on PORT+i (a free port each for 0)",
     )
     parser.add_argument(
         "--header-timeout",
@@ -219,6 +237,13 @@ def _isolation_flag(parser: argparse.ArgumentParser) -> None:
         help="process: every function in execution environments of its own (the default); thread: Python handlers "
         "in the proxy's process (breakpoints work; Node.js ones still get environments); overrides the config file",
     )
+
+
+def _worker_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -372,18 +397,7 @@ def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
 
 
 def serve(args: argparse.Namespace) -> int:
-    loaded = _served(args)
-    session = _with_recording(loaded, args)
-    observers = session.observers if session is not None else ()
-    if isinstance(loaded, TargetGroup):
-        return _run(alb.create_app(loaded, reload=args.reload, observers=observers), args, session)
-    options = Options(
-        strictness=Strictness(lenient=args.lenient),
-        debug_headers=args.debug_headers,
-        reload=args.reload,
-        observers=observers,
-    )
-    return _run(create_app(loaded, options, origin=session.origin if session else None), args, session)
+    return _serve(_served(args), args)
 
 
 def serve_alb(args: argparse.Namespace) -> int:
@@ -394,35 +408,105 @@ def serve_alb(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         memory=args.memory,
     )
-    group = config.with_environments(group, isolation=args.isolation, idle_reclaim=args.idle_reclaim)
-    session = _with_recording(group, args)
+    return _serve(config.with_environments(group, isolation=args.isolation, idle_reclaim=args.idle_reclaim), args)
+
+
+def _application(
+    served: Distribution | TargetGroup, args: argparse.Namespace, session: record.Session | None
+) -> web.Application:
     observers = session.observers if session is not None else ()
-    return _run(alb.create_app(group, reload=args.reload, observers=observers), args, session)
+    if isinstance(served, TargetGroup):
+        return alb.create_app(served, reload=args.reload, observers=observers)
+    options = Options(
+        strictness=Strictness(lenient=getattr(args, "lenient", False)),
+        debug_headers=getattr(args, "debug_headers", False),
+        reload=args.reload,
+        observers=observers,
+    )
+    return create_app(served, options, origin=session.origin if session else None)
 
 
-def _run(app: web.Application, args: argparse.Namespace, session: record.Session | None = None) -> int:
-    admin = admin_app(app) if args.admin_port is not None else None
+def _serve(served: Distribution | TargetGroup, args: argparse.Namespace) -> int:
+    """Serve in this process, or in ``--workers`` forks of it (:mod:`edgeproxy.workers`)."""
+    loop_factory = _loop_factory(args.loop)
+    if args.workers == 1:
+        session = _with_recording(served, args)
+        return _run(_application(served, args, session), args, loop_factory, session)
+    settings = _recording_settings(args)
+    if settings is not None:
+        # The file is started (or checked) once, here, and its record mode settled; every worker then appends to it
+        # (under HarFile's lock) or replays from it.
+        prepared = _with_recording(served, args)
+        assert prepared is not None
+        prepared.close()
+        settings = replace(settings, mode=prepared.mode, truncate=False)
+
+    def worker(slot: workers.Worker) -> int:
+        session = record.open_for(served, settings) if settings is not None else None
+        return _run(_application(served, args, session), args, loop_factory, session, slot)
+
     try:
-        asyncio.run(
-            serve_until_stopped(
-                app,
-                args.host,
-                args.port,
-                header_timeout=args.header_timeout,
-                idle_timeout=args.idle_timeout,
-                admin=admin,
-                admin_port=args.admin_port or 0,
+        code = workers.run(args.workers, args.host, args.port, worker)
+    except OSError as exc:
+        print(f"edgeproxy: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print("edgeproxy stopped", file=sys.stderr)
+    return code
+
+
+def _loop_factory(choice: str | None) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``--loop`` names; by default uvloop when it is installed, else asyncio's own."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ConfigError("command line", "--loop uvloop", "uvloop is not installed (pip install uvloop)") from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _run(
+    app: web.Application,
+    args: argparse.Namespace,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
+    session: record.Session | None = None,
+    worker: workers.Worker | None = None,
+) -> int:
+    """Serve ``app`` until stopped: alone, or as ``worker`` (on its resolved port with SO_REUSEPORT, its admin
+    listener on the admin port plus its index, its URLs told to the parent)."""
+    admin = admin_app(app) if args.admin_port is not None else None
+    admin_port = args.admin_port or 0
+    if worker is not None and admin_port:
+        admin_port += worker.index
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(
+                serve_until_stopped(
+                    app,
+                    args.host,
+                    args.port if worker is None else worker.port,
+                    header_timeout=args.header_timeout,
+                    idle_timeout=args.idle_timeout,
+                    admin=admin,
+                    admin_port=admin_port,
+                    reuse_port=worker is not None,
+                    announce=None if worker is None else worker.announce,
+                )
             )
-        )
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        print(f"edgeproxy: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        port = args.port if worker is None or not exc.strerror else f"{args.port} (or admin port {admin_port})"
+        print(f"edgeproxy: cannot listen on {args.host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     finally:
         if session is not None:
             session.close()
-    print("edgeproxy stopped", file=sys.stderr)
+    if worker is None:
+        print("edgeproxy stopped", file=sys.stderr)
     return 0
 
 
@@ -460,9 +544,16 @@ def invalidate(args: argparse.Namespace) -> int:
         if problem := invalidation_problem(path):
             print(f"edgeproxy: invalidate: {problem}", file=sys.stderr)
             return 2
-    url = args.admin.rstrip("/") + "/invalidations"
+    code = 0
+    for admin in args.admin:  # serve --workers: each worker's cache has its own admin listener
+        code = max(code, _invalidate_at(admin, args.paths))
+    return code
+
+
+def _invalidate_at(admin: str, paths: list[str]) -> int:
+    url = admin.rstrip("/") + "/invalidations"
     request = urllib.request.Request(
-        url, data=json.dumps({"paths": args.paths}).encode(), headers={"Content-Type": "application/json"}
+        url, data=json.dumps({"paths": paths}).encode(), headers={"Content-Type": "application/json"}
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP(S)_PROXY
     try:

@@ -73,8 +73,11 @@ class ViewerProtocol(web_protocol.RequestHandler):
         self._reject = reject
 
     def _waiting_for_a_request(self) -> bool:
-        # aiohttp's start() waits on _waiter until the parser has a whole request head.
-        return self._waiter is not None and not self._waiter.done()
+        # aiohttp's start() waits on _waiter until the parser has a whole request head. On a new connection, uvloop
+        # may deliver the first bytes before start() has run at all: no request yet, none parsed, is waiting too.
+        if self._waiter is not None:
+            return not self._waiter.done()
+        return self._request_count == 0 and not self._messages
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -134,7 +137,7 @@ def _peer(transport: asyncio.BaseTransport) -> str:
 class ViewerSite(web.BaseSite):
     """A TCP site whose connections are :class:`ViewerProtocol`: the proxy's listening socket."""
 
-    __slots__ = ("_bound_port", "_host", "_port", "_timeouts")
+    __slots__ = ("_bound_port", "_host", "_port", "_reuse_port", "_timeouts")
 
     def __init__(
         self,
@@ -144,12 +147,15 @@ class ViewerSite(web.BaseSite):
         *,
         header_timeout: float | None = None,
         idle_timeout: float | None = None,
+        reuse_port: bool = False,
     ) -> None:
         """``header_timeout`` and ``idle_timeout`` in seconds; ``None``: the application's :data:`TIMEOUTS`, or
-        :class:`Timeouts`' defaults."""
+        :class:`Timeouts`' defaults. ``reuse_port``: listen with ``SO_REUSEPORT``, so that the kernel spreads the
+        port's connections over every process listening on it (``serve --workers``)."""
         super().__init__(runner)
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
         defaults = runner.app.get(TIMEOUTS, Timeouts())
         self._timeouts = Timeouts(
             header=defaults.header if header_timeout is None else header_timeout,
@@ -186,7 +192,9 @@ class ViewerSite(web.BaseSite):
         def connection() -> ViewerProtocol:
             return ViewerProtocol(server, loop=loop, header_timeout=self._timeouts.header, reject=reject, **kwargs)
 
-        self._server = await loop.create_server(connection, self._host, self._port, backlog=self._backlog)
+        self._server = await loop.create_server(
+            connection, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port or None
+        )
         self._bound_port = self._server.sockets[0].getsockname()[1]
 
 
@@ -236,14 +244,17 @@ class Listener:
         *,
         header_timeout: float | None = None,
         idle_timeout: float | None = None,
+        reuse_port: bool = False,
     ) -> Listener:
         """Serve ``app`` on ``host``:``port`` (a free port for 0) through a :class:`ViewerSite` with these timeouts
-        (``None``: the application's). A viewer that goes away cancels its request's handling, as when CloudFront's
-        viewer disconnects."""
+        (``None``: the application's), with ``SO_REUSEPORT`` if ``reuse_port``. A viewer that goes away cancels its
+        request's handling, as when CloudFront's viewer disconnects."""
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await runner.setup()
         try:
-            site = ViewerSite(runner, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout)
+            site = ViewerSite(
+                runner, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout, reuse_port=reuse_port
+            )
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -263,18 +274,27 @@ async def serve_until_stopped(
     idle_timeout: float | None = None,
     admin: web.Application | None = None,
     admin_port: int = 0,
+    reuse_port: bool = False,
+    announce: Callable[[URL, URL | None], None] | None = None,
 ) -> None:
     """The command line's server: print its URL, serve until SIGTERM (or Ctrl-C, as KeyboardInterrupt), then
-    close cleanly. ``admin``: an admin application (:func:`edgeproxy.admin.admin_app`) served on the same host at
-    ``admin_port``, whose URL is printed on the next line."""
-    listener = await Listener.start(app, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout)
+    close cleanly (requests in flight are answered first). ``admin``: an admin application
+    (:func:`edgeproxy.admin.admin_app`) served on the same host at ``admin_port``, whose URL is printed on the next
+    line. ``announce``: called with the two URLs once listening, instead of printing them (a worker of ``serve
+    --workers`` tells its parent); ``reuse_port``: listen with ``SO_REUSEPORT``."""
+    listener = await Listener.start(
+        app, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout, reuse_port=reuse_port
+    )
     control = None
     try:
         if admin is not None:
             control = await Listener.start(admin, host, admin_port)
-        print(f"edgeproxy listening on {listener.url}", flush=True)
-        if control is not None:
-            print(f"edgeproxy admin on {control.url}", flush=True)
+        if announce is not None:
+            announce(listener.url, None if control is None else control.url)
+        else:
+            print(f"edgeproxy listening on {listener.url}", flush=True)
+            if control is not None:
+                print(f"edgeproxy admin on {control.url}", flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()

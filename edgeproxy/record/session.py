@@ -76,6 +76,7 @@ class Settings:
     redact: tuple[str, ...] = ()
     default_redactions: bool = True
     read: Recording | None = None  # the file's entries, when the caller has already read it (a golden replay)
+    truncate: bool = True  # mode all empties the file; False: another process did (a worker of serve --workers)
 
 
 @dataclass
@@ -106,7 +107,13 @@ def open_for(served: Distribution | TargetGroup, settings: Settings) -> Session:
         custom_headers = set()
     redactor = Redactor.make(settings.redact, defaults=settings.default_redactions, custom_headers=custom_headers)
     return open_session(
-        settings.path, settings.mode, live=live, redactor=redactor, match_on=settings.match_on, read=settings.read
+        settings.path,
+        settings.mode,
+        live=live,
+        redactor=redactor,
+        match_on=settings.match_on,
+        read=settings.read,
+        truncate=settings.truncate,
     )
 
 
@@ -118,15 +125,17 @@ def open_session(
     redactor: Redactor | None = None,
     match_on: tuple[str, ...] = DEFAULT_MATCH_ON,
     read: Recording | None = None,
+    truncate: bool = True,
 ) -> Session:
     """Set up serving with the recording at ``path``. ``live`` is the origin requests go to when they go live
     (``None`` in ALB mode, which has no origin: the modes then decide only what is written). ``read``: the file as
-    already read, not read again."""
+    already read, not read again. ``truncate``: mode ``all`` starts the file anew (else it appends to it: several
+    processes recording into one file, one of which started it)."""
     redactor = redactor or Redactor()
     if mode == "once":
         mode = "none" if path.exists() else "all"
     if mode == "all":
-        recorder = Recorder(HarFile(path, truncate=True), redactor)
+        recorder = Recorder(HarFile(path, truncate=truncate), redactor)
         return Session(path, mode, live, (recorder,), recorders=[recorder])
     fresh = mode == "new_episodes" and not path.exists()
     recording = Recording(path, []) if fresh else read or read_for_replay(path)
