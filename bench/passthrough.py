@@ -73,7 +73,13 @@ LABELS = {
     "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
     "edgeproxy-recording": "edgeproxy, --record-mode all",
     "edgeproxy-hit": "edgeproxy, 4 handlers, cache hits",
+    "edgeproxy-workers": "edgeproxy, 4 Python, --workers N",
+    "edgeproxy-asyncio": "edgeproxy, 4 Python, --loop asyncio",
+    "edgeproxy-bare": "edgeproxy, no handlers",
+    "peer": "serverless-offline-edge-lambda, 4 Node",
 }
+TICKS = os.sysconf("SC_CLK_TCK")
+PROC = Path("/proc")
 
 
 class BenchError(Exception):
@@ -87,6 +93,7 @@ class Measurement:
     errors: int
     p50_ms: float | None
     p99_ms: float | None
+    cpu_us: float | None = None  # CPU time of the server's processes (all of them: workers, environments) / request
 
 
 @dataclass
@@ -122,6 +129,37 @@ def accepts(port: int) -> bool:
         return False
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return [text[: text.index(" ")], *text[text.rindex(")") + 2 :].split()]  # comm may hold spaces
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    parents: dict[int, list[int]] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents.setdefault(int(stat[2]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by ``pid`` and its descendants (user + system, with their reaped children's)."""
+    ticks = 0
+    for each in _tree(pid):
+        if (stat := _stat(each)) is not None:
+            ticks += sum(int(value) for value in stat[13:17])  # utime, stime, cutime, cstime (stat(5))
+    return ticks / TICKS
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -155,11 +193,19 @@ class Servers:
         *,
         ready_text: str | None = None,
         timeout: float = 20.0,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> Server:
         log = self.workdir / f"{name}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=cwd,
+                env=None if env is None else {**os.environ, **env},
             )
         server = Server(name, f"http://127.0.0.1:{port}", description, process, log)
         self.started.append(server)
@@ -269,22 +315,71 @@ def start_edgeproxy(
     name: str,
     python: str = PYTHON,
     extra: tuple[str, ...] = (),
-    handler_file: str = "passthrough_handler.py",
+    handler_file: str | None = "passthrough_handler.py",
 ) -> Server:
     """``edgeproxy serve`` with the pass-through handler at the four triggers, run by ``python`` (another
     checkout's interpreter for ``--compare``), with ``extra`` arguments."""
     port = free_port()
-    handler = f"{HERE / handler_file}:handler"
     command = [*edgeproxy_command(python), "serve", "--origin", origin.url, "--host", "127.0.0.1", "--port", str(port)]
-    command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
+    if handler_file is not None:
+        handler = f"{HERE / handler_file}:handler"
+        command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
     command += extra
     where = "" if python == PYTHON else f" ({Path(python).parent.parent.parent})"
+    handlers = "no handlers" if handler_file is None else f"4 x bench/{handler_file}"
     return servers.start(
         name,
-        f"edgeproxy serve, 4 x bench/{handler_file} {' '.join(extra)}{where}",
+        f"edgeproxy serve, {handlers} {' '.join(extra)}{where}",
         command,
         port,
         ready_text="listening on",
+    )
+
+
+PEER = HERE / "peer"
+PEER_YML = """\
+# Written by bench/passthrough.py --peer for one run (the origin's port changes).
+service: edgeproxy-bench-peer
+frameworkVersion: '3'
+configValidationMode: off   # lambdaAtEdge is not in Serverless v3's schema
+plugins: [serverless-offline-edge-lambda]
+provider: {{ name: aws, runtime: nodejs20.x }}
+functions:
+{functions}
+custom:
+  offlineEdgeLambda:
+    originMap: [ {{ pathPattern: '*', target: '{origin}' }} ]
+resources:
+  Resources:
+    WebsiteDistribution: {{ Type: AWS::CloudFront::Distribution, Properties: {{ DistributionConfig: {{}} }} }}
+"""
+
+
+def start_peer(servers: Servers, origin: Server, workdir: Path) -> Server:
+    """serverless-offline-edge-lambda with ``bench/peer/handlers.js`` (pass-through) at the four triggers, in front
+    of the same origin; installed by ``bench/peer/setup.sh``."""
+    serverless = PEER / "node_modules" / "serverless" / "bin" / "serverless.js"
+    if not serverless.exists() or not (PEER / "node_modules" / "serverless-offline-edge-lambda").exists():
+        raise BenchError("--peer: serverless-offline-edge-lambda is not installed; run bench/peer/setup.sh first")
+    functions = "\n".join(
+        f"  {trigger.replace('-', '_')}:\n    handler: handlers.passthrough\n"
+        f"    lambdaAtEdge: {{ distribution: WebsiteDistribution, eventType: {trigger}, pathPattern: '*' }}"
+        for trigger in TRIGGERS
+    )
+    (PEER / "serverless.yml").write_text(PEER_YML.format(functions=functions, origin=origin.url))
+    port = free_port()
+    version = json.loads((PEER / "node_modules" / "serverless-offline-edge-lambda" / "package.json").read_text())
+    command = ["node", str(serverless), "offline", "start", "--port", str(port), "--disableCache"]
+    command += ["--cacheDir", str(workdir / "peer-cache")]
+    env = {"SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off", "SLS_DEPRECATION_DISABLE": "*"}
+    return servers.start(
+        "peer",
+        f"serverless-offline-edge-lambda {version['version']}, 4 x bench/peer/handlers.js (Node.js)",
+        command,
+        port,
+        cwd=PEER,
+        env=env,
+        timeout=60.0,
     )
 
 
@@ -305,21 +400,27 @@ def fetch(url: str) -> tuple[int, bytes]:
 
 def verify(servers: list[Server]) -> list[str]:
     """One GET through each server must return 200 and :data:`BODY` byte for byte. Returns warnings."""
+    warnings = []
     for server in servers:
         status, body = fetch(server.url + REQUEST_PATH)
+        if server.name == "peer" and status == 200:
+            if body != BODY:  # it rebuilds every origin response (status 200, application/json, text body)
+                warnings.append(f"the peer answered {len(body)} bytes, not the origin's {len(BODY)}")
+            continue
         if status != 200 or body != BODY:
             raise BenchError(
                 f"{server.name} did not return the origin's body byte for byte (status {status}, {len(body)} bytes"
                 f" instead of {len(BODY)}, starting {body[:80]!r}); not measuring"
             )
-    warnings = []
     for server in servers:
         if server.name == "edgeproxy-hit":
             fetch(server.url + REQUEST_PATH)  # the miss that stores it (the check above made one too)
             cached = _x_cache(server.url + REQUEST_PATH)
             if cached != "Hit from cloudfront":
                 raise BenchError(f"edgeproxy-hit's second GET was not a cache hit (X-Cache: {cached}); not measuring")
-    for edgeproxy in (server for server in servers if server.name.startswith("edgeproxy")):
+    for edgeproxy in (
+        server for server in servers if server.name.startswith("edgeproxy") and server.name != "edgeproxy-bare"
+    ):
         log = edgeproxy.log.read_text(errors="replace")
         missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
         if missing:
@@ -407,34 +508,25 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
         f"timing: {context['warmup_s']:g} s warm-up per target, then {context['rounds']} interleaved round(s) of "
         f"{context['duration_s']:g} s per target; figures are each target's median round by requests/s",
         "",
-        f"{'target':<36}{'requests/s':>12}{'(all rounds)':>24}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
+        f"{'target':<40}{'requests/s':>11}{'(all rounds)':>24}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>11}"
+        f"{'errors':>7}",
     ]
     for summary in summaries.values():
         median = summary.median
         every = "/".join(f"{m.requests_per_second:.0f}" for m in summary.rounds)
+        cpu = "-" if median.cpu_us is None else f"{median.cpu_us:.0f}"
         lines.append(
-            f"{summary.label:<36}{median.requests_per_second:>12.0f}{every:>24}{_ms(median.p50_ms):>9}"
-            f"{_ms(median.p99_ms):>9}{median.errors:>8}"
+            f"{summary.label:<40}{median.requests_per_second:>11.0f}{every:>24}{_ms(median.p50_ms):>9}"
+            f"{_ms(median.p99_ms):>9}{cpu:>11}{median.errors:>7}"
         )
-    lines += [
-        "",
-        f"ratio edgeproxy (Python, process) / minimal proxy: {context['ratio']:.2f}",
-        f"ratio edgeproxy (Python, thread) / minimal proxy: {context['thread_ratio']:.2f}",
-        f"ratio process / thread (Python): {context['process_thread_ratio']:.2f}",
-    ]
-    if "node_ratio" in context:
-        lines.append(f"ratio edgeproxy (Node.js, process) / minimal proxy: {context['node_ratio']:.2f}")
-        lines.append(f"ratio Node.js process / Python thread: {context['node_thread_ratio']:.2f}")
-    if "hit_ratio" in context:
-        lines.append(f"ratio edgeproxy on cache hits / minimal proxy: {context['hit_ratio']:.2f}")
-    if "recording_ratio" in context:
-        lines.append(f"ratio edgeproxy recording every exchange / edgeproxy: {context['recording_ratio']:.2f}")
-    if "compared_ratio" in context:
-        lines.append(
-            f"ratio compared edgeproxy ({context['compared']}) / minimal proxy: {context['compared_ratio']:.2f}"
-        )
-    lines += [f"warning: {warning}" for warning in warnings]
-    return "\n".join(lines)
+    lines.append("")
+    if "compared" in context:
+        lines.append(f"compared edgeproxy: {context['compared']}")
+    for name, ratio in context["ratios"].items():
+        lines.append(f"ratio {name}: {ratio:.2f}")
+    for name, added in context["p50_added_us"].items():
+        lines.append(f"p50 added over the minimal proxy, {LABELS[name]}: {added:.0f} us")
+    return "\n".join(lines + [f"warning: {warning}" for warning in warnings])
 
 
 # --- main --------------------------------------------------------------------------------------------------------
@@ -452,24 +544,39 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
     servers = Servers(workdir)
     try:
         origin = start_origin(servers, workdir, use_nginx)
-        targets = {
-            "origin": origin,
-            "minimal": start_minimal(servers, origin),
-            "edgeproxy": start_edgeproxy(servers, origin, "edgeproxy"),
-            "edgeproxy-thread": start_edgeproxy(servers, origin, "edgeproxy-thread", extra=("--isolation", "thread")),
-        }
+        targets: dict[str, Server] = {"origin": origin, "minimal": start_minimal(servers, origin)}
+        wanted = set(args.only.split(",")) if args.only else None
+
+        def add(name: str, start: Callable[[], Server]) -> None:
+            if wanted is None or name in wanted:
+                targets[name] = start()
+
+        add("edgeproxy", lambda: start_edgeproxy(servers, origin, "edgeproxy"))
+        thread = ("--isolation", "thread")
+        add("edgeproxy-thread", lambda: start_edgeproxy(servers, origin, "edgeproxy-thread", extra=thread))
         if shutil.which("node") and not args.no_node:
-            targets["edgeproxy-node"] = start_edgeproxy(
-                servers, origin, "edgeproxy-node", handler_file="passthrough_handler.mjs"
-            )
+            node = "passthrough_handler.mjs"
+            add("edgeproxy-node", lambda: start_edgeproxy(servers, origin, "edgeproxy-node", handler_file=node))
+        if args.bare:
+            add("edgeproxy-bare", lambda: start_edgeproxy(servers, origin, "edgeproxy-bare", handler_file=None))
+        if args.asyncio:
+            asyncio_loop = ("--loop", "asyncio")
+            add("edgeproxy-asyncio", lambda: start_edgeproxy(servers, origin, "edgeproxy-asyncio", extra=asyncio_loop))
+        if args.workers:
+            LABELS["edgeproxy-workers"] = f"edgeproxy, 4 Python, --workers {args.workers}"
+            several = ("--workers", str(args.workers))
+            add("edgeproxy-workers", lambda: start_edgeproxy(servers, origin, "edgeproxy-workers", extra=several))
         if args.compare is not None:
-            targets["edgeproxy-compared"] = start_edgeproxy(servers, origin, "edgeproxy-compared", args.compare)
+            compare = args.compare
+            add("edgeproxy-compared", lambda: start_edgeproxy(servers, origin, "edgeproxy-compared", compare))
         if args.cache_hit:
             hits = ("--cache-policy", "CachingOptimized")
-            targets["edgeproxy-hit"] = start_edgeproxy(servers, origin, "edgeproxy-hit", extra=hits)
+            add("edgeproxy-hit", lambda: start_edgeproxy(servers, origin, "edgeproxy-hit", extra=hits))
         if args.recording:
             recording = ("--recording", str(workdir / "recording.har"), "--record-mode", "all")
-            targets["edgeproxy-recording"] = start_edgeproxy(servers, origin, "edgeproxy-recording", extra=recording)
+            add("edgeproxy-recording", lambda: start_edgeproxy(servers, origin, "edgeproxy-recording", extra=recording))
+        if args.peer:
+            add("peer", lambda: start_peer(servers, origin, workdir))
         warnings = verify(list(targets.values()))
         print(f"servers up and verified; origin: {origin.description}; load: {generator_name}", file=sys.stderr)
 
@@ -480,7 +587,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         for index in range(args.rounds):
             order = list(targets) if index % 2 == 0 else list(reversed(targets))
             for name in order:
+                before = cpu_seconds(targets[name].process.pid)
                 result = load(targets[name].url + REQUEST_PATH, args.duration, args.connections)
+                if result.requests:
+                    spent = cpu_seconds(targets[name].process.pid) - before
+                    result.cpu_us = spent / result.requests * 1e6
                 rounds[name].append(result)
                 print(f"round {index + 1}: {name}: {result.requests_per_second:.0f} requests/s", file=sys.stderr)
         for name, server in targets.items():
@@ -490,10 +601,6 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         servers.stop()
 
     summaries = {name: Summary.of(name, rounds[name]) for name in targets}
-    minimal_rate = summaries["minimal"].median.requests_per_second
-    thread_rate = summaries["edgeproxy-thread"].median.requests_per_second
-    process_rate = summaries["edgeproxy"].median.requests_per_second
-    ratio = process_rate / minimal_rate
     context = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
@@ -506,25 +613,54 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         "warmup_s": args.warmup,
         "rounds": args.rounds,
         "request": REQUEST_PATH,
-        "ratio": ratio,
-        "thread_ratio": thread_rate / minimal_rate,
-        "process_thread_ratio": process_rate / thread_rate,
+        "ratios": ratios(summaries, args.workers),
+        "p50_added_us": p50_added(summaries),
     }
-    if "edgeproxy-hit" in summaries:
-        context["hit_ratio"] = summaries["edgeproxy-hit"].median.requests_per_second / minimal_rate
-    if "edgeproxy-node" in summaries:
-        node_rate = summaries["edgeproxy-node"].median.requests_per_second
-        context["node_ratio"] = node_rate / minimal_rate
-        context["node_thread_ratio"] = node_rate / thread_rate
-    if "edgeproxy-recording" in summaries:
-        context["recording_ratio"] = (
-            summaries["edgeproxy-recording"].median.requests_per_second
-            / summaries["edgeproxy"].median.requests_per_second
-        )
     if "edgeproxy-compared" in summaries:
         context["compared"] = str(args.compare)
-        context["compared_ratio"] = summaries["edgeproxy-compared"].median.requests_per_second / minimal_rate
     return summaries, context, warnings
+
+
+# (numerator, denominator, what the ratio is called in the report)
+RATIOS = [
+    ("edgeproxy", "minimal", "edgeproxy (Python, process, the default) / minimal proxy"),
+    ("edgeproxy-thread", "minimal", "edgeproxy (Python, thread) / minimal proxy"),
+    ("edgeproxy-node", "minimal", "edgeproxy (Node.js) / minimal proxy"),
+    ("edgeproxy-bare", "minimal", "edgeproxy with no handlers / minimal proxy"),
+    ("edgeproxy", "edgeproxy-thread", "process / thread (Python)"),
+    ("edgeproxy", "edgeproxy-asyncio", "edgeproxy on uvloop (the default) / on asyncio's loop"),
+    ("edgeproxy-workers", "edgeproxy", "edgeproxy --workers N / one process"),
+    ("edgeproxy-workers", "minimal", "edgeproxy --workers N / minimal proxy (one process)"),
+    ("edgeproxy-hit", "minimal", "edgeproxy on cache hits / minimal proxy"),
+    ("edgeproxy-recording", "edgeproxy", "edgeproxy recording every exchange / edgeproxy"),
+    ("edgeproxy-compared", "minimal", "compared edgeproxy / minimal proxy"),
+    ("edgeproxy-compared", "edgeproxy", "compared edgeproxy / this edgeproxy"),
+    ("edgeproxy", "peer", "edgeproxy (Python, process) / serverless-offline-edge-lambda"),
+    ("edgeproxy-node", "peer", "edgeproxy (Node.js) / serverless-offline-edge-lambda (Node.js both)"),
+    ("edgeproxy-workers", "peer", "edgeproxy --workers N / serverless-offline-edge-lambda"),
+]
+
+
+def ratios(summaries: dict[str, Summary], workers: int | None) -> dict[str, float]:
+    """The requests/s ratios between the targets measured, of their median rounds."""
+    return {
+        name.replace("--workers N", f"--workers {workers}"): (
+            summaries[top].median.requests_per_second / summaries[bottom].median.requests_per_second
+        )
+        for top, bottom, name in RATIOS
+        if top in summaries and bottom in summaries and summaries[bottom].median.requests_per_second
+    }
+
+
+def p50_added(summaries: dict[str, Summary]) -> dict[str, float]:
+    """Each proxy's median latency over the minimal proxy's, in microseconds (from one connection, the time one
+    request adds; under load it is mostly queueing)."""
+    base = summaries["minimal"].median.p50_ms
+    return {
+        name: (summary.median.p50_ms - base) * 1000
+        for name, summary in summaries.items()
+        if name not in ("origin", "minimal") and summary.median.p50_ms is not None and base is not None
+    }
 
 
 def main() -> int:
@@ -537,6 +673,21 @@ def main() -> int:
     parser.add_argument("--origin", choices=("auto", "nginx", "aiohttp"), default="auto")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
     parser.add_argument("--no-node", action="store_true", help="leave out the Node.js pass-through handlers")
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="measure only these edgeproxy targets (comma-separated names: edgeproxy, edgeproxy-thread, "
+        "edgeproxy-node, ..., peer), besides the origin and the minimal proxy",
+    )
+    parser.add_argument("--workers", type=int, metavar="N", help="also measure edgeproxy serve --workers N")
+    parser.add_argument("--bare", action="store_true", help="also measure edgeproxy with no handlers")
+    parser.add_argument("--asyncio", action="store_true", help="also measure edgeproxy on asyncio's own event loop")
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also measure serverless-offline-edge-lambda with 4 Node.js pass-through handlers (bench/peer/setup.sh "
+        "installs it)",
+    )
     parser.add_argument(
         "--recording",
         action="store_true",
