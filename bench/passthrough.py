@@ -94,6 +94,7 @@ class Measurement:
     p50_ms: float | None
     p99_ms: float | None
     cpu_us: float | None = None  # CPU time of the server's processes (all of them: workers, environments) / request
+    environments_cpu_us: float | None = None  # the part of it spent in execution environments
 
 
 @dataclass
@@ -151,13 +152,25 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time used so far by ``pid`` and its descendants (user + system, with their reaped children's)."""
-    ticks = 0
+def _is_environment(pid: int) -> bool:
+    """Whether ``pid`` is one of edgeproxy's execution environments (its bootstrap program runs in it)."""
+    try:
+        return b"bootstrap." in (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time used so far by ``pid`` and its descendants (user + system, with their reaped children's), and the
+    part of it used by execution environments."""
+    ticks = environments = 0
     for each in _tree(pid):
         if (stat := _stat(each)) is not None:
-            ticks += sum(int(value) for value in stat[13:17])  # utime, stime, cutime, cstime (stat(5))
-    return ticks / TICKS
+            used = sum(int(value) for value in stat[13:17])  # utime, stime, cutime, cstime (stat(5))
+            ticks += used
+            if _is_environment(each):
+                environments += used
+    return ticks / TICKS, environments / TICKS
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -509,15 +522,16 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
         f"{context['duration_s']:g} s per target; figures are each target's median round by requests/s",
         "",
         f"{'target':<40}{'requests/s':>11}{'(all rounds)':>24}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>11}"
-        f"{'errors':>7}",
+        f"{'(in envs)':>10}{'errors':>7}",
     ]
     for summary in summaries.values():
         median = summary.median
         every = "/".join(f"{m.requests_per_second:.0f}" for m in summary.rounds)
         cpu = "-" if median.cpu_us is None else f"{median.cpu_us:.0f}"
+        in_environments = "-" if not median.environments_cpu_us else f"{median.environments_cpu_us:.0f}"
         lines.append(
             f"{summary.label:<40}{median.requests_per_second:>11.0f}{every:>24}{_ms(median.p50_ms):>9}"
-            f"{_ms(median.p99_ms):>9}{cpu:>11}{median.errors:>7}"
+            f"{_ms(median.p99_ms):>9}{cpu:>11}{in_environments:>10}{median.errors:>7}"
         )
     lines.append("")
     if "compared" in context:
@@ -566,6 +580,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
             LABELS["edgeproxy-workers"] = f"edgeproxy, 4 Python, --workers {args.workers}"
             several = ("--workers", str(args.workers))
             add("edgeproxy-workers", lambda: start_edgeproxy(servers, origin, "edgeproxy-workers", extra=several))
+            LABELS["edgeproxy-thread-workers"] = f"edgeproxy, 4 Python, thread, --workers {args.workers}"
+            threads = (*several, *thread)
+            add(
+                "edgeproxy-thread-workers",
+                lambda: start_edgeproxy(servers, origin, "edgeproxy-thread-workers", extra=threads),
+            )
         if args.compare is not None:
             compare = args.compare
             add("edgeproxy-compared", lambda: start_edgeproxy(servers, origin, "edgeproxy-compared", compare))
@@ -587,11 +607,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         for index in range(args.rounds):
             order = list(targets) if index % 2 == 0 else list(reversed(targets))
             for name in order:
-                before = cpu_seconds(targets[name].process.pid)
+                before, before_environments = cpu_seconds(targets[name].process.pid)
                 result = load(targets[name].url + REQUEST_PATH, args.duration, args.connections)
                 if result.requests:
-                    spent = cpu_seconds(targets[name].process.pid) - before
-                    result.cpu_us = spent / result.requests * 1e6
+                    after, after_environments = cpu_seconds(targets[name].process.pid)
+                    result.cpu_us = (after - before) / result.requests * 1e6
+                    result.environments_cpu_us = (after_environments - before_environments) / result.requests * 1e6
                 rounds[name].append(result)
                 print(f"round {index + 1}: {name}: {result.requests_per_second:.0f} requests/s", file=sys.stderr)
         for name, server in targets.items():
@@ -631,6 +652,7 @@ RATIOS = [
     ("edgeproxy", "edgeproxy-asyncio", "edgeproxy on uvloop (the default) / on asyncio's loop"),
     ("edgeproxy-workers", "edgeproxy", "edgeproxy --workers N / one process"),
     ("edgeproxy-workers", "minimal", "edgeproxy --workers N / minimal proxy (one process)"),
+    ("edgeproxy-thread-workers", "edgeproxy-thread", "edgeproxy thread --workers N / thread, one process"),
     ("edgeproxy-hit", "minimal", "edgeproxy on cache hits / minimal proxy"),
     ("edgeproxy-recording", "edgeproxy", "edgeproxy recording every exchange / edgeproxy"),
     ("edgeproxy-compared", "minimal", "compared edgeproxy / minimal proxy"),
