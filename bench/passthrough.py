@@ -79,6 +79,7 @@ LABELS = {
     "peer": "serverless-offline-edge-lambda, 4 Node",
 }
 TICKS = os.sysconf("SC_CLK_TCK")
+WARMUP_SLICES = 3
 PROC = Path("/proc")
 
 
@@ -166,7 +167,7 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     ticks = environments = 0
     for each in _tree(pid):
         if (stat := _stat(each)) is not None:
-            used = sum(int(value) for value in stat[13:17])  # utime, stime, cutime, cstime (stat(5))
+            used = sum(int(value) for value in stat[12:16])  # utime, stime, cutime, cstime: fields 14-17 of stat(5)
             ticks += used
             if _is_environment(each):
                 environments += used
@@ -602,7 +603,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
 
         for name, server in targets.items():
             print(f"warm-up: {name}", file=sys.stderr)
-            load(server.url + REQUEST_PATH, args.warmup, args.connections)
+            # In slices, each a new set of connections: a --workers target's kernel spreads every set differently,
+            # and each worker's pool grows (cold starts) to the most connections it has held.
+            for _ in range(WARMUP_SLICES):
+                load(server.url + REQUEST_PATH, max(1.0, args.warmup / WARMUP_SLICES), args.connections)
         rounds: dict[str, list[Measurement]] = {name: [] for name in targets}
         for index in range(args.rounds):
             order = list(targets) if index % 2 == 0 else list(reversed(targets))

@@ -56,7 +56,7 @@ def cpu_seconds(pids: list[int]) -> float:
     for pid in pids:
         stat = _stat(pid)
         if stat is not None:
-            total += int(stat[13]) + int(stat[14])  # utime, stime (fields 14 and 15 of stat(5))
+            total += int(stat[12]) + int(stat[13])  # utime, stime: fields 14 and 15 of stat(5) (stat[1] is field 3)
     return total / TICKS
 
 
