@@ -60,13 +60,15 @@ class Started:
 
 
 def reserve(host: str, port: int) -> socket.socket:
-    """A socket bound (not listening) with ``SO_REUSEPORT`` to ``host``:``port``, which holds the port while the
-    workers start, so that port 0 means one free port for all of them. Raises ``OSError`` when it is taken."""
+    """A socket bound (not listening) to ``host``:``port``, which holds the port while the workers start, so that
+    port 0 means one free port for all of them. Raises ``OSError`` when the port is taken, also by sockets that would
+    share it (another ``serve --workers``): it is bound first without ``SO_REUSEPORT``, which Linux refuses then,
+    and given the option after, so that the workers' sockets may join it."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     except BaseException:
         sock.close()
         raise

@@ -198,6 +198,21 @@ def test_a_worker_that_cannot_listen_stops_the_others(tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
 
 
+def test_workers_do_not_share_a_port_another_process_listens_on(tmp_path: Path) -> None:
+    """Not even one listening with SO_REUSEPORT (another serve --workers): the requests would go to both."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        (tmp_path / "site").mkdir()
+        command = [sys.executable, "-m", "edgeproxy.cli", "serve", "--origin", "site", "--workers", "2"]
+        command += ["--port", str(other.getsockname()[1])]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in done.stderr
+    assert "Address already in use" in done.stderr
+
+
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_serve_on_either_event_loop_with_its_header_timeout(loop: str, tmp_path: Path) -> None:
     if loop == "uvloop" and os.environ.get("CI") != "true":
