@@ -499,7 +499,7 @@ def _run(
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        port = args.port if worker is None or not exc.strerror else f"{args.port} (or admin port {admin_port})"
+        port = f"{args.port} or admin port {admin_port}" if admin is not None else str(args.port)
         print(f"edgeproxy: cannot listen on {args.host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     finally:
