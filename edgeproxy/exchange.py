@@ -126,6 +126,7 @@ class Exchange:
     behavior: str | None = None  # the path pattern of the behavior that matched
     invocations: list[Invocation] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # stage -> why it did not run
+    stages: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage -> when it ran (time.time())
     origin_request: OriginRequest | None = None
     origin_response: OriginResponse | None = None
     origin_started: float | None = None

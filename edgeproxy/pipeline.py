@@ -45,6 +45,7 @@ class _Body:
         self._complete = stream is None  # the whole body is in _head
         self._replaced: bytes | None = None
         self.viewer: bytearray | None = bytearray() if capture else None
+        self._sending = False  # the origin is reading the body (through _captured) right now
 
     async def head(self, limit: int) -> bytes:
         """The body's first ``limit + 1`` bytes, or all of it if shorter (the extra byte tells a truncation)."""
@@ -91,14 +92,23 @@ class _Body:
             return self._stream
         rest: AsyncIterator[bytes] = self._stream.iter_chunked(CHUNK_SIZE)
         if self.viewer is not None:
-            rest = tee(rest, self.viewer)
+            rest = self._captured(rest, self.viewer)
         return _prepend(bytes(self._head), rest)
 
-    async def capture_rest(self, *, streamed_to_origin: bool) -> None:
-        """Read what the viewer sent that nothing read: the origin was not contacted, or got a replacement. (A body
-        streamed to the origin is captured as it goes.)"""
+    async def _captured(self, rest: AsyncIterator[bytes], sink: bytearray) -> AsyncIterator[bytes]:
+        self._sending = True
+        try:
+            async for chunk in tee(rest, sink):
+                yield chunk
+        finally:
+            self._sending = False
+
+    async def capture_rest(self) -> None:
+        """Read what the viewer sent that nothing read: the origin was not contacted, got a replacement, or answered
+        without reading it all (a folder origin refusing a POST). A body still being sent to the origin is left to
+        that (it is captured as it goes)."""
         unread = self._stream is not None and not self._stream.at_eof()
-        if self.viewer is not None and unread and (self._replaced is not None or not streamed_to_origin):
+        if self.viewer is not None and unread and not self._sending:
             assert self._stream is not None
             self.viewer += await self._stream.read()
 
@@ -177,14 +187,18 @@ class Pipeline:
             for name, stage in self.stages:
                 if flow.generated_at == "viewer-request":  # §2.2: straight to the viewer, nothing else runs
                     flow.skip(name, "viewer-request generated a response")
-                else:
+                    continue
+                started = time.time()
+                try:
                     await stage(flow, stack)
+                finally:
+                    exchange.stages[name] = (started, time.time())
         except ViewerError as error:
             exchange.error = error
         else:
             exchange.outcome = self._outcome(flow)
         if body.viewer is not None:
-            await body.capture_rest(streamed_to_origin=exchange.origin_request is not None)
+            await body.capture_rest()
             exchange.request_body = body.viewer
             if exchange.origin_request is not None:
                 replacement = body.replacement
