@@ -1,7 +1,7 @@
 """Requests per second through edgeproxy with four pass-through handlers, against a minimal aiohttp proxy.
 
     .venv/bin/python bench/passthrough.py [--duration 10] [--connections 32] [--rounds 3] [--warmup 2]
-        [--load-generator auto|wrk|builtin] [--origin auto|nginx|aiohttp] [--json PATH]
+        [--load-generator auto|wrk|builtin] [--origin auto|nginx|aiohttp] [--json PATH] [--cache-hit]
 
 What is measured
     The cost of edgeproxy's pipeline (four handler invocations per request, the events built and validated,
@@ -24,6 +24,10 @@ How
 
     The load generator, the proxy under test and the origin share the machine's cores (2 on the development
     machine), so the absolute rates are low and the ratio edgeproxy / minimal proxy is the meaningful figure.
+    ``--cache-hit`` also measures edgeproxy with the managed CachingOptimized cache policy, so that every request
+    after the first is a cache hit: viewer-request and viewer-response run, origin-request, the origin and
+    origin-response do not.
+
     Each server's output goes to a log file in the temporary folder: edgeproxy's per-invocation START/END/REPORT
     log is written as a user would get it, so its cost is part of the figure. Every server is stopped at the end,
     also on Ctrl-C or SIGTERM.
@@ -63,9 +67,12 @@ BODY = bytes(b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36] for i in range(1024
 LABELS = {
     "origin": "origin alone (reference)",
     "minimal": "minimal aiohttp proxy",
-    "edgeproxy": "edgeproxy, 4 pass-through handlers",
+    "edgeproxy": "edgeproxy, 4 Python, process",
+    "edgeproxy-thread": "edgeproxy, 4 Python, thread",
+    "edgeproxy-node": "edgeproxy, 4 Node.js, process",
     "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
     "edgeproxy-recording": "edgeproxy, --record-mode all",
+    "edgeproxy-hit": "edgeproxy, 4 handlers, cache hits",
 }
 
 
@@ -257,18 +264,27 @@ def start_minimal(servers: Servers, origin: Server) -> Server:
 
 
 def start_edgeproxy(
-    servers: Servers, origin: Server, name: str, python: str = PYTHON, extra: tuple[str, ...] = ()
+    servers: Servers,
+    origin: Server,
+    name: str,
+    python: str = PYTHON,
+    extra: tuple[str, ...] = (),
+    handler_file: str = "passthrough_handler.py",
 ) -> Server:
     """``edgeproxy serve`` with the pass-through handler at the four triggers, run by ``python`` (another
     checkout's interpreter for ``--compare``), with ``extra`` arguments."""
     port = free_port()
-    handler = f"{HERE / 'passthrough_handler.py'}:handler"
+    handler = f"{HERE / handler_file}:handler"
     command = [*edgeproxy_command(python), "serve", "--origin", origin.url, "--host", "127.0.0.1", "--port", str(port)]
     command += [arg for trigger in TRIGGERS for arg in (f"--{trigger}", handler)]
     command += extra
     where = "" if python == PYTHON else f" ({Path(python).parent.parent.parent})"
     return servers.start(
-        name, f"edgeproxy serve, 4 x bench/passthrough_handler.py{where}", command, port, ready_text="listening on"
+        name,
+        f"edgeproxy serve, 4 x bench/{handler_file} {' '.join(extra)}{where}",
+        command,
+        port,
+        ready_text="listening on",
     )
 
 
@@ -297,12 +313,25 @@ def verify(servers: list[Server]) -> list[str]:
                 f" instead of {len(BODY)}, starting {body[:80]!r}); not measuring"
             )
     warnings = []
+    for server in servers:
+        if server.name == "edgeproxy-hit":
+            fetch(server.url + REQUEST_PATH)  # the miss that stores it (the check above made one too)
+            cached = _x_cache(server.url + REQUEST_PATH)
+            if cached != "Hit from cloudfront":
+                raise BenchError(f"edgeproxy-hit's second GET was not a cache hit (X-Cache: {cached}); not measuring")
     for edgeproxy in (server for server in servers if server.name.startswith("edgeproxy")):
         log = edgeproxy.log.read_text(errors="replace")
         missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
         if missing:
             warnings.append(f"{edgeproxy.name}'s log does not show the {', '.join(missing)} handler(s) running")
     return warnings
+
+
+def _x_cache(url: str) -> str | None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=10) as response:
+        response.read()
+        return response.headers.get("X-Cache")
 
 
 # --- load generators ---------------------------------------------------------------------------------------------
@@ -387,7 +416,17 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
             f"{summary.label:<36}{median.requests_per_second:>12.0f}{every:>24}{_ms(median.p50_ms):>9}"
             f"{_ms(median.p99_ms):>9}{median.errors:>8}"
         )
-    lines += ["", f"ratio edgeproxy / minimal proxy: {context['ratio']:.2f}"]
+    lines += [
+        "",
+        f"ratio edgeproxy (Python, process) / minimal proxy: {context['ratio']:.2f}",
+        f"ratio edgeproxy (Python, thread) / minimal proxy: {context['thread_ratio']:.2f}",
+        f"ratio process / thread (Python): {context['process_thread_ratio']:.2f}",
+    ]
+    if "node_ratio" in context:
+        lines.append(f"ratio edgeproxy (Node.js, process) / minimal proxy: {context['node_ratio']:.2f}")
+        lines.append(f"ratio Node.js process / Python thread: {context['node_thread_ratio']:.2f}")
+    if "hit_ratio" in context:
+        lines.append(f"ratio edgeproxy on cache hits / minimal proxy: {context['hit_ratio']:.2f}")
     if "recording_ratio" in context:
         lines.append(f"ratio edgeproxy recording every exchange / edgeproxy: {context['recording_ratio']:.2f}")
     if "compared_ratio" in context:
@@ -417,9 +456,17 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
             "origin": origin,
             "minimal": start_minimal(servers, origin),
             "edgeproxy": start_edgeproxy(servers, origin, "edgeproxy"),
+            "edgeproxy-thread": start_edgeproxy(servers, origin, "edgeproxy-thread", extra=("--isolation", "thread")),
         }
+        if shutil.which("node") and not args.no_node:
+            targets["edgeproxy-node"] = start_edgeproxy(
+                servers, origin, "edgeproxy-node", handler_file="passthrough_handler.mjs"
+            )
         if args.compare is not None:
             targets["edgeproxy-compared"] = start_edgeproxy(servers, origin, "edgeproxy-compared", args.compare)
+        if args.cache_hit:
+            hits = ("--cache-policy", "CachingOptimized")
+            targets["edgeproxy-hit"] = start_edgeproxy(servers, origin, "edgeproxy-hit", extra=hits)
         if args.recording:
             recording = ("--recording", str(workdir / "recording.har"), "--record-mode", "all")
             targets["edgeproxy-recording"] = start_edgeproxy(servers, origin, "edgeproxy-recording", extra=recording)
@@ -444,7 +491,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
 
     summaries = {name: Summary.of(name, rounds[name]) for name in targets}
     minimal_rate = summaries["minimal"].median.requests_per_second
-    ratio = summaries["edgeproxy"].median.requests_per_second / minimal_rate
+    thread_rate = summaries["edgeproxy-thread"].median.requests_per_second
+    process_rate = summaries["edgeproxy"].median.requests_per_second
+    ratio = process_rate / minimal_rate
     context = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
@@ -458,7 +507,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         "rounds": args.rounds,
         "request": REQUEST_PATH,
         "ratio": ratio,
+        "thread_ratio": thread_rate / minimal_rate,
+        "process_thread_ratio": process_rate / thread_rate,
     }
+    if "edgeproxy-hit" in summaries:
+        context["hit_ratio"] = summaries["edgeproxy-hit"].median.requests_per_second / minimal_rate
+    if "edgeproxy-node" in summaries:
+        node_rate = summaries["edgeproxy-node"].median.requests_per_second
+        context["node_ratio"] = node_rate / minimal_rate
+        context["node_thread_ratio"] = node_rate / thread_rate
     if "edgeproxy-recording" in summaries:
         context["recording_ratio"] = (
             summaries["edgeproxy-recording"].median.requests_per_second
@@ -479,10 +536,16 @@ def main() -> int:
     parser.add_argument("--load-generator", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--origin", choices=("auto", "nginx", "aiohttp"), default="auto")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument("--no-node", action="store_true", help="leave out the Node.js pass-through handlers")
     parser.add_argument(
         "--recording",
         action="store_true",
         help="also measure edgeproxy recording every exchange (--record-mode all) and give its ratio to edgeproxy",
+    )
+    parser.add_argument(
+        "--cache-hit",
+        action="store_true",
+        help="also measure edgeproxy answering from its cache (CachingOptimized: every request after the first hits)",
     )
     parser.add_argument(
         "--compare",

@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 
 from edgeproxy import serving
 from edgeproxy.config import TargetGroup
-from edgeproxy.errors import AlbError, FunctionError
+from edgeproxy.errors import AlbError, ConfigError, FunctionError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, Outcome, ViewerRequest
 from edgeproxy.headers import SET_BY_ALB
@@ -305,7 +305,8 @@ async def _write(
         outcome.body,
         exchange,
         observers,
-        empty=request.method == "HEAD",
+        # RFC 9110 §6.4.1: no content after HEAD, 204 or 304, whatever body the function returned (as for CloudFront).
+        empty=request.method == "HEAD" or outcome.status in (204, 304),
         internal_error=lambda: serving.as_response(_error_outcome(502)),
     )
 
@@ -384,8 +385,15 @@ def create_app(
     so that a missing handler stops start-up with a :class:`~edgeproxy.errors.ConfigError`; starts the health checker
     when the group enables health checks, and the source watcher when ``reload``. ``observers`` are attached from the
     start (more may attach later, to ``app[serving.OBSERVERS]``)."""
-    runtime = runtime or Runtime()
-    target = Target(group=group, runtime=runtime, function=runtime.load(group.target), observers=Observers(*observers))
+    own_runtime = runtime is None
+    runtime = runtime or Runtime(idle_reclaim=group.idle_reclaim)
+    try:
+        function = runtime.load(group.target, edge=False)
+    except ConfigError:
+        if own_runtime:
+            runtime.close()
+        raise
+    target = Target(group=group, runtime=runtime, function=function, observers=Observers(*observers))
     checker = HealthChecker(target)
     # §7.3 limits lines and the header's total size, not the number of headers: as many as fit in 64 K get through.
     app = serving.application(handle, max_line_size=MAX_LINE_BYTES, max_headers=MAX_HEADER_BYTES // len("a:\r\n"))

@@ -1,4 +1,4 @@
-"""The ``edgeproxy`` command: serve, alb, invoke, events."""
+"""The ``edgeproxy`` command: serve, alb, invoke, events, replay, invalidate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from edgeproxy import alb, config, record, testing
+from edgeproxy.admin import admin_app
+from edgeproxy.cache import invalidation_problem
 from edgeproxy.config import Distribution, TargetGroup
 from edgeproxy.errors import AlbError, ConfigError, EventArgumentError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
@@ -45,9 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--origin", help="one origin: an http(s) URL (its path is the origin path) or a folder")
     for trigger in TRIGGERS:
         serve.add_argument(
-            f"--{trigger}", metavar="REF", help=f"handler for {trigger} (file.py:function or module.function)"
+            f"--{trigger}",
+            metavar="REF",
+            help=f"handler for {trigger} (file.py:function, file.mjs:handler or module.function)",
         )
     serve.add_argument("--include-body", action="store_true", help="include the body at viewer-/origin-request")
+    serve.add_argument(
+        "--cache-policy", metavar="NAME", help="the behavior's managed cache policy (name or id; with --origin)"
+    )
+    serve.add_argument(
+        "--origin-request-policy",
+        metavar="NAME",
+        help="the behavior's managed origin request policy (name or id; with --origin and --cache-policy)",
+    )
     _add_server_options(serve)
     serve.add_argument("--lenient", action="store_true", help="log rule violations as warnings instead of failing")
     serve.add_argument("--debug-headers", action="store_true", help="send X-Edgeproxy-Error on error pages")
@@ -62,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
 
     balancer = commands.add_parser("alb", help="serve one Lambda function behind an emulated ALB target group")
     balancer.add_argument(
-        "--target", required=True, metavar="REF", help="the function: file.py:function or module.function"
+        "--target",
+        required=True,
+        metavar="REF",
+        help="the function: file.py:function, file.mjs:handler or module.function",
     )
     balancer.add_argument("--multi-value-headers", action="store_true", help="the target group's multi-value mode")
     balancer.add_argument("--target-group-arn", metavar="ARN", help="requestContext.elb.targetGroupArn in events")
@@ -93,13 +110,24 @@ def _parser() -> argparse.ArgumentParser:
     replaying.add_argument("--json", action="store_true", help="print the report as JSON")
     _redaction_flags(replaying)
 
+    invalidating = commands.add_parser(
+        "invalidate", help="invalidate cached objects of a running edgeproxy serve (through its admin listener)"
+    )
+    invalidating.add_argument(
+        "--admin", required=True, metavar="URL", help="the admin listener's URL (serve --admin-port prints it)"
+    )
+    invalidating.add_argument(
+        "paths", nargs="+", metavar="PATH", help="CloudFront invalidation paths: /images/a.jpg, /images/* (quote it)"
+    )
+
     invoke = commands.add_parser("invoke", help="run one handler on one event and print its validated result")
-    invoke.add_argument("ref", metavar="REF", help="handler: file.py:function or module.function")
+    invoke.add_argument("ref", metavar="REF", help="handler: file.py:function, file.mjs:handler or module.function")
     invoke.add_argument("--event", required=True, help="event JSON file, or - for standard input")
     invoke.add_argument(
         "--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers, 3 for ALB)"
     )
     invoke.add_argument("--lenient", action="store_true", help="report rule violations as warnings")
+    _isolation_flag(invoke)
     invoke.add_argument(
         "--viewer-response-read-only", choices=["current", "2021"], default="current", help="as for serve"
     )
@@ -119,6 +147,11 @@ def _parser() -> argparse.ArgumentParser:
         f"(default {testing.ORIGIN_URL})",
     )
     events.add_argument("--status", type=int, help="the origin's status in response events (default 200)")
+    events.add_argument(
+        "--country",
+        metavar="CODE",
+        help="CloudFront-Viewer-Country in origin events, as a policy naming it adds it (ISO 3166-1 alpha-2)",
+    )
     events.add_argument(
         "--response-header",
         action="append",
@@ -140,7 +173,22 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     """What ``serve`` and ``alb`` share: where to listen, the viewer connection timeouts, reloading and logging."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--reload", action="store_true", help="reload handler source files when they change")
+    parser.add_argument(
+        "--reload", action="store_true", help="reload handlers (restart their environments) when their source changes"
+    )
+    _isolation_flag(parser)
+    parser.add_argument(
+        "--idle-reclaim",
+        type=_seconds,
+        metavar="S",
+        help="seconds an idle execution environment is kept (default 600, or the config file's idle_reclaim)",
+    )
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="PORT",
+        help="also serve the admin listener on this port of the same host (the cache's listing, invalidations)",
+    )
     parser.add_argument(
         "--header-timeout",
         type=_seconds,
@@ -161,6 +209,15 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--quiet",
         action="store_true",
         help="no START/END/REPORT lines for invocations that succeed (errors are still logged)",
+    )
+
+
+def _isolation_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--isolation",
+        choices=["process", "thread"],
+        help="process: every function in execution environments of its own (the default); thread: Python handlers "
+        "in the proxy's process (breakpoints work; Node.js ones still get environments); overrides the config file",
     )
 
 
@@ -286,17 +343,32 @@ def _served(args: argparse.Namespace) -> Distribution | TargetGroup:
         trigger: ref for trigger in TRIGGERS if (ref := getattr(args, trigger.replace("-", "_")))
     }
     if args.config is not None:
-        if given := [f"--{trigger}" for trigger in functions] + (["--include-body"] if args.include_body else []):
-            raise ConfigError("command line", given[0], "goes with --origin; a config file names its own functions")
+        given = [f"--{trigger}" for trigger in functions] + (["--include-body"] if args.include_body else [])
+        given += [
+            flag
+            for flag, value in (
+                ("--cache-policy", args.cache_policy),
+                ("--origin-request-policy", args.origin_request_policy),
+            )
+            if value
+        ]
+        if given:
+            raise ConfigError("command line", given[0], "goes with --origin; a config file names its own")
         loaded = config.load_any(args.config)
     else:
-        loaded = config.from_flags(args.origin, functions, include_body=args.include_body)
+        loaded = config.from_flags(
+            args.origin,
+            functions,
+            include_body=args.include_body,
+            cache_policy=args.cache_policy,
+            origin_request_policy=args.origin_request_policy,
+        )
     if args.viewer_response_read_only is not None:
         if isinstance(loaded, TargetGroup):
             problem = "applies to a CloudFront distribution, and this config is an ALB target group ([alb])"
             raise ConfigError("command line", "--viewer-response-read-only", problem)
         loaded = replace(loaded, viewer_response_read_only=args.viewer_response_read_only)
-    return loaded
+    return config.with_environments(loaded, isolation=args.isolation, idle_reclaim=args.idle_reclaim)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -322,16 +394,24 @@ def serve_alb(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         memory=args.memory,
     )
+    group = config.with_environments(group, isolation=args.isolation, idle_reclaim=args.idle_reclaim)
     session = _with_recording(group, args)
     observers = session.observers if session is not None else ()
     return _run(alb.create_app(group, reload=args.reload, observers=observers), args, session)
 
 
 def _run(app: web.Application, args: argparse.Namespace, session: record.Session | None = None) -> int:
+    admin = admin_app(app) if args.admin_port is not None else None
     try:
         asyncio.run(
             serve_until_stopped(
-                app, args.host, args.port, header_timeout=args.header_timeout, idle_timeout=args.idle_timeout
+                app,
+                args.host,
+                args.port,
+                header_timeout=args.header_timeout,
+                idle_timeout=args.idle_timeout,
+                admin=admin,
+                admin_port=args.admin_port or 0,
             )
         )
     except KeyboardInterrupt:
@@ -373,6 +453,34 @@ def replay(args: argparse.Namespace) -> int:
     return 0 if report.same else 1
 
 
+def invalidate(args: argparse.Namespace) -> int:
+    """``edgeproxy invalidate``: 0 when the invalidation was made, 2 for a path CloudFront would refuse, 1 when the
+    admin listener cannot be reached or refuses it."""
+    for path in args.paths:
+        if problem := invalidation_problem(path):
+            print(f"edgeproxy: invalidate: {problem}", file=sys.stderr)
+            return 2
+    url = args.admin.rstrip("/") + "/invalidations"
+    request = urllib.request.Request(
+        url, data=json.dumps({"paths": args.paths}).encode(), headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP(S)_PROXY
+    try:
+        with opener.open(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        print(
+            f"edgeproxy: invalidate: {url} answered {error.code}: {error.read().decode(errors='replace')}",
+            file=sys.stderr,
+        )
+        return 1
+    except (OSError, ValueError) as error:
+        print(f"edgeproxy: invalidate: cannot reach {url}: {error}", file=sys.stderr)
+        return 1
+    print(f"{answer['id']} {answer['status']}: {answer['invalidated']} cached object(s) removed")
+    return 0
+
+
 def invoke(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text(encoding="utf-8")
@@ -388,6 +496,7 @@ def invoke(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 lenient=args.lenient,
                 viewer_response_read_only=args.viewer_response_read_only or "current",
+                isolation=args.isolation,
             )
         )
     except ValueError as exc:
@@ -407,7 +516,7 @@ def invoke(args: argparse.Namespace) -> int:
 # The ``edgeproxy events`` flag of each argument of the event builders, to name it in an error.
 EVENT_FLAGS = {"headers": "--header", "response_headers": "--response-header", "path": "--uri"}
 ALB_ONLY = ("multi_value_headers", "health_check")
-CLOUDFRONT_ONLY = ("origin", "status", "response_header", "include_body")
+CLOUDFRONT_ONLY = ("origin", "status", "response_header", "include_body", "country")
 
 
 def sample_event(args: argparse.Namespace) -> cloudfront.Event | alb_events.Event:
@@ -443,6 +552,7 @@ def sample_event(args: argparse.Namespace) -> cloudfront.Event | alb_events.Even
         body=b"" if args.include_body and args.body is None else args.body,
         status=args.status,
         response_headers=response_headers,
+        country=args.country,
     )
 
 
@@ -479,6 +589,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_alb(args)
         if args.command == "invoke":
             return invoke(args)
+        if args.command == "invalidate":
+            return invalidate(args)
         if args.command == "replay":
             logging.getLogger("edgeproxy.lambda").setLevel(logging.WARNING)  # the report is the output, not the runs
             return replay(args)

@@ -9,19 +9,23 @@ resolved later, when the runtime loads them, and reported the same way.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import jsonschema
 from yarl import URL
 
+from edgeproxy import policies, viewer
 from edgeproxy.errors import ConfigError
+from edgeproxy.policies import LEGACY, Policies
 from edgeproxy.triggers import FACTS
 from edgeproxy.triggers import TRIGGERS as TRIGGERS  # re-exported: the config API names its triggers
 from edgeproxy.triggers import Trigger as Trigger
@@ -50,7 +54,19 @@ DEFAULT_POP = "IAD89-C1"
 DEFAULT_METHODS = frozenset({"GET", "HEAD"})
 # Which of CloudFront's documented read-only lists applies at viewer-response (reference §3.4, §10.5).
 ViewerResponseReadOnly = Literal["current", "2021"]
-CLOUDFRONT_TABLES = ("distribution", "origins", "behaviors", "default_behavior", "resolve")
+CLOUDFRONT_TABLES = (
+    "distribution",
+    "origins",
+    "behaviors",
+    "default_behavior",
+    "resolve",
+    "viewer",
+    "custom_error_responses",
+)
+DEFAULT_CACHE_SIZE = 256 * 1024 * 1024  # [distribution] cache_size: the edge cache's memory bound, in bytes
+SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+# §5.6: the error caching minimum TTL when no custom error response sets one.
+ERROR_CACHING_MIN_TTL = 10
 
 
 @dataclass(frozen=True)
@@ -133,8 +149,16 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
-# A handler reference (``file.py:function`` or ``module.function``), or the function itself (the Python API).
+# A handler reference (``file.py:function``, ``file.mjs:handler`` or ``module.function``), or the function itself
+# (the Python API).
 HandlerRef = str | Callable[..., Any]
+# Where a function runs: "process", in execution environments of its own (child processes, as Lambda runs each
+# environment), or "thread", on a worker thread of the proxy's own process (Python only).
+Isolation = Literal["thread", "process"]
+DEFAULT_CONCURRENCY = 32  # per function: environments that may run at once, beyond which invocations are throttled
+# Seconds an idle environment is kept before it is reclaimed. Lambda documents no figure; environments are observed
+# to last about 10 minutes idle (lambda-runtime-facts §11).
+DEFAULT_IDLE_RECLAIM = 600.0
 
 
 @dataclass(frozen=True)
@@ -152,19 +176,40 @@ class Association:
     include_body: bool = False
     timeout: float | None = None
     memory: int = 128
+    # Handler references run in environments of their own by default; a Python callable always runs on a thread.
+    isolation: Isolation = "process"
+    python: str | None = None  # the interpreter of a Python function's environments (None: the proxy's own)
+    node: str | None = None  # the node of a Node.js function's environments (None: "node" on PATH)
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 @dataclass(frozen=True)
 class Behavior:
-    """A cache behavior: a path pattern, the origin it routes to, its methods and its functions."""
+    """A cache behavior: a path pattern, the origin it routes to, its methods, its functions, and its cache and
+    origin request policies (:data:`~edgeproxy.policies.LEGACY` when it names neither). ``cached_methods``: GET and
+    HEAD, and OPTIONS if named (§5.3)."""
 
     path_pattern: str
     origin: Origin
     allowed_methods: frozenset[str] = DEFAULT_METHODS
     functions: Mapping[Trigger, Association] = field(default_factory=dict)
+    policies: Policies = LEGACY
+    cached_methods: frozenset[str] = DEFAULT_METHODS
 
     def matches(self, path: str) -> bool:
         return _pattern_regex(self.path_pattern).fullmatch(path.removeprefix("/")) is not None
+
+
+@dataclass(frozen=True)
+class CustomErrorResponse:
+    """One ``[[custom_error_responses]]`` entry (§5.6): for origin status ``error_code``, the page at
+    ``response_page_path`` (fetched through the behavior its path matches) is sent with ``response_code`` (the
+    origin's status when not given), and the error is cached for at least ``error_caching_min_ttl`` seconds."""
+
+    error_code: int
+    response_page_path: str | None = None
+    response_code: int | None = None
+    error_caching_min_ttl: int = ERROR_CACHING_MIN_TTL
 
 
 @dataclass(frozen=True)
@@ -182,6 +227,10 @@ class Distribution:
     viewer_response_read_only: ViewerResponseReadOnly = "current"
     # [resolve]: where to connect for an origin host name ("host" or "host:port", lower case), see `resolve_table`.
     resolve: Mapping[str, URL] = field(default_factory=dict)
+    cache_size: int = DEFAULT_CACHE_SIZE  # bytes
+    viewer: viewer.Location = viewer.DEFAULT_LOCATION  # [viewer]: the simulated viewer's location
+    custom_error_responses: Mapping[int, CustomErrorResponse] = field(default_factory=dict)  # by error code
+    idle_reclaim: float = DEFAULT_IDLE_RECLAIM  # seconds an idle execution environment is kept
 
     def behavior_for(self, path: str) -> Behavior:
         """The first behavior whose pattern matches the viewer's original path; the default one otherwise."""
@@ -237,8 +286,20 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     if error.validator == "oneOf" and ".functions." in key:
         return key, (
             "a function association is either a handler reference string or a table with 'handler' "
-            "and optional 'include_body', 'timeout', 'memory'"
+            "and optional 'include_body', 'timeout', 'memory', 'isolation', 'python', 'node', 'concurrency'"
         )
+    if error.validator == "oneOf" and key.endswith(("_policy.cookies", "_policy.query_strings", "_policy.headers")):
+        if key.endswith("cache_policy.headers"):
+            return key, 'a cache policy\'s headers are a list of header names (or "none")'
+        return key, f'{error.instance!r} is not "none", "all", {{ include = [...] }} or {{ exclude = [...] }}'
+    if error.validator == "oneOf" and key.endswith(("cache_policy", "origin_request_policy")):
+        return key, (
+            "a policy is a managed policy's name or id, or an inline table (see the README's Cache and policies); "
+            f"{error.instance!r} is neither"
+        )
+    if error.validator == "enum" and key.endswith("isolation"):
+        problem = f"{error.instance!r} is not 'process' (environments of their own) or 'thread' (in the proxy)"
+        return key, problem
     if error.validator == "enum" and key.endswith("allowed_methods"):
         return key, (
             'CloudFront allows only ["GET", "HEAD"], ["GET", "HEAD", "OPTIONS"] or '
@@ -325,6 +386,8 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
                 raise ConfigError(source, f"origins.{name}", problem)
             buckets[origin.bucket] = name
     resolve = resolve_table(raw.get("resolve", {}), source=source, buckets=buckets)
+    distribution = raw.get("distribution", {})
+    defaults = environment_settings(distribution, source=source, key="distribution", base_dir=base_dir)
 
     def behavior(spec: Mapping[str, Any], key: str) -> Behavior:
         origin_name = spec["origin"]
@@ -333,18 +396,26 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
             raise ConfigError(source, f"{key}.origin", f"no origin named {origin_name!r} (origins: {known})")
         functions = {
             trigger: _build_association(
-                trigger, value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir
+                trigger, value, source=source, key=f"{key}.functions.{trigger}", base_dir=base_dir, defaults=defaults
             )
             for trigger, value in spec.get("functions", {}).items()
         }
+        allowed_methods = frozenset(spec.get("allowed_methods", DEFAULT_METHODS))
+        cached_methods = frozenset(spec.get("cached_methods", DEFAULT_METHODS))
+        if not cached_methods <= allowed_methods:
+            problem = "OPTIONS can be cached only where it is allowed (allowed_methods)"
+            raise ConfigError(source, f"{key}.cached_methods", problem)
         return Behavior(
             path_pattern=spec.get("path_pattern", "*"),
             origin=origins[origin_name],
-            allowed_methods=frozenset(spec.get("allowed_methods", DEFAULT_METHODS)),
+            allowed_methods=allowed_methods,
             functions=functions,
+            policies=policies.for_behavior(
+                spec.get("cache_policy"), spec.get("origin_request_policy"), source=source, key=key
+            ),
+            cached_methods=cached_methods,
         )
 
-    distribution = raw.get("distribution", {})
     return Distribution(
         default_behavior=behavior(raw["default_behavior"], "default_behavior"),
         behaviors=tuple(behavior(spec, f"behaviors[{i}]") for i, spec in enumerate(raw.get("behaviors", []))),
@@ -354,7 +425,44 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
         origins=origins,
         viewer_response_read_only=distribution.get("viewer_response_read_only", "current"),
         resolve=resolve,
+        cache_size=_size(distribution.get("cache_size", DEFAULT_CACHE_SIZE), source=source),
+        viewer=_viewer(raw.get("viewer", {}), source=source),
+        custom_error_responses=_custom_error_responses(raw.get("custom_error_responses", []), source=source),
+        idle_reclaim=float(distribution.get("idle_reclaim", DEFAULT_IDLE_RECLAIM)),
     )
+
+
+def _size(value: int | str, *, source: str) -> int:
+    """``cache_size``: bytes, or ``"256MB"`` (KB, MB and GB of 1,024)."""
+    if isinstance(value, int):
+        return value
+    number, unit = re.fullmatch(r"([0-9.]+) ?([KMG]?B)", value).groups()  # type: ignore[union-attr]  # the schema
+    return int(float(number) * SIZE_UNITS[unit])
+
+
+def _viewer(raw: Mapping[str, Any], *, source: str) -> viewer.Location:
+    try:
+        return viewer.location(raw)
+    except viewer.LocationError as error:
+        raise ConfigError(source, f"viewer.{error.field}", error.problem) from None
+
+
+def _custom_error_responses(raw: Sequence[Mapping[str, Any]], *, source: str) -> dict[int, CustomErrorResponse]:
+    responses: dict[int, CustomErrorResponse] = {}
+    for index, spec in enumerate(raw):
+        key = f"custom_error_responses[{index}]"
+        code = spec["error_code"]
+        if code in responses:
+            raise ConfigError(source, f"{key}.error_code", f"error code {code} already has a custom error response")
+        if "response_code" in spec and "response_page_path" not in spec:
+            raise ConfigError(source, f"{key}.response_code", "a response_code goes with a response_page_path")
+        responses[code] = CustomErrorResponse(
+            error_code=code,
+            response_page_path=spec.get("response_page_path"),
+            response_code=spec.get("response_code"),
+            error_caching_min_ttl=spec.get("error_caching_min_ttl", ERROR_CACHING_MIN_TTL),
+        )
+    return responses
 
 
 def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: Path) -> Origin:
@@ -456,8 +564,42 @@ def custom_origin_from_url(
     )
 
 
+def interpreter(value: str, *, source: str, key: str, base_dir: Path) -> str:
+    """A ``python = "..."`` or ``node = "..."`` setting as the path of an executable: a path (relative to the config
+    file's folder) or a bare name looked up on PATH. Raises :class:`ConfigError` naming the key if there is none."""
+    if os.sep not in value and "/" not in value:
+        found = shutil.which(value)
+        if found is None:
+            raise ConfigError(source, key, f"{value!r} is not on PATH")
+        return found
+    path = (base_dir / value).expanduser()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ConfigError(source, key, f"{str(path)!r} is not an executable file")
+    return str(path.absolute())  # not resolved: a virtualenv's python is a symlink that must stay one
+
+
+def environment_settings(spec: Mapping[str, Any], *, source: str, key: str, base_dir: Path) -> dict[str, Any]:
+    """The execution-environment keys of a table (``isolation``, ``python``, ``node``, ``concurrency``), checked,
+    as :class:`Association` fields; keys not given are left out (the defaults apply)."""
+    settings: dict[str, Any] = {}
+    if "isolation" in spec:
+        settings["isolation"] = spec["isolation"]
+    for name in ("python", "node"):
+        if name in spec:
+            settings[name] = interpreter(spec[name], source=source, key=f"{key}.{name}", base_dir=base_dir)
+    if "concurrency" in spec:
+        settings["concurrency"] = int(spec["concurrency"])
+    return settings
+
+
 def _build_association(
-    trigger: Trigger, value: str | Mapping[str, Any], *, source: str, key: str, base_dir: Path
+    trigger: Trigger,
+    value: str | Mapping[str, Any],
+    *,
+    source: str,
+    key: str,
+    base_dir: Path,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Association:
     spec: Mapping[str, Any] = {"handler": value} if isinstance(value, str) else value
     if spec.get("include_body") and not FACTS[trigger].include_body:
@@ -475,6 +617,7 @@ def _build_association(
         include_body=bool(spec.get("include_body", False)),
         timeout=spec.get("timeout"),
         memory=memory,
+        **(dict(defaults or {}) | environment_settings(spec, source=source, key=key, base_dir=base_dir)),
     )
 
 
@@ -485,9 +628,12 @@ def from_flags(
     include_body: bool = False,
     timeouts: Mapping[Trigger, float] | None = None,
     base_dir: Path | None = None,
+    cache_policy: str | Mapping[str, Any] | None = None,
+    origin_request_policy: str | Mapping[str, Any] | None = None,
 ) -> Distribution:
     """The distribution ``edgeproxy serve --origin URL --viewer-request REF ...`` describes: one origin, one
-    default behavior allowing every method. ``origin`` is an http(s) URL or a local folder (S3-style)."""
+    default behavior allowing every method, with the policies given (as a config names them: see
+    :func:`edgeproxy.policies.for_behavior`). ``origin`` is an http(s) URL or a local folder (S3-style)."""
     base = (base_dir or Path.cwd()).resolve()
     source = "command line"
     if origin.startswith(("http://", "https://")):
@@ -500,6 +646,16 @@ def from_flags(
         if not directory.is_dir():
             raise ConfigError(source, "--origin", f"{origin!r} is neither an http(s) URL nor a directory")
         built = DirectoryOrigin(name="origin", directory=directory)
+    if cache_policy is not None or origin_request_policy is not None:
+        # The policies as a config file would give them, checked by the same schema (a name, or an inline table).
+        given = {
+            key: value
+            for key, value in (("cache_policy", cache_policy), ("origin_request_policy", origin_request_policy))
+            if value is not None
+        }
+        _validate(
+            {"origins": {"origin": {"url": "http://origin"}}, "default_behavior": {"origin": "origin", **given}}, source
+        )
     associations: dict[Trigger, Association] = {}
     for trigger, ref in functions.items():
         timeout = (timeouts or {}).get(trigger)
@@ -518,6 +674,7 @@ def from_flags(
             origin=built,
             allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}),
             functions=associations,
+            policies=policies.for_behavior(cache_policy, origin_request_policy, source=source, key="default_behavior"),
         ),
         origins={"origin": built},
     )
@@ -564,6 +721,7 @@ class TargetGroup:
     multi_value_headers: bool = False
     arn: str = DEFAULT_TARGET_GROUP_ARN
     health_check: HealthCheck = HealthCheck()
+    idle_reclaim: float = DEFAULT_IDLE_RECLAIM  # seconds an idle execution environment is kept
 
 
 def target_group_from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> TargetGroup:
@@ -593,12 +751,14 @@ def target_group_from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: 
         key="alb.target",
         timeout=spec.get("timeout"),
         memory=int(spec.get("memory", 128)),
+        **environment_settings(spec, source=source, key="alb", base_dir=base_dir),
     )
     return TargetGroup(
         target=target,
         multi_value_headers=spec.get("multi_value_headers", False),
         arn=spec.get("target_group_arn", DEFAULT_TARGET_GROUP_ARN),
         health_check=health_check,
+        idle_reclaim=float(spec.get("idle_reclaim", DEFAULT_IDLE_RECLAIM)),
     )
 
 
@@ -629,3 +789,40 @@ def target_group_from_flags(
         multi_value_headers=multi_value_headers,
         arn=arn,
     )
+
+
+@overload
+def with_environments(
+    served: Distribution, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> Distribution: ...
+@overload
+def with_environments(
+    served: TargetGroup, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> TargetGroup: ...
+@overload
+def with_environments(
+    served: Distribution | TargetGroup, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> Distribution | TargetGroup: ...
+def with_environments(
+    served: Distribution | TargetGroup, *, isolation: Isolation | None = None, idle_reclaim: float | None = None
+) -> Distribution | TargetGroup:
+    """``served`` with every function's ``isolation`` and the idle reclaim time overridden where given (what
+    ``serve --isolation thread`` and ``--idle-reclaim`` do to a config file's settings)."""
+
+    def association(one: Association) -> Association:
+        return one if isolation is None else replace(one, isolation=isolation)
+
+    if isinstance(served, TargetGroup):
+        served = replace(served, target=association(served.target))
+    else:
+
+        def behavior(one: Behavior) -> Behavior:
+            functions = {trigger: association(each) for trigger, each in one.functions.items()}
+            return replace(one, functions=functions)
+
+        served = replace(
+            served,
+            default_behavior=behavior(served.default_behavior),
+            behaviors=tuple(behavior(each) for each in served.behaviors),
+        )
+    return served if idle_reclaim is None else replace(served, idle_reclaim=idle_reclaim)

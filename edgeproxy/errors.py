@@ -114,14 +114,14 @@ class LambdaExecutionError(ViewerError):
 
 
 class LambdaLimitExceeded(ViewerError):
-    """The function could not run: Lambda throttled it (§3.1: 503)."""
+    """The function could not run: Lambda throttled it (§3.1: 503; the CloudFront guide's "HTTP 503 status code
+    (Lambda limit exceeded)" page: concurrent executions over Lambda's quota)."""
 
     status = 503
     x_cache = "LambdaLimitExceeded"
-    message = (
-        "The Lambda function associated with the CloudFront distribution was throttled. We can't connect to the "
-        "server for this app or website at this time."
-    )
+    # The page's reason line; its next sentence, "We can't connect to the server ... at this time.", is on every
+    # error page (server.error_page), as on the pages observed from CloudFront (lambda-runtime-facts §7).
+    message = "The Lambda function associated with the CloudFront distribution was throttled."
 
 
 class OriginConnectionError(ViewerError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,6 +65,9 @@ class ViewerRequest:
     http_version: str = "1.1"
     local_address: tuple[str, int] | None = None  # the proxy's own address and port, as the viewer reached it
     client_port: int | None = None  # the viewer's own port
+    # The X-Edgeproxy-Viewer-* headers it sent (Location field -> value), taken off its headers before the pipeline:
+    # where the simulated viewer is, for this request (edgeproxy.viewer).
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,51 @@ def as_received(
 def title_case(name: str) -> str:
     """``user-agent`` -> ``User-Agent``: how Lambda@Edge fills a missing ``key`` (§1.4)."""
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+# §4.1 and "Add CloudFront request headers": the headers CloudFront itself adds toward the origin when a cache or
+# origin request policy names them, in the spelling it sends (lower-case name -> spelling). Live traffic spells the
+# HTTP version header "CloudFront-Viewer-HTTP-Version" where the guide writes "-Http-Version"; names are
+# case-insensitive, and the live spelling is the one sent.
+CLOUDFRONT_HEADERS = {
+    name.lower(): name
+    for name in (
+        "CloudFront-Forwarded-Proto",
+        "CloudFront-Is-Android-Viewer",
+        "CloudFront-Is-Desktop-Viewer",
+        "CloudFront-Is-IOS-Viewer",
+        "CloudFront-Is-Mobile-Viewer",
+        "CloudFront-Is-SmartTV-Viewer",
+        "CloudFront-Is-Tablet-Viewer",
+        "CloudFront-Viewer-Address",
+        "CloudFront-Viewer-ASN",
+        "CloudFront-Viewer-City",
+        "CloudFront-Viewer-Country",
+        "CloudFront-Viewer-Country-Name",
+        "CloudFront-Viewer-Country-Region",
+        "CloudFront-Viewer-Country-Region-Name",
+        "CloudFront-Viewer-Header-Count",
+        "CloudFront-Viewer-Header-Order",
+        "CloudFront-Viewer-HTTP-Version",
+        "CloudFront-Viewer-JA3-Fingerprint",
+        "CloudFront-Viewer-JA4-Fingerprint",
+        "CloudFront-Viewer-Latitude",
+        "CloudFront-Viewer-Longitude",
+        "CloudFront-Viewer-Metro-Code",
+        "CloudFront-Viewer-Postal-Code",
+        "CloudFront-Viewer-Time-Zone",
+        "CloudFront-Viewer-TLS",
+    )
+}
+# Allowed in an origin request policy, never in a cache key ("Add CloudFront request headers"; JA4, added in 2024,
+# is documented for origin request policies like JA3).
+ORIGIN_REQUEST_POLICY_ONLY = frozenset(
+    {
+        "cloudfront-viewer-address",
+        "cloudfront-viewer-asn",
+        "cloudfront-viewer-ja3-fingerprint",
+        "cloudfront-viewer-ja4-fingerprint",
+        "cloudfront-viewer-tls",
+    }
+)
+DEVICE_HEADERS = frozenset(name for name in CLOUDFRONT_HEADERS if name.startswith("cloudfront-is-"))

@@ -261,14 +261,24 @@ async def serve_until_stopped(
     *,
     header_timeout: float | None = None,
     idle_timeout: float | None = None,
+    admin: web.Application | None = None,
+    admin_port: int = 0,
 ) -> None:
     """The command line's server: print its URL, serve until SIGTERM (or Ctrl-C, as KeyboardInterrupt), then
-    close cleanly."""
+    close cleanly. ``admin``: an admin application (:func:`edgeproxy.admin.admin_app`) served on the same host at
+    ``admin_port``, whose URL is printed on the next line."""
     listener = await Listener.start(app, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout)
+    control = None
     try:
+        if admin is not None:
+            control = await Listener.start(admin, host, admin_port)
         print(f"edgeproxy listening on {listener.url}", flush=True)
+        if control is not None:
+            print(f"edgeproxy admin on {control.url}", flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
     finally:
+        if control is not None:
+            await control.close()
         await listener.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from email.utils import formatdate
@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from edgeproxy import serving
 from edgeproxy.config import CustomOrigin, DirectoryOrigin, Distribution
-from edgeproxy.errors import RequestRejected, ViewerError
+from edgeproxy.errors import ConfigError, RequestRejected, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache
 from edgeproxy.headers import as_received
@@ -31,6 +31,8 @@ from edgeproxy.pipeline import Pipeline
 from edgeproxy.rules import STRICT, Strictness
 from edgeproxy.runtime import Runtime
 from edgeproxy.s3 import FolderBucket
+from edgeproxy.viewer import is_override
+from edgeproxy.viewer import overrides as viewer_overrides
 
 log = logging.getLogger("edgeproxy")
 
@@ -57,6 +59,7 @@ class Options:
     debug_headers: bool = False  # send X-Edgeproxy-Error with the precise reason of an error page
     reload: bool = False
     observers: tuple[Observer, ...] = ()  # attached from the start (more may attach later: serving.OBSERVERS)
+    clock: Callable[[], float] | None = None  # the edge cache's monotonic clock (tests advance their own)
 
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
@@ -192,16 +195,22 @@ async def handle(request: web.Request) -> web.StreamResponse:
     observers = request.app[serving.OBSERVERS]
     distribution = pipeline.distribution
     uri, querystring = serving.request_target(request)
+    headers = as_received(request.raw_headers, request.headers)
+    overrides = {}
+    if any(is_override(name) for name in headers):  # X-Edgeproxy-Viewer-*: taken off before the pipeline
+        overrides = viewer_overrides(headers.items())
+        headers = CIMultiDict((name, value) for name, value in headers.items() if not is_override(name))
     viewer = ViewerRequest(
         client_ip=request.remote or "127.0.0.1",
         method=request.method,
         uri=uri,
         querystring=querystring,
-        headers=as_received(request.raw_headers, request.headers),
+        headers=headers,
         body=request.content if request.body_exists else None,
         http_version=f"{request.version.major}.{request.version.minor}",
         local_address=serving.local_address(request),
         client_port=serving.client_port(request),
+        overrides=overrides,
     )
     exchange = Exchange(new_request_id(), "cloudfront", viewer)
     behavior = distribution.behavior_for(uri)
@@ -243,14 +252,22 @@ def create_app(
     strictness = options.strictness
     if distribution.viewer_response_read_only == "2021":
         strictness = replace(strictness, legacy_viewer_response_read_only=True)
-    runtime = runtime or Runtime()
-    runtime.load_all(
-        association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
-    )
+    own_runtime = runtime is None
+    runtime = runtime or Runtime(idle_reclaim=distribution.idle_reclaim)
+    try:
+        runtime.load_all(
+            association for behavior in distribution.all_behaviors() for association in behavior.functions.values()
+        )
+    except ConfigError:
+        if own_runtime:
+            runtime.close()  # the environments of the functions that did start
+        raise
     origin = origin or default_origin(distribution)
     observers = Observers(*options.observers)
     via = via_value(distribution)
-    pipeline = Pipeline(distribution, runtime, origin, via=via, strictness=strictness, observers=observers)
+    pipeline = Pipeline(
+        distribution, runtime, origin, via=via, strictness=strictness, observers=observers, clock=options.clock
+    )
     app = serving.application(handle, max_line_size=PARSER_LINE_BYTES, max_headers=PARSER_MAX_HEADERS)
     app[PIPELINE] = pipeline
     app[OPTIONS] = options

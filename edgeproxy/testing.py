@@ -29,8 +29,9 @@ from typing import Any, cast
 
 from aiohttp import ClientResponse, ClientSession, web
 
-from edgeproxy import alb, config, record, serving
-from edgeproxy.config import Association, Distribution, HandlerRef, TargetGroup, ViewerResponseReadOnly
+from edgeproxy import alb, config, record, serving, viewer
+from edgeproxy.cache import Cached, invalidation_problem
+from edgeproxy.config import Association, Distribution, HandlerRef, Isolation, TargetGroup, ViewerResponseReadOnly
 from edgeproxy.errors import EventArgumentError, FunctionError, ReplayMissError, ViewerError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
@@ -40,7 +41,7 @@ from edgeproxy.listener import Listener
 from edgeproxy.rules import CONTROL_CHARACTER, HEADER_NAME, QUERYSTRING_FORBIDDEN, Strictness, validate
 from edgeproxy.runtime import Runtime
 from edgeproxy.runtime.marshal import copy_json
-from edgeproxy.server import Options, create_app, via_value
+from edgeproxy.server import PIPELINE, Options, create_app, via_value
 from edgeproxy.triggers import FACTS, ORIGIN_TRIGGERS, REQUEST_TRIGGERS, RESPONSE_TRIGGERS, Trigger
 
 log = logging.getLogger("edgeproxy")
@@ -123,6 +124,7 @@ def cloudfront_event(
     body: bytes | str | None = None,
     status: int | None = None,
     response_headers: HeadersArg | None = None,
+    country: str | None = None,
 ) -> Event:
     """A Lambda@Edge event for ``trigger``, as the proxy would build it for this viewer request.
 
@@ -131,7 +133,8 @@ def cloudfront_event(
     is ``origin``: an http(s) URL (``https://origin.example.com`` by default) or an S3 bucket, ``s3://my-bucket``.
     ``body`` adds ``request.body`` as an include-body association would (request triggers; not for ``GET`` or
     ``HEAD``). ``status`` (200 by default) and ``response_headers`` (sample ones by default) make the origin's
-    response at response triggers.
+    response at response triggers. ``country`` adds ``CloudFront-Viewer-Country`` (an ISO 3166-1 alpha-2 code) as
+    CloudFront does at origin triggers when a cache or origin request policy names it.
 
     An argument CloudFront could not send in such an event (a path without ``/``, a status outside 200-599 or, at
     viewer-response, of 400 or more, a body on a GET, an argument of another trigger...) raises
@@ -145,6 +148,22 @@ def cloudfront_event(
     _applies(trigger, "body", body, REQUEST_TRIGGERS)
     _applies(trigger, "status", status, RESPONSE_TRIGGERS)
     _applies(trigger, "response_headers", response_headers, RESPONSE_TRIGGERS)
+    _applies(trigger, "country", country, ORIGIN_TRIGGERS)  # §2.5: added after viewer-request
+    added: list[tuple[str, str]] = []
+    if country is not None:
+        try:
+            place = viewer.location({"country": country})
+        except viewer.LocationError as error:
+            raise EventArgumentError("country", country, error.problem) from None
+        added = viewer.cloudfront_headers(
+            ["cloudfront-viewer-country"],
+            place=place,
+            user_agent=None,
+            client_ip=client_ip,
+            client_port=None,
+            http_version="1.1",
+            viewer_header_names=[],
+        )
     if body is not None and method in ("GET", "HEAD"):
         raise EventArgumentError("body", body, f"a {method} request has no body (CloudFront answers 403 to one)")
     if status is not None and not 200 <= status <= 599:
@@ -169,7 +188,9 @@ def cloudfront_event(
         request["body"] = dict(cloudfront.body_record(data, facts.size_limit))
     if facts.location == "origin":
         request = dict(
-            cloudfront.toward_origin(request, event_origin, client_ip=client_ip, via=via_value(distribution))
+            cloudfront.toward_origin(
+                request, event_origin, client_ip=client_ip, via=via_value(distribution), added=added
+            )
         )
     response = None
     if not facts.is_request:
@@ -244,9 +265,12 @@ async def ainvoke(
     lenient: bool = False,
     viewer_response_read_only: ViewerResponseReadOnly = "current",
     base_dir: Path | None = None,
+    isolation: Isolation | None = None,
 ) -> dict[str, Any]:
-    """Run ``handler`` (a ``file.py:function`` / ``module.function`` reference, resolved from ``base_dir`` or the
-    working directory, or a callable) on an event and return its result, validated as AWS validates it.
+    """Run ``handler`` (a ``file.py:function``, ``file.mjs:handler`` or ``module.function`` reference, resolved
+    from ``base_dir`` or the working directory, or a Python callable) on an event and return its result, validated
+    as AWS validates it. A reference runs in an execution environment of its own (a Python or Node.js process),
+    unless ``isolation="thread"`` (Python: in this process); a callable always runs in this process.
 
     For a Lambda@Edge event the trigger is its ``config.eventType``; the result comes back with missing header
     ``key`` fields filled in, as CloudFront does, and a broken rule raises
@@ -262,7 +286,7 @@ async def ainvoke(
     referenced module is imported afresh. A reference that cannot be loaded raises
     :class:`~edgeproxy.errors.ConfigError`."""
     copied: Any = copy_json(event)
-    runtime = Runtime(max_threads=2)
+    runtime = Runtime(max_threads=2, isolation=isolation)
     try:
         association = Association(
             handler,
@@ -272,7 +296,7 @@ async def ainvoke(
             timeout=timeout,
             memory=memory,
         )
-        function = runtime.load(association)
+        function = runtime.load(association, edge=not alb_events.is_alb_event(copied))
         if alb_events.is_alb_event(copied):
             group = TargetGroup(target=association, multi_value_headers=alb_events.is_multi_value(copied))
             response = await alb.Target(group=group, runtime=runtime, function=function).respond(copied)
@@ -316,6 +340,7 @@ def invoke(
     lenient: bool = False,
     viewer_response_read_only: ViewerResponseReadOnly = "current",
     base_dir: Path | None = None,
+    isolation: Isolation | None = None,
 ) -> dict[str, Any]:
     """:func:`ainvoke` for synchronous code; also callable from inside a running event loop (it then runs on a
     loop of its own in a helper thread)."""
@@ -327,6 +352,7 @@ def invoke(
         lenient=lenient,
         viewer_response_read_only=viewer_response_read_only,
         base_dir=base_dir,
+        isolation=isolation,
     )
     try:
         asyncio.get_running_loop()
@@ -358,11 +384,27 @@ class EdgeProxy:
         self.client = ClientSession(base_url=listener.url, auto_decompress=False)
         self.recording = session  # its path and the record mode in effect, when serving with a recording
         self._app = listener.runner.app
+        self._pipeline = self._app.get(PIPELINE)
         self._listeners = [listener] if origin is None else [listener, origin]
 
     def observe(self, observer: Observer) -> None:
         """Attach ``observer``: it is told about every exchange from now on (see :class:`edgeproxy.Observer`)."""
         self._app[serving.OBSERVERS].attach(observer)
+
+    @property
+    def cache(self) -> list[Cached]:
+        """What the edge cache holds now, least recently used first: each entry's key, status, age and TTL (in
+        seconds), whether it is fresh, and its size (empty in ALB mode)."""
+        return self._pipeline.cache.listing() if self._pipeline is not None else []
+
+    def invalidate(self, *paths: str) -> int:
+        """Invalidate ``paths`` as CloudFront does (``/images/a.jpg``, ``/images/*``: exact paths, or a ``*`` at the
+        end; every header and cookie variant goes); how many cached objects were removed. A path CloudFront would
+        refuse raises ``ValueError``."""
+        for path in paths:
+            if problem := invalidation_problem(path):
+                raise ValueError(problem)
+        return self._pipeline.cache.invalidate(paths) if self._pipeline is not None else 0
 
     @property
     def replay_misses(self) -> list[ReplayMissError]:
@@ -416,8 +458,13 @@ async def start(
     default_redactions: bool = True,
     header_timeout: float | None = None,
     idle_timeout: float | None = None,
+    isolation: Isolation | None = None,
+    idle_reclaim: float | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    cache_policy: str | Mapping[str, Any] | None = None,
+    origin_request_policy: str | Mapping[str, Any] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> EdgeProxy:
     """Start edgeproxy in the running event loop, on a free port unless ``port`` is given, from one of:
 
@@ -437,8 +484,16 @@ async def start(
     host, path and query by default); ``redact`` adds header, cookie or query-parameter names to keep out of the
     file, and ``default_redactions=False`` turns off the default ones (credentials headers, origin custom headers).
 
+    ``cache_policy`` and ``origin_request_policy`` (with ``origin``) are the default behavior's policies, as a
+    config names them (a managed name or id, or an inline table as a mapping); ``clock`` replaces the edge cache's
+    monotonic clock (a test advances its own instead of sleeping).
+
     ``header_timeout`` and ``idle_timeout`` are the viewer connection timeouts of ``edgeproxy serve
     --header-timeout/--idle-timeout``, in seconds (by default 60, and 75 or, in ALB mode, 60).
+
+    Handler references run in execution environments of their own (``isolation="process"``); ``isolation="thread"``
+    runs Python ones in this process (a debugger's breakpoints work in them), as it always runs callables.
+    ``idle_reclaim`` is how long (seconds) an idle environment is kept (10 minutes by default).
 
     Call :meth:`EdgeProxy.close` when done (the pytest fixture does)."""
     if sum(given is not None for given in (config_file, origin, alb_target)) != 1:
@@ -462,11 +517,19 @@ async def start(
             "viewer-response": viewer_response,
         }
         functions = {trigger: handler for trigger, handler in given.items() if handler is not None}
-        loaded = config.from_flags(str(origin), functions, include_body=include_body, timeouts=timeouts)
+        loaded = config.from_flags(
+            str(origin),
+            functions,
+            include_body=include_body,
+            timeouts=timeouts,
+            cache_policy=cache_policy,
+            origin_request_policy=origin_request_policy,
+        )
     session = None
     try:
         if isinstance(loaded, Distribution) and viewer_response_read_only is not None:
             loaded = dataclasses.replace(loaded, viewer_response_read_only=viewer_response_read_only)
+        loaded = config.with_environments(loaded, isolation=isolation, idle_reclaim=idle_reclaim)
         if recording is not None:
             read, path = (
                 (recording, recording.path) if isinstance(recording, record.Recording) else (None, Path(recording))
@@ -484,7 +547,9 @@ async def start(
         if isinstance(loaded, TargetGroup):
             app = alb.create_app(loaded, observers=observers)
         else:
-            options = Options(strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observers=observers)
+            options = Options(
+                strictness=Strictness(lenient=lenient), debug_headers=debug_headers, observers=observers, clock=clock
+            )
             app = create_app(loaded, options, origin=session.origin if session else None)
         listener = await Listener.start(app, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout)
     except BaseException:

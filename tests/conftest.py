@@ -13,7 +13,7 @@ import sys
 import textwrap
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,8 +331,9 @@ def association(tmp_path: Path, ref: str) -> Association:
 
 @pytest.fixture
 def runtime() -> Iterator[Runtime]:
-    """A runtime on the thread executor, closed after the test."""
-    runtime = Runtime(max_threads=8)
+    """A runtime on the thread executor (``isolation="thread"``, whatever the associations say), closed after the
+    test."""
+    runtime = Runtime(max_threads=8, isolation="thread")
     yield runtime
     runtime.close()
 
@@ -350,3 +351,98 @@ async def inspected() -> AsyncIterator[InspectedFactory]:
     for proxy, listener in running:
         await listener.close()
         await proxy.close()
+
+
+@dataclass
+class Answer_:
+    """What the scripted origin answers for a path: status, headers (in order, repeats kept) and body."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b"body"
+
+
+@dataclass
+class ScriptedOrigin:
+    """A real origin whose answers a test sets per path (:meth:`answer`), recording every request it receives. A
+    request whose ``If-None-Match`` names the answer's ``ETag`` gets a 304 (unless ``revalidation`` is set to
+    another answer for that path)."""
+
+    url: str = ""
+    seen: list[Seen] = field(default_factory=list)
+    answers: dict[str, Answer_] = field(default_factory=dict)
+
+    def answer(
+        self, path: str, status: int = 200, headers: Iterable[tuple[str, str]] = (), body: bytes = b"body"
+    ) -> None:
+        self.answers[path] = Answer_(status, list(headers), body)
+
+    def paths(self) -> list[str]:
+        return [seen.raw_path for seen in self.seen]
+
+    @property
+    def last(self) -> Seen:
+        return self.seen[-1]
+
+    def app(self) -> web.Application:
+        async def handle(request: web.Request) -> web.Response:
+            self.seen.append(
+                Seen(
+                    method=request.method,
+                    raw_path=request.raw_path,
+                    headers=[(key.decode(), value.decode()) for key, value in request.raw_headers],
+                    body=await request.read(),
+                )
+            )
+            answer = self.answers.get(request.path, Answer_(404, [], b"not scripted"))
+            etag = dict((name.lower(), value) for name, value in answer.headers).get("etag")
+            if etag is not None and request.headers.get("If-None-Match") == etag and answer.status == 200:
+                response = web.Response(status=304)
+                for name, value in answer.headers:
+                    if name.lower() not in ("content-type", "content-length"):
+                        response.headers.add(name, value)
+                return response
+            response = web.Response(status=answer.status, body=answer.body)
+            for name, value in answer.headers:
+                if name.lower() == "content-type":
+                    response.content_type = value
+                else:
+                    response.headers.add(name, value)
+            return response
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        return app
+
+
+@pytest.fixture
+async def scripted(aiohttp_server: AiohttpServer) -> ScriptedOrigin:
+    origin = ScriptedOrigin()
+    server: TestServer = await aiohttp_server(origin.app())
+    origin.url = str(server.make_url("")).rstrip("/")
+    return origin
+
+
+class Clock:
+    """A monotonic clock a test advances by hand (the edge cache's: ``Options(clock=clock)``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def distribution_from(tmp_path: Path, toml: str) -> Distribution:
+    """The distribution an ``edgeproxy.toml`` describes (written to ``tmp_path``)."""
+    path = tmp_path / "edgeproxy.toml"
+    path.write_text(toml)
+    return config.load(path)

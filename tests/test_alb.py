@@ -146,6 +146,25 @@ async def test_method_and_head_response(
     assert int(response.headers["Content-Length"]) > 0  # the length of the body a GET would get
 
 
+@pytest.mark.parametrize("status", [204, 304])
+async def test_no_content_after_a_204_or_304_whatever_body_the_function_returned(
+    status: int, alb_proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
+    handler = f"def handler(event, context):\n    return {{'statusCode': {status}, 'body': 'not sent'}}\n"
+    client = await alb_proxy(write_handler("no_content", handler))
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+    writer.write(request * 2)  # two requests on one keep-alive connection: the second answer must follow the first
+    await writer.drain()
+    answers = b""
+    while answers.count(b"HTTP/1.1 ") < 2 or not answers.endswith(b"\r\n\r\n"):
+        answers += await asyncio.wait_for(reader.read(65536), 10)
+    writer.close()
+    assert b"not sent" not in answers
+    assert answers.count(f"HTTP/1.1 {status} ".encode()) == 2
+
+
 # 50, 61, 62: headers the load balancer adds
 
 
@@ -606,7 +625,7 @@ async def test_context_and_lambda_logs(
     )
     client = await alb_proxy(write_handler("ctx", source), seconds=2)
     body = await (await client.get("/")).json(content_type=None)
-    assert body["memory"] == 128
+    assert body["memory"] == "128"  # a string, as Lambda's Python runtime has it
     # behind an ALB it is the function itself, invoked unqualified; not a Lambda@Edge replica (us-east-1.ctx)
     assert (body["name"], body["version"], body["group"]) == ("ctx", "$LATEST", "/aws/lambda/ctx")
     assert body["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:ctx"

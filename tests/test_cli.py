@@ -167,8 +167,11 @@ def test_missing_handler_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize(
     ("ref", "problem"),
     [
-        ("security_headers.py", "names no function: a handler reference is 'file.py:function' or 'module.function'"),
-        ("index.mjs", "names a Node.js file: Node.js handlers are not supported yet"),
+        (
+            "security_headers.py",
+            "names no function: a handler reference is 'file.py:function', 'file.mjs:function' or 'module.function'",
+        ),
+        ("index.mjs", "names no function: a handler reference is 'file.py:function', 'file.mjs:function' or"),
     ],
 )
 def test_a_handler_reference_that_is_not_one_exits_2_saying_what_a_reference_is(

@@ -33,7 +33,7 @@ async def test_context_fields_and_remaining_time(tmp_path: Path, runtime: Runtim
     assert result["function_name"] == "us-east-1.ctx"
     assert result["function_version"] == "1"
     assert result["invoked_function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:ctx:1"
-    assert result["memory_limit_in_mb"] == 128
+    assert result["memory_limit_in_mb"] == "128"  # a string, as Lambda's Python runtime has it
     assert re.fullmatch(r"[0-9a-f-]{36}", result["aws_request_id"])
     assert result["log_group_name"] == "/aws/lambda/us-east-1.ctx"
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[1\][0-9a-f]{32}", result["log_stream_name"])
@@ -179,20 +179,26 @@ async def test_a_results_own_equality_never_runs(tmp_path: Path, runtime: Runtim
     [
         ("security_headers.py", "'security_headers.py' names no function: a handler reference is 'file.py:function'"),
         ("security_headers.py", "(for example 'security_headers.py:handler' or 'security_headers.handler')"),
-        ("lib/auth.py:", "'lib/auth.py:' names no function: a handler reference is 'file.py:function' or"),
+        ("lib/auth.py:", "'lib/auth.py:' names no function: a handler reference is 'file.py:function', 'file.mjs"),
         (":handler", "':handler' names no function"),
-        ("nodots", "'nodots' is not a handler reference: a handler reference is 'file.py:function' or"),
-        ("index.mjs", "'index.mjs' names a Node.js file: Node.js handlers are not supported yet"),
-        ("index.js:handler", "'index.js:handler' names a Node.js file: Node.js handlers are not supported yet"),
-        ("app.cjs:handler", "Node.js handlers are not supported yet"),
-        ("node_app.handler", "node_app.mjs is there, but Node.js handlers are not supported yet"),
+        ("nodots", "'nodots' is not a handler reference: a handler reference is 'file.py:function', 'file.mjs"),
+        ("index.mjs", "'index.mjs' names no function: a handler reference is"),
+        ("index.mjs", "(for example 'index.mjs:handler' or 'index.handler')"),
+        ("index.js:handler", "index.js' does not exist"),
+        ("app.cjs:handler", "app.cjs' does not exist"),
+        (
+            "missing.handler",
+            "missing.py' does not exist (nor, for Node.js, missing, missing.js, missing.mjs or missing",
+        ),
+        ("both.handler", "'both.handler' could be both.py (Python) or both.mjs (Node.js): name the file"),
     ],
 )
-def test_a_reference_that_is_not_a_python_handler_says_what_a_reference_looks_like(
+def test_a_reference_that_names_no_handler_says_what_a_reference_looks_like(
     ref: str, problem: str, tmp_path: Path, runtime: Runtime
 ) -> None:
     (tmp_path / "security_headers.py").write_text("def handler(event, context):\n    return None\n")
-    (tmp_path / "node_app.mjs").write_text("export const handler = async (event) => event;\n")
+    (tmp_path / "both.py").write_text("def handler(event, context):\n    return None\n")
+    (tmp_path / "both.mjs").write_text("export const handler = async (event) => event;\n")
     with pytest.raises(ConfigError) as caught:
         runtime.load(association(tmp_path, ref))
     assert problem in caught.value.problem

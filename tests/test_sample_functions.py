@@ -23,6 +23,28 @@ def ref(name: str, folder: Path = SAMPLES) -> str:
     return f"{folder / name}.py:handler"
 
 
+# The samples that have a Node.js version: an ES module, CommonJS with a callback, an ES module, CommonJS (.cjs).
+NODE_SAMPLES = {
+    "security_headers": "security_headers.mjs",
+    "redirects": "redirects.js",
+    "basic_auth": "basic_auth.mjs",
+    "spa_index": "spa_index.cjs",
+}
+
+
+@pytest.fixture(
+    params=["python", pytest.param("node", marks=pytest.mark.skipif(shutil.which("node") is None, reason="no node"))]
+)
+def language(request: pytest.FixtureRequest) -> str:
+    """Each test of a sample with a Node.js version runs against both versions."""
+    value: str = request.param
+    return value
+
+
+def sample(name: str, language: str) -> str:
+    return ref(name) if language == "python" else f"{SAMPLES / NODE_SAMPLES[name]}:handler"
+
+
 def basic(credentials: bytes, scheme: str = "Basic") -> dict[str, str]:
     return {"Authorization": f"{scheme} {base64.b64encode(credentials).decode()}"}
 
@@ -46,8 +68,8 @@ SECURITY_HEADERS = {
 }
 
 
-async def test_security_headers_at_viewer_response(origin: Origin, proxy: ProxyFactory) -> None:
-    client = await proxy(origin=origin.url, functions={"viewer-response": ref("security_headers")})
+async def test_security_headers_at_viewer_response(language: str, origin: Origin, proxy: ProxyFactory) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-response": sample("security_headers", language)})
     response = await client.get("/page")
     assert response.status == 200
     for name, value in SECURITY_HEADERS.items():
@@ -57,14 +79,16 @@ async def test_security_headers_at_viewer_response(origin: Origin, proxy: ProxyF
     assert response.headers["X-Cache"] == "Miss from cloudfront"
 
 
-async def test_security_headers_on_errors_need_origin_response(origin: Origin, proxy: ProxyFactory) -> None:
+async def test_security_headers_on_errors_need_origin_response(
+    language: str, origin: Origin, proxy: ProxyFactory
+) -> None:
     # CloudFront skips viewer-response for statuses of 400 and up; origin-response still runs.
-    at_viewer = await proxy(origin=origin.url, functions={"viewer-response": ref("security_headers")})
+    at_viewer = await proxy(origin=origin.url, functions={"viewer-response": sample("security_headers", language)})
     response = await at_viewer.get("/status/404")
     assert response.status == 404
     assert "Strict-Transport-Security" not in response.headers
 
-    at_origin = await proxy(origin=origin.url, functions={"origin-response": ref("security_headers")})
+    at_origin = await proxy(origin=origin.url, functions={"origin-response": sample("security_headers", language)})
     response = await at_origin.get("/status/404")
     assert (response.status, await response.text()) == (404, "status 404")
     for name, value in SECURITY_HEADERS.items():
@@ -74,8 +98,8 @@ async def test_security_headers_on_errors_need_origin_response(origin: Origin, p
 # redirects.py
 
 
-async def test_redirect_keeps_raw_query_and_skips_origin(origin: Origin, proxy: ProxyFactory) -> None:
-    client = await proxy(origin=origin.url, functions={"viewer-request": ref("redirects")})
+async def test_redirect_keeps_raw_query_and_skips_origin(language: str, origin: Origin, proxy: ProxyFactory) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": sample("redirects", language)})
     response = await client.session.get(raw_url(client, "/old-page?ref=mail&q=a%20b"), allow_redirects=False)
     assert (response.status, response.reason) == (301, "Moved Permanently")
     assert response.headers["Location"] == "/new-page?ref=mail&q=a%20b"
@@ -96,24 +120,24 @@ async def test_redirect_keeps_raw_query_and_skips_origin(origin: Origin, proxy: 
     ],
 )
 async def test_redirect_trailing_slash_normalisation(
-    origin: Origin, proxy: ProxyFactory, path: str, location: str
+    language: str, origin: Origin, proxy: ProxyFactory, path: str, location: str
 ) -> None:
-    client = await proxy(origin=origin.url, functions={"viewer-request": ref("redirects")})
+    client = await proxy(origin=origin.url, functions={"viewer-request": sample("redirects", language)})
     response = await client.session.get(raw_url(client, path), allow_redirects=False)
     assert response.status == 301
     assert response.headers["Location"] == location
     assert origin.seen == []
 
 
-async def test_redirect_keeps_method_for_post(origin: Origin, proxy: ProxyFactory) -> None:
-    client = await proxy(origin=origin.url, functions={"viewer-request": ref("redirects")})
+async def test_redirect_keeps_method_for_post(language: str, origin: Origin, proxy: ProxyFactory) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": sample("redirects", language)})
     response = await client.post("/old-page", data=b"form=1", allow_redirects=False)
     assert (response.status, response.reason) == (308, "Permanent Redirect")
     assert response.headers["Location"] == "/new-page"
 
 
-async def test_unmapped_paths_reach_origin_unchanged(origin: Origin, proxy: ProxyFactory) -> None:
-    client = await proxy(origin=origin.url, functions={"viewer-request": ref("redirects")})
+async def test_unmapped_paths_reach_origin_unchanged(language: str, origin: Origin, proxy: ProxyFactory) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": sample("redirects", language)})
     for path in ("/", "/new-page?x=1", "/docs/intro.html"):
         response = await client.session.get(raw_url(client, path), allow_redirects=False)
         assert response.status == 200
@@ -139,8 +163,8 @@ GOOD = b"edge:correct-horse-battery-staple"
     ],
     ids=["missing", "wrong-password", "wrong-user", "other-scheme", "malformed", "empty"],
 )
-async def test_basic_auth_rejects(origin: Origin, proxy: ProxyFactory, headers: dict[str, str]) -> None:
-    client = await proxy(origin=origin.url, functions={"viewer-request": ref("basic_auth")})
+async def test_basic_auth_rejects(language: str, origin: Origin, proxy: ProxyFactory, headers: dict[str, str]) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": sample("basic_auth", language)})
     response = await client.get("/secret", headers=headers)
     assert (response.status, response.reason) == (401, "Unauthorized")
     assert response.headers["WWW-Authenticate"] == 'Basic realm="Restricted", charset="UTF-8"'
@@ -151,8 +175,10 @@ async def test_basic_auth_rejects(origin: Origin, proxy: ProxyFactory, headers: 
 
 
 @pytest.mark.parametrize("scheme", ["Basic", "basic"])
-async def test_basic_auth_lets_right_credentials_through(origin: Origin, proxy: ProxyFactory, scheme: str) -> None:
-    client = await proxy(origin=origin.url, functions={"viewer-request": ref("basic_auth")})
+async def test_basic_auth_lets_right_credentials_through(
+    language: str, origin: Origin, proxy: ProxyFactory, scheme: str
+) -> None:
+    client = await proxy(origin=origin.url, functions={"viewer-request": sample("basic_auth", language)})
     response = await client.get("/secret?x=1", headers=basic(GOOD, scheme))
     assert response.status == 200
     assert response.headers["X-Cache"] == "Miss from cloudfront"
@@ -261,20 +287,20 @@ async def test_ab_keeps_origin_cookies(proxy: ProxyFactory, aiohttp_server: Aioh
     ],
 )
 async def test_spa_index_rewrites_routes_not_files(
-    origin: Origin, proxy: ProxyFactory, path: str, expected: str
+    language: str, origin: Origin, proxy: ProxyFactory, path: str, expected: str
 ) -> None:
-    client = await proxy(origin=origin.url, functions={"origin-request": ref("spa_index")})
+    client = await proxy(origin=origin.url, functions={"origin-request": sample("spa_index", language)})
     response = await client.get(path)
     assert response.status == 200
     assert origin.last.raw_path == expected
 
 
-async def test_spa_index_in_front_of_s3_style_folder(proxy: ProxyFactory, tmp_path: Path) -> None:
+async def test_spa_index_in_front_of_s3_style_folder(language: str, proxy: ProxyFactory, tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<!doctype html><title>app</title>")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.html").write_text("<h1>docs</h1>")
     (tmp_path / "app.js").write_text("console.log('app')")
-    client = await proxy(origin=str(tmp_path), functions={"origin-request": ref("spa_index")})
+    client = await proxy(origin=str(tmp_path), functions={"origin-request": sample("spa_index", language)})
     for path, body in (
         ("/", "<!doctype html><title>app</title>"),
         ("/any/client/route", "<!doctype html><title>app</title>"),
@@ -579,11 +605,22 @@ async def test_cache_control_of_origin_is_kept(proxy: ProxyFactory, aiohttp_serv
         ("form_honeypot", "viewer-request"),
         ("cors_headers", "origin-response"),
         ("cache_control", "origin-response"),
+        *[
+            (f"node:{name}", trigger)
+            for name, trigger in [
+                ("security_headers", "viewer-response"),
+                ("redirects", "viewer-request"),
+                ("basic_auth", "viewer-request"),
+                ("spa_index", "origin-request"),
+            ]
+        ],
     ],
 )
 def test_invoke_on_fixture_events(name: str, trigger: str, capsys: pytest.CaptureFixture[str]) -> None:
     event = ROOT / "fixtures" / "events" / f"{trigger}.json"
-    assert cli.main(["invoke", ref(name), "--event", str(event)]) == 0, capsys.readouterr().err
+    handler = sample(name.removeprefix("node:"), "node") if name.startswith("node:") else ref(name)
+    name = name.removeprefix("node:")
+    assert cli.main(["invoke", handler, "--event", str(event)]) == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
     assert isinstance(result, dict)
     if name == "basic_auth":

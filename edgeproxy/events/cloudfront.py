@@ -15,8 +15,9 @@ from typing import Any, NotRequired, TypedDict
 from multidict import CIMultiDict
 
 from edgeproxy.config import CustomOrigin, DirectoryOrigin, Origin
-from edgeproxy.headers import SET_TOWARD_ORIGIN, is_removed_toward_origin, title_case
+from edgeproxy.headers import CLOUDFRONT_HEADERS, SET_TOWARD_ORIGIN, is_removed_toward_origin, title_case
 from edgeproxy.origin import OriginRequest, RequestBody
+from edgeproxy.policies import LEGACY, Policies, normalised_accept_encoding, select_cookies, select_query
 from edgeproxy.triggers import Trigger
 
 CLOUDFRONT_USER_AGENT = "Amazon CloudFront"
@@ -219,30 +220,86 @@ def body_bytes(response: Mapping[str, Any]) -> bytes | None:
     return str(body).encode("utf-8")
 
 
-def toward_origin(request: Mapping[str, Any], origin: Origin, *, client_ip: str, via: str) -> CfRequest:
-    """The request as CloudFront sends it to the origin, which is what origin-request sees (§1.4, §4.1): viewer
-    headers less those never forwarded, ``Host`` set to the origin, ``User-Agent: Amazon CloudFront``, CloudFront's
-    ``Via`` hop and the client address appended to ``X-Forwarded-For`` (comma, no space)."""
-    headers = [
-        (wire_name(name, entry), entry["value"])
-        for name, entries in request["headers"].items()
-        if not is_removed_toward_origin(name) and name not in SET_TOWARD_ORIGIN
-        for entry in entries
-    ]
-    incoming_via = ", ".join(entry["value"] for entry in request["headers"].get("via", ()))
-    incoming_xff = ",".join(entry["value"] for entry in request["headers"].get("x-forwarded-for", ()))
+# "Use managed origin request policies", Important: with these managed policies an S3 origin does not get the query
+# parameters that change S3's response headers.
+S3_WITHHELD_QUERY = ("response-content-type", "response-content-disposition", "response-content-encoding")
+ALL_VIEWER_POLICIES = (
+    "AllViewer",
+    "AllViewerAndCloudFrontHeaders-2022-06",
+    "AllViewerExceptHostHeader",
+    "Elemental-MediaTailor-PersonalizedManifests",
+)
+
+
+def toward_origin(
+    request: Mapping[str, Any],
+    origin: Origin,
+    *,
+    client_ip: str,
+    via: str,
+    policies: Policies = LEGACY,
+    added: Iterable[tuple[str, str]] = (),
+) -> CfRequest:
+    """The request as CloudFront sends it to the origin, which is what origin-request sees (§1.4, §4.1): the viewer
+    headers, cookies and query strings the behavior's policies let through (all of them, less those never
+    forwarded, for a behavior without policies), ``Host`` set to the origin unless forwarded, ``User-Agent: Amazon
+    CloudFront`` unless forwarded, CloudFront's ``Via`` hop and the client address appended to ``X-Forwarded-For``
+    (comma, no space); then ``added``: CloudFront's own headers (replacing a viewer's of the same name) and
+    conditional headers of a revalidation."""
+    viewer_headers: Mapping[str, list[HeaderEntry]] = request["headers"]
+    added = list(added)
+    replaced = {name.lower() for name, _ in added}
+    querystring = request.get("querystring", "")
+    host, user_agent = origin.domain_name, CLOUDFRONT_USER_AGENT
+    if policies.legacy:
+        headers = [
+            (wire_name(name, entry), entry["value"])
+            for name, entries in viewer_headers.items()
+            if not is_removed_toward_origin(name) and name not in SET_TOWARD_ORIGIN and name not in replaced
+            for entry in entries
+        ]
+    else:
+        headers = []
+        for name, entries in viewer_headers.items():
+            skipped = name in ("cookie", "accept-encoding") or name in CLOUDFRONT_HEADERS or name in replaced
+            if skipped or is_removed_toward_origin(name) or name in SET_TOWARD_ORIGIN:
+                continue
+            if policies.forwards_header(name):
+                headers += [(wire_name(name, entry), entry["value"]) for entry in entries]
+        cookie = select_cookies([entry["value"] for entry in viewer_headers.get("cookie", ())], policies.cookies)
+        if cookie is not None:
+            headers.append(("Cookie", cookie))
+        encodings = [entry["value"] for entry in viewer_headers.get("accept-encoding", ())]
+        if policies.compression:
+            _, normal = normalised_accept_encoding(encodings, policies.cache)
+            if normal is not None:
+                headers.append(("Accept-Encoding", normal))
+        elif policies.forwards_header("accept-encoding"):
+            headers += [("Accept-Encoding", value) for value in encodings]
+        if policies.forwards_header("host") and viewer_headers.get("host") and isinstance(origin, CustomOrigin):
+            host = viewer_headers["host"][0]["value"]
+        if policies.forwards_header("user-agent") and viewer_headers.get("user-agent"):
+            user_agent = viewer_headers["user-agent"][0]["value"]
+        querystring = select_query(querystring, policies.query_strings)
+        orp = policies.origin_request
+        if isinstance(origin, DirectoryOrigin) and orp is not None and orp.name in ALL_VIEWER_POLICIES and querystring:
+            kept = (part for part in querystring.split("&") if part.partition("=")[0] not in S3_WITHHELD_QUERY)
+            querystring = "&".join(kept)
+    incoming_via = ", ".join(entry["value"] for entry in viewer_headers.get("via", ()))
+    incoming_xff = ",".join(entry["value"] for entry in viewer_headers.get("x-forwarded-for", ()))
     headers += [
-        ("Host", origin.domain_name),
-        ("User-Agent", CLOUDFRONT_USER_AGENT),
+        ("Host", host),
+        ("User-Agent", user_agent),
         ("Via", f"{incoming_via}, {via}" if incoming_via else via),
         ("X-Forwarded-For", f"{incoming_xff},{client_ip}" if incoming_xff else client_ip),
     ]
+    headers += added
     result: CfRequest = {
         "clientIp": request["clientIp"],
         "headers": to_event_headers(headers),
         "method": request["method"],
         "origin": origin_record(origin),
-        "querystring": request.get("querystring", ""),
+        "querystring": querystring,
         "uri": request["uri"],
     }
     if "body" in request:

@@ -37,6 +37,7 @@ from edgeproxy import __version__
 from edgeproxy.errors import AlbError, EdgeProxyError, ViewerError
 from edgeproxy.exchange import Exchange, Invocation
 from edgeproxy.record.redact import Redactor
+from edgeproxy.viewer import override_header
 
 CREATOR = {"name": "edgeproxy", "version": __version__}
 # The file is always a whole HAR document: entries go between HEAD and TAIL, one per line.
@@ -166,7 +167,9 @@ def entry(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
     """The HAR entry of a finished exchange, with ``redactor``'s secrets redacted everywhere."""
     redactor = redactor.for_exchange(exchange)
     viewer = exchange.viewer
-    headers = redactor.headers_list(viewer.headers.items())
+    # The X-Edgeproxy-Viewer-* headers the proxy took off (the simulated location) go back in: a replay sends them.
+    sent = [*viewer.headers.items(), *((override_header(name), value) for name, value in viewer.overrides.items())]
+    headers = redactor.headers_list(sent)
     local = viewer.local_address
     host = viewer.headers.get("Host") or (f"{local[0]}:{local[1]}" if local else "localhost")
     query = redactor.query(viewer.querystring)

@@ -45,18 +45,28 @@ def _names(name: str, edge: bool, version: str) -> tuple[str, str, str, str]:
     return function_name, "$LATEST", arn, f"/aws/lambda/{function_name}"
 
 
+class CognitoIdentity:
+    """``context.identity``: present, and empty, when the invocation came through no Mobile SDK (as at the edge)."""
+
+    def __init__(self) -> None:
+        self.cognito_identity_id: str | None = None
+        self.cognito_identity_pool_id: str | None = None
+
+
 class LambdaContext:
-    """The ``context`` argument, with the fields of the Python Lambda runtime's context object."""
+    """The ``context`` argument, with the fields of the Python Lambda runtime's context object. As there,
+    ``memory_limit_in_mb`` is a string (the runtime reads it from ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``) and
+    ``identity`` an empty identity (lambda-runtime-facts §5)."""
 
     def __init__(self, data: ContextData) -> None:
         self.function_name = data.function_name
         self.function_version = data.function_version
         self.invoked_function_arn = data.invoked_function_arn
-        self.memory_limit_in_mb = data.memory_limit_in_mb
+        self.memory_limit_in_mb = str(data.memory_limit_in_mb)
         self.aws_request_id = data.aws_request_id
         self.log_group_name = data.log_group_name
         self.log_stream_name = data.log_stream_name
-        self.identity = None
+        self.identity = CognitoIdentity()
         self.client_context = None
         self._deadline = data.deadline
 

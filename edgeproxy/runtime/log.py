@@ -31,11 +31,31 @@ class InvocationLog:
     label: str = ""  # "<handler> at <trigger>", for edgeproxy's own findings about the invocation
     lines: list[str] = field(default_factory=list)
     pending: str = ""
+    # What the REPORT line needs from the environment that ran the invocation, when it can tell: its init time on a
+    # cold start (the first invocation of a new environment), and its peak resident memory so far.
+    init_duration_ms: float | None = None
+    max_memory_used_mb: int | None = None
+    raw_pending: str = ""
 
     def write(self, text: str) -> None:
+        """Output of a Python handler (a print): each line prefixed with the request id, as edgeproxy shows them."""
         lines = (self.pending + text).split("\n")
         self.pending = lines.pop()
         self.lines.extend(f"{self.prefix} {self.aws_request_id}\t{line}" for line in lines)
+
+    def write_raw(self, text: str) -> None:
+        """Output that carries its own request id (a Node.js console line: ``timestamp\\trequestId\\tLEVEL\\t...``),
+        or none (init output): each line prefixed only with the function and trigger."""
+        lines = (self.raw_pending + text).split("\n")
+        self.raw_pending = lines.pop()
+        self.lines.extend(f"{self.prefix} {line}" for line in lines)
+
+    def flush(self) -> None:
+        """End the lines still open (a print without its newline)."""
+        if self.pending:
+            self.write("\n")
+        if self.raw_pending:
+            self.write_raw("\n")
 
     def line(self, text: str) -> None:
         """A line of Lambda's own (``START``, ``END``, ``REPORT``, ``Task timed out...``)."""
@@ -50,9 +70,8 @@ class InvocationLog:
         self.emit(level)
 
     def emit(self, level: int = logging.INFO) -> None:
-        if self.pending:
-            self.write("\n")
-        if log.isEnabledFor(level):
+        self.flush()
+        if self.lines and log.isEnabledFor(level):
             # makeRecord + handle, not log.log: no caller lookup (the caller is always this line).
             log.handle(log.makeRecord(log.name, level, __file__, 0, "\n".join(self.lines), (), None))
 

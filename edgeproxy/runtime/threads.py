@@ -149,6 +149,26 @@ class _Worker:
         self.job: _Job | None = None
 
 
+class _ThreadEnvironment:
+    """What one invocation runs in with the thread executor: the process itself (entered and left at no cost; the
+    worker thread is picked when the job is queued)."""
+
+    __slots__ = ("executor", "function")
+
+    def __init__(self, executor: ThreadExecutor, function: Function) -> None:
+        self.executor = executor
+        self.function = function
+
+    async def __aenter__(self) -> _ThreadEnvironment:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def run(self, event: Any, context: ContextData, log: InvocationLog, *, part: str | None = None) -> Any:
+        return await self.executor.run(self.function, event, context, log)
+
+
 class ThreadExecutor:
     """Worker threads for handlers. A job goes over a ``SimpleQueue``; its result comes back through the loop's
     :class:`_Inbox`.
@@ -165,6 +185,10 @@ class ThreadExecutor:
         self._idle = 0
         self._lock = threading.Lock()
         self._max_threads = max_threads
+
+    def environment(self, function: Function, log: InvocationLog) -> _ThreadEnvironment:
+        """Where an invocation of ``function`` runs: this process (see :meth:`run`)."""
+        return _ThreadEnvironment(self, function)
 
     async def run(self, function: Function, event: Any, context: ContextData, log: InvocationLog) -> Any:
         """Run one invocation; the handler's exception is raised as it is (a ``BaseException`` as :class:`Raised`).

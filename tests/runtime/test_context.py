@@ -29,8 +29,10 @@ def test_behind_an_alb_it_is_the_function_itself_unqualified() -> None:
 
 def test_the_context_object_has_the_python_runtimes_fields_and_counts_down() -> None:
     context = LambdaContext(make(edge=True, timeout=2))
-    assert (context.aws_request_id, context.memory_limit_in_mb, context.log_stream_name) == ("rid", 256, "stream")
-    assert (context.identity, context.client_context) == (None, None)
+    # As Lambda's Python runtime has them: the memory size a string, an empty identity, no client context.
+    assert (context.aws_request_id, context.memory_limit_in_mb, context.log_stream_name) == ("rid", "256", "stream")
+    assert (context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id) == (None, None)
+    assert context.client_context is None
     first = context.get_remaining_time_in_millis()
     assert 1000 < first <= 2000
     time.sleep(0.02)

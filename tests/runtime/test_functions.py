@@ -22,7 +22,12 @@ from edgeproxy.runtime.log import invocation_print
     ],
 )
 def test_references(tmp_path: Path, ref: str, file: str, attribute: str) -> None:
-    assert parse_ref(ref, tmp_path) == ((tmp_path / file).resolve(), attribute)
+    reference = parse_ref(ref, tmp_path)
+    assert (reference.path, reference.attribute, reference.language) == (
+        (tmp_path / file).resolve(),
+        attribute,
+        "python",
+    )
 
 
 def test_a_reference_without_a_function_is_refused(tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ async def test_an_async_handler_past_its_deadline_is_cancelled_on_its_loop(tmp_p
 
 
 async def test_a_job_whose_deadline_passes_in_the_queue_is_dropped_not_run(tmp_path: Path) -> None:
-    runtime = Runtime(max_threads=1)
+    runtime = Runtime(max_threads=1, isolation="thread")
     (tmp_path / "hangs.py").write_text(
         "import threading\nRELEASE = threading.Event()\ndef handler(event, context):\n    RELEASE.wait(10)\n"
     )
@@ -202,7 +202,7 @@ async def test_a_job_whose_deadline_passes_in_the_queue_is_dropped_not_run(tmp_p
 
 
 async def test_stuck_workers_do_not_count_toward_the_pool_size(tmp_path: Path) -> None:
-    runtime = Runtime(max_threads=4)
+    runtime = Runtime(max_threads=4, isolation="thread")
     (tmp_path / "hangs.py").write_text(
         "import threading\nRELEASE = threading.Event()\ndef handler(event, context):\n    RELEASE.wait(10)\n"
     )
