@@ -266,7 +266,7 @@ async def serve_until_stopped(
 ) -> None:
     """The command line's server: print its URL, serve until SIGTERM (or Ctrl-C, as KeyboardInterrupt), then
     close cleanly. ``admin``: an admin application (:func:`edgeproxy.admin.admin_app`) served on the same host at
-    ``admin_port``, whose URL is printed on the next line."""
+    ``admin_port``, whose URL (the inspector's) is printed on the next line; without one, how to enable it."""
     listener = await Listener.start(app, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout)
     control = None
     try:
@@ -274,7 +274,9 @@ async def serve_until_stopped(
             control = await Listener.start(admin, host, admin_port)
         print(f"edgeproxy listening on {listener.url}", flush=True)
         if control is not None:
-            print(f"edgeproxy admin on {control.url}", flush=True)
+            print(f"edgeproxy inspector on {control.url}", flush=True)  # also the admin API: /cache, /invalidations
+        else:
+            print("edgeproxy inspector: off (--admin-port PORT serves it, and the admin API)", flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()

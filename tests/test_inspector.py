@@ -4,13 +4,18 @@ exchange shows its triggers and what they changed, a broken rule is shown at its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jsonschema
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -186,3 +191,126 @@ async def test_the_har_download_is_har_1_2(browser: Browser, inspected: Inspecte
     ring = _json_of(await (await downloading.value).path())
     jsonschema.validate(ring, SCHEMA)
     assert len(ring["log"]["entries"]) == 1
+
+
+async def test_a_cache_hit_shows_origin_request_and_origin_response_skipped(
+    browser: Browser, inspected: InspectedFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "cached.html").write_text("<p>cached</p>")
+    (tmp_path / "pass.py").write_text(PASS)
+    passing = f"{tmp_path / 'pass.py'}:handler"
+    setup = await inspected(
+        origin=str(tmp_path / "site"),
+        cache_policy="CachingOptimized",
+        **{trigger: passing for trigger in ("viewer_request", "origin_request", "origin_response", "viewer_response")},
+    )
+    page = await _page(browser, setup)
+    assert await _get(setup, "/cached.html") == 200  # a miss, stored
+    assert await _get(setup, "/cached.html") == 200  # the hit
+    rows = page.locator("#list tbody tr", has_text="/cached.html")
+    await expect(rows).to_have_count(2)
+    hit = rows.first  # newest first
+    await expect(hit.locator("td.x-cache")).to_have_text("Hit")
+    await expect(rows.last.locator("td.x-cache")).to_have_text("Miss")
+    await hit.click()
+    for stage in ("origin-request", "origin", "origin-response"):
+        await expect(page.locator(f".waterfall .skipped[data-stage={stage}]")).to_have_text("skipped: cache hit")
+    for trigger in ("viewer-request", "viewer-response"):
+        await expect(page.locator(f".waterfall .track[data-stage={trigger}] .bar")).to_have_count(1)
+    await expect(page.locator(".trigger")).to_have_count(2)
+    await expect(page.locator(".waterfall .track[data-stage=cache-lookup] .bar")).to_have_count(1)
+    await page.screenshot(path=tmp_path / "hit.png")
+
+
+ALB_TARGET = (
+    "def handler(event, context):\n"
+    "    return {'statusCode': 201, 'statusDescription': '201 Created', 'isBase64Encoded': False,\n"
+    "            'headers': {'content-type': 'text/plain', 'x-target': 'yes'}, 'body': 'made ' + event['path']}\n"
+)
+
+
+async def test_alb_mode_shows_the_event_and_the_target_s_result(
+    browser: Browser, inspected: InspectedFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "target.py").write_text(ALB_TARGET)
+    setup = await inspected(alb_target=f"{tmp_path / 'target.py'}:handler")
+    page = await _page(browser, setup)
+    assert await _get(setup, "/things?x=1") == 201
+    row = page.locator("#list tbody tr", has_text="/things")
+    await expect(row.locator("td.status")).to_have_text("201")
+    await expect(row.locator("td.x-cache")).to_have_text("(ALB)")
+    await row.click()
+    target = page.locator(".trigger[data-trigger=alb]")
+    await expect(target.locator(".head .name")).to_have_text("ALB target")
+    await expect(target.locator(".json").first).to_contain_text('"httpMethod": "GET"')
+    await expect(target.locator(".json").last).to_contain_text('"statusCode": 201')
+    await expect(page.locator(".waterfall .track[data-stage=target] .bar")).to_have_count(1)
+    await page.screenshot(path=tmp_path / "alb.png")
+
+
+@contextlib.contextmanager
+def _started(command: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """``edgeproxy COMMAND --port 0`` running; killed at the end whatever happened (a test stops it with
+    :func:`_stopped` to see it exit cleanly)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "edgeproxy.cli", *command, "--port", "0"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            yield process
+        finally:
+            process.kill()
+
+
+def _stopped(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 0
+
+
+@pytest.mark.parametrize("mode", ["serve", "alb"])
+async def test_serve_and_alb_print_the_inspector_s_url_and_keep_the_ring_size_given(mode: str, tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "a").write_text("a")
+    (tmp_path / "pass.py").write_text(PASS)
+    (tmp_path / "target.py").write_text(ALB_TARGET)
+    if mode == "serve":
+        command = ["serve", "--origin", "site", "--viewer-request", "pass.py:handler"]
+    else:
+        command = ["alb", "--target", "target.py:handler"]
+    with _started([*command, "--admin-port", "0", "--inspector-ring", "3"], tmp_path) as process:
+        assert process.stdout is not None
+        proxy = process.stdout.readline().strip().rsplit(" ", 1)[1]
+        inspector_line = process.stdout.readline().strip()
+        assert inspector_line.startswith("edgeproxy inspector on http://127.0.0.1:"), inspector_line
+        inspector = inspector_line.rsplit(" ", 1)[1]
+        async with aiohttp.ClientSession() as client:
+            async with client.get(inspector + "/") as page:
+                assert page.status == 200
+                assert page.content_type == "text/html"
+                assert "inspector.js" in await page.text()
+            async with client.get(inspector + "/api/stream") as stream:  # a page watching: the ring records
+                assert (await stream.content.readline()).decode().startswith("event: list")
+                for number in range(5):
+                    async with client.get(f"{proxy}/a?n={number}") as response:
+                        await response.read()
+                async with client.get(inspector + "/api/exchanges") as listing:
+                    kept = await listing.json()
+            assert [row["path"] for row in kept["exchanges"]] == ["/a?n=4", "/a?n=3", "/a?n=2"]
+        _stopped(process)
+
+
+def test_serve_without_an_admin_port_says_how_to_get_the_inspector(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    with _started(["serve", "--origin", "site"], tmp_path) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("edgeproxy listening on http://127.0.0.1:")
+        assert process.stdout.readline().strip() == (
+            "edgeproxy inspector: off (--admin-port PORT serves it, and the admin API)"
+        )
+        _stopped(process)

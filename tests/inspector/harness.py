@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from yarl import URL
 
-from edgeproxy import serving, testing
-from edgeproxy.inspector import Ring, install
+from edgeproxy import testing
+from edgeproxy.admin import admin_app
+from edgeproxy.inspector import RING, Ring
 from edgeproxy.listener import Listener
 
 
@@ -28,11 +28,10 @@ InspectedFactory = Callable[..., Awaitable[Inspected]]
 async def start_inspected(
     running: list[tuple[testing.EdgeProxy, Listener]], ring_size: int, **arguments: Any
 ) -> Inspected:
-    """A proxy from :func:`edgeproxy.testing.start` with ``arguments``, and its inspector on a second port; both are
-    added to ``running``, to be closed."""
+    """A proxy from :func:`edgeproxy.testing.start` with ``arguments``, and its admin listener (the one ``serve
+    --admin-port`` serves) on a second port; both are added to ``running``, to be closed."""
     proxy = await testing.start(**arguments)
-    admin = web.Application()
-    ring = install(admin, proxy._app[serving.OBSERVERS], size=ring_size)
+    admin = admin_app(proxy._app, inspector_ring=ring_size)
     listener = await Listener.start(admin)
     running.append((proxy, listener))
-    return Inspected(proxy, listener.url, ring)
+    return Inspected(proxy, listener.url, admin[RING])
