@@ -72,6 +72,8 @@ LABELS = {
     "edgeproxy-node": "edgeproxy, 4 Node.js, process",
     "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
     "edgeproxy-recording": "edgeproxy, --record-mode all",
+    "edgeproxy-admin": "edgeproxy, inspector unwatched",
+    "edgeproxy-watched": "edgeproxy, inspector open, ring full",
     "edgeproxy-hit": "edgeproxy, 4 handlers, cache hits",
 }
 
@@ -145,6 +147,7 @@ class Servers:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.started: list[Server] = []
+        self.watchers: list[subprocess.Popen[bytes]] = []
 
     def start(
         self,
@@ -176,7 +179,25 @@ class Servers:
                 )
             time.sleep(0.05)
 
+    def watch_inspector(self, admin: str) -> subprocess.Popen[bytes]:
+        """``bench/inspector_watcher.py`` reading ``admin``'s event stream, as an open page does; stopped with the
+        servers."""
+        with (self.workdir / "watcher.log").open("wb") as output:
+            process = subprocess.Popen(
+                [PYTHON, str(HERE / "inspector_watcher.py"), admin],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.watchers.append(process)
+        return process
+
     def stop(self) -> None:
+        for watcher in self.watchers:
+            watcher.terminate()
+            watcher.wait()
+        self.watchers.clear()
         for server in reversed(self.started):
             if server.process.poll() is None:
                 server.process.terminate()
@@ -427,6 +448,11 @@ def report(summaries: dict[str, Summary], context: dict[str, Any], warnings: lis
         lines.append(f"ratio Node.js process / Python thread: {context['node_thread_ratio']:.2f}")
     if "hit_ratio" in context:
         lines.append(f"ratio edgeproxy on cache hits / minimal proxy: {context['hit_ratio']:.2f}")
+    if "inspector_watched_ratio" in context:
+        lines.append(f"ratio edgeproxy, inspector unwatched / edgeproxy: {context['inspector_unwatched_ratio']:.2f}")
+        lines.append(
+            f"ratio edgeproxy, inspector open, ring full / edgeproxy: {context['inspector_watched_ratio']:.2f}"
+        )
     if "recording_ratio" in context:
         lines.append(f"ratio edgeproxy recording every exchange / edgeproxy: {context['recording_ratio']:.2f}")
     if "compared_ratio" in context:
@@ -470,6 +496,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         if args.recording:
             recording = ("--recording", str(workdir / "recording.har"), "--record-mode", "all")
             targets["edgeproxy-recording"] = start_edgeproxy(servers, origin, "edgeproxy-recording", extra=recording)
+        if args.inspector:
+            admin_port = free_port()
+            targets["edgeproxy-admin"] = start_edgeproxy(
+                servers, origin, "edgeproxy-admin", extra=("--admin-port", str(free_port()))
+            )
+            targets["edgeproxy-watched"] = start_edgeproxy(
+                servers, origin, "edgeproxy-watched", extra=("--admin-port", str(admin_port))
+            )
+            watcher = servers.watch_inspector(f"http://127.0.0.1:{admin_port}")
         warnings = verify(list(targets.values()))
         print(f"servers up and verified; origin: {origin.description}; load: {generator_name}", file=sys.stderr)
 
@@ -486,6 +521,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         for name, server in targets.items():
             if server.process.poll() is not None:
                 raise BenchError(f"{name} exited during the measurement:\n{tail(server.log)}")
+        if args.inspector:
+            ring = json.loads(fetch(f"http://127.0.0.1:{admin_port}/api/exchanges")[1])
+            if len(ring["exchanges"]) < ring["size"]:
+                raise BenchError(f"the inspector's ring was not full: {len(ring['exchanges'])} of {ring['size']}")
+            if watcher.poll() is not None:
+                raise BenchError(f"the inspector watcher exited:\n{tail(workdir / 'watcher.log')}")
     finally:
         servers.stop()
 
@@ -521,6 +562,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
             summaries["edgeproxy-recording"].median.requests_per_second
             / summaries["edgeproxy"].median.requests_per_second
         )
+    if "edgeproxy-watched" in summaries:
+        edgeproxy_rate = summaries["edgeproxy"].median.requests_per_second
+        context["inspector_unwatched_ratio"] = summaries["edgeproxy-admin"].median.requests_per_second / edgeproxy_rate
+        context["inspector_watched_ratio"] = summaries["edgeproxy-watched"].median.requests_per_second / edgeproxy_rate
     if "edgeproxy-compared" in summaries:
         context["compared"] = str(args.compare)
         context["compared_ratio"] = summaries["edgeproxy-compared"].median.requests_per_second / minimal_rate
@@ -541,6 +586,12 @@ def main() -> int:
         "--recording",
         action="store_true",
         help="also measure edgeproxy recording every exchange (--record-mode all) and give its ratio to edgeproxy",
+    )
+    parser.add_argument(
+        "--inspector",
+        action="store_true",
+        help="also measure edgeproxy with --admin-port, unwatched, and with its inspector open (a client reading "
+        "its event stream, bench/inspector_watcher.py) and its ring full; give their ratios to edgeproxy",
     )
     parser.add_argument(
         "--cache-hit",
