@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import StreamReader
 from multidict import CIMultiDict
 
@@ -41,7 +42,7 @@ from edgeproxy.origin import CHUNK_SIZE, Origin, OriginResponse, RequestBody, or
 from edgeproxy.policies import Policies
 from edgeproxy.rules import STRICT, Checked, Strictness, validate
 from edgeproxy.runtime import Runtime
-from edgeproxy.runtime.marshal import copy_json
+from edgeproxy.runtime.marshal import copy_json, json_bytes
 from edgeproxy.triggers import FACTS, Trigger
 
 
@@ -726,9 +727,15 @@ class Pipeline:
         )
         # Handlers mutate the event in place: what it was before, to compare the result with (and, for observers, the
         # whole event as the handler got it; the one copy serves both). A handler in an environment of its own gets
-        # the event as JSON and cannot touch this one: no copy.
-        event_in = copy_json(event) if self.observers.any else None
-        if event_in is None:
+        # the event as JSON and cannot touch this one: no copy; observers get the JSON it is sent as, encoded here
+        # once (the environment's message embeds it as it is) and parsed only if one reads it.
+        sent: Any = event
+        event_in: Any = None
+        if self.observers.any and function.isolated and (encoded := json_bytes(event)) is not None:
+            event_in, sent = encoded, orjson.Fragment(encoded)
+        elif self.observers.any:
+            event_in = copy_json(event)
+        if event_in is None or function.isolated:
             before = (request, response) if function.isolated else copy_json((request, response))
         else:
             cf = event_in["Records"][0]["cf"]
@@ -743,7 +750,7 @@ class Pipeline:
                 returned = (
                     await self.runtime.invoke_result(
                         function,
-                        event,
+                        sent,
                         trigger=trigger,
                         seconds=association.timeout,
                         memory=association.memory,

@@ -314,3 +314,27 @@ def test_serve_without_an_admin_port_says_how_to_get_the_inspector(tmp_path: Pat
             "edgeproxy inspector: off (--admin-port PORT serves it, and the admin API)"
         )
         _stopped(process)
+
+
+CRASH = (
+    "def handler(event, context):\n    return helper(event)\n\n\n"
+    "def helper(event):\n    raise KeyError('no-such-key')\n"
+)
+
+
+async def test_a_crash_shows_the_handler_s_traceback(
+    browser: Browser, inspected: InspectedFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "crash.py").write_text(CRASH)
+    setup = await inspected(origin=str(tmp_path / "site"), viewer_request=f"{tmp_path / 'crash.py'}:handler")
+    page = await _page(browser, setup)
+    assert await _get(setup, "/x") == 503
+    await page.locator("#list tbody tr.failed", has_text="/x").click()
+    viewer_request = page.locator(".trigger[data-trigger=viewer-request]")
+    await expect(viewer_request.locator(".error-box strong")).to_have_text("503 LambdaExecutionError")
+    traceback = viewer_request.locator(".error-box pre.traceback")
+    await expect(traceback).to_contain_text("Traceback (most recent call last):")
+    await expect(traceback).to_contain_text("in helper")
+    await expect(traceback).to_contain_text("KeyError: 'no-such-key'")
+    await page.screenshot(path=tmp_path / "crash.png")
