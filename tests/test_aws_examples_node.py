@@ -1,8 +1,9 @@
 """Functional: AWS's own Node.js example functions, as printed on the "Lambda@Edge example functions" page of the
 CloudFront Developer Guide (``tests/aws_examples/node/``, verbatim: see the README there), each through the proxy
-over real sockets, and through ``edgeproxy events`` + ``invoke``. The same fourteen scenarios as the Python ones
-(test_aws_examples.py); the four that read ``CloudFront-Viewer-Country`` or ``CloudFront-Is-*-Viewer`` wait for the
-headers the cache and origin-request policies will generate.
+over real sockets, and through ``edgeproxy events`` + ``invoke``. The same eighteen scenarios as the Python ones
+(test_aws_examples.py): the four that read ``CloudFront-Viewer-Country`` or ``CloudFront-Is-*-Viewer`` run with the
+cache and origin request policies their setup asks for, the viewer's country simulated by ``[viewer]`` or
+``X-Edgeproxy-Viewer-Country`` and its device read from its ``User-Agent``, as there.
 
 The examples that pick at random (A/B testing, the gradual transfer) get their random numbers from the test: the
 environment preloads ``fixed_random.cjs`` (``NODE_OPTIONS``, passed through from the proxy's own environment),
@@ -25,7 +26,7 @@ import pytest
 from edgeproxy import config
 from edgeproxy.cli import main
 from tests.conftest import Client, Origin, ProxyFactory, serve_and_get
-from tests.test_aws_examples import ALL_METHODS, FORM, GENERATED, folder
+from tests.test_aws_examples import ALL_METHODS, DEVICES, FORM, GENERATED, folder
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 
@@ -274,6 +275,92 @@ async def test_a_form_in_the_body_is_replaced(
     assert (origin.last.body, origin.last.header("Content-Length")) == (sent.encode(), [str(len(sent))])
 
 
+# -- Personalizing content by country or device type (CloudFront's viewer headers) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("country", "location"),
+    [("TW", "https://tw.example.com/"), ("US", "https://us.example.com/"), ("DE", "https://example.com/")],
+)
+async def test_viewers_are_redirected_to_their_countrys_url(
+    country: str, location: str, origin: Origin, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    # AWS's setup: cache on CloudFront-Viewer-Country, so each country's redirect is cached apart.
+    toml = in_front_of(origin, "origin-request", "redirect_by_country").replace(
+        "[default_behavior.functions]",
+        'cache_policy = { headers = ["CloudFront-Viewer-Country"] }\n[default_behavior.functions]',
+    )
+    client = await serve(proxy, tmp_path, toml)
+    for expected_cache in (GENERATED, "Hit from cloudfront"):
+        response = await client.get("/", headers={"X-Edgeproxy-Viewer-Country": country}, allow_redirects=False)
+        assert (response.status, response.reason, response.headers["Location"]) == (302, "Found", location)
+        assert response.headers["X-Cache"] == expected_cache
+    assert origin.seen == []
+
+
+async def test_each_device_type_gets_its_version_of_the_object(
+    proxy: ProxyFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder(tmp_path, "site", {f"{device}/image.png": f"{device} image" for device in DEVICES})
+    device_headers = ", ".join(f'"CloudFront-Is-{name}-Viewer"' for name in ("Desktop", "Mobile", "Tablet", "SmartTV"))
+    toml = (
+        f'[origins.site]\ndirectory = "site"\n[default_behavior]\norigin = "site"\n'
+        f"cache_policy = {{ headers = [{device_headers}] }}\n"
+        f'[default_behavior.functions]\norigin-request = "{ref("object_by_device")}"\n'
+    )
+    client = await serve(proxy, tmp_path, toml)
+    for device, agent in DEVICES.items():
+        with caplog.at_level(logging.INFO, logger="edgeproxy.lambda"):
+            response = await client.get("/image.png", headers={"User-Agent": agent})
+        assert (response.status, await response.text()) == (200, f"{device} image")
+        assert f'\tINFO\tRequest uri set to "/{device}/image.png"' in caplog.text
+    again = await client.get("/image.png", headers={"User-Agent": DEVICES["tablet"]})
+    assert (again.headers["X-Cache"], await again.text()) == ("Hit from cloudfront", "tablet image")
+
+
+@pytest.mark.parametrize(("country", "body"), [("DE", "Frankfurt"), ("JP", "Tokyo"), ("US", "default")])
+async def test_the_s3_origins_region_follows_the_viewers_country(
+    country: str, body: str, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    # AWS's listing names the bucket by its global endpoint, my-bucket-in-<region>.s3.amazonaws.com.
+    folder(tmp_path, "default", {"index.html": "default"})
+    folder(tmp_path, "frankfurt", {"index.html": "Frankfurt"})
+    folder(tmp_path, "tokyo", {"index.html": "Tokyo"})
+    toml = (
+        '[origins.default]\ndirectory = "default"\nbucket = "my-bucket"\n'
+        '[origins.frankfurt]\ndirectory = "frankfurt"\nbucket = "my-bucket-in-eu-central-1"\n'
+        '[origins.tokyo]\ndirectory = "tokyo"\nbucket = "my-bucket-in-ap-northeast-1"\n'
+        '[default_behavior]\norigin = "default"\ncache_policy = "CachingOptimized"\n'
+        'origin_request_policy = { headers = { include = ["CloudFront-Viewer-Country"] } }\n'
+        f'[default_behavior.functions]\norigin-request = "{ref("s3_region_by_country")}"\n'
+        f'[viewer]\ncountry = "{country}"\n'
+    )
+    response = await (await serve(proxy, tmp_path, toml)).get("/index.html")
+    assert (response.status, await response.text(), response.headers["Server"]) == (200, body, "AmazonS3")
+
+
+@pytest.mark.parametrize(("country", "eu"), [("GB", True), ("IE", True), ("DE", True), ("US", False), ("FR", False)])
+async def test_the_origins_domain_name_follows_the_viewers_country(
+    country: str, eu: bool, origin: Origin, second_origin: Origin, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    toml = (
+        in_front_of(origin, "origin-request", "origin_by_country").replace(
+            "[default_behavior.functions]",
+            'cache_policy = "CachingDisabled"\norigin_request_policy = "AllViewerAndCloudFrontHeaders-2022-06"\n'
+            "[default_behavior.functions]",
+        )
+        + f'[resolve]\n"eu.example.com" = "{second_origin.url}"\n'
+    )
+    client = await serve(proxy, tmp_path, toml)
+    assert (await client.get("/page", headers={"X-Edgeproxy-Viewer-Country": country})).status == 200
+    reached, other = (second_origin, origin) if eu else (origin, second_origin)
+    assert (len(reached.seen), len(other.seen)) == (1, 0)
+    assert reached.last.raw_path == "/page"
+    if eu:
+        assert reached.last.header("Host") == ["eu.example.com"]
+    assert reached.last.header("CloudFront-Viewer-Country") == [country]
+
+
 # -- The same scenarios from `edgeproxy events` through `edgeproxy invoke` ------------------------------------------
 
 Check = Callable[[dict[str, Any]], object]
@@ -324,6 +411,29 @@ CLI_CASES: list[tuple[str, list[str], Check]] = [
         "error_to_redirect",
         ["origin-response", "--status", "503", "--uri", "/a?x=1"],
         lambda result: (result["status"], result["body"]) == ("302", ""),
+    ),
+    (
+        "redirect_by_country",
+        ["origin-request", "--country", "TW"],
+        lambda result: result["headers"]["location"] == [{"key": "Location", "value": "https://tw.example.com/"}],
+    ),
+    (
+        "object_by_device",
+        ["origin-request", "--uri", "/image.png", "--header", "CloudFront-Is-Mobile-Viewer: true"],
+        lambda result: result["uri"] == "/mobile/image.png",
+    ),
+    (
+        "s3_region_by_country",
+        ["origin-request", "--origin", "s3://my-bucket", "--country", "JP"],
+        lambda result: (
+            (result["origin"]["s3"]["region"], result["headers"]["host"][0]["value"])
+            == ("ap-northeast-1", "my-bucket-in-ap-northeast-1.s3.amazonaws.com")
+        ),
+    ),
+    (
+        "origin_by_country",
+        ["origin-request", "--country", "DE"],
+        lambda result: result["origin"]["custom"]["domainName"] == "eu.example.com",
     ),
     (
         "read_form",
