@@ -1,11 +1,15 @@
-"""Functional: AWS's own Node.js example functions, as printed on the "Lambda@Edge example functions" page of the
-CloudFront Developer Guide (``tests/aws_examples/node/``, verbatim: see the README there), each through the proxy
-over real sockets, and through ``edgeproxy events`` + ``invoke``. The same eighteen scenarios as the Python ones
-(test_aws_examples.py): the four that read ``CloudFront-Viewer-Country`` or ``CloudFront-Is-*-Viewer`` run with the
-cache and origin request policies their setup asks for, the viewer's country simulated by ``[viewer]`` or
-``X-Edgeproxy-Viewer-Country`` and its device read from its ``User-Agent``, as there.
+"""Functional: the scenarios of AWS's "Lambda@Edge example functions" page (CloudFront Developer Guide,
+lambda-examples.html) with Node.js handlers, each through the proxy over real sockets, and through
+``edgeproxy events`` + ``invoke``.
 
-The examples that pick at random (A/B testing, the gradual transfer) get their random numbers from the test: the
+The handlers in ``tests/aws_examples/node/`` are written for these tests (see the README there); each does what AWS
+documents for its scenario, relying on CloudFront the way AWS's example does, in the Node.js style AWS's examples use:
+CommonJS, ``(event, context, callback)`` handlers, ``require('querystring')``. The same eighteen scenarios as the
+Python ones (test_aws_examples.py): the four that read ``CloudFront-Viewer-Country`` or ``CloudFront-Is-*-Viewer``
+run with the cache and origin request policies their setup asks for, the viewer's country simulated by ``[viewer]``
+or ``X-Edgeproxy-Viewer-Country`` and its device read from its ``User-Agent``, as there.
+
+The handlers that pick at random (A/B testing, the gradual transfer) get their random numbers from the test: the
 environment preloads ``fixed_random.cjs`` (``NODE_OPTIONS``, passed through from the proxy's own environment),
 which makes ``Math.random()`` return ``EDGEPROXY_TEST_RANDOM``.
 """
@@ -120,7 +124,7 @@ async def test_static_content_is_generated_at_the_edge(
     assert (response.status, response.headers["X-Cache"]) == (200, GENERATED)
     assert (response.headers["Cache-Control"], response.headers["Content-Type"]) == ("max-age=100", "text/html")
     text = await response.text()
-    assert text.startswith("\n<!DOCTYPE html>\n")  # the Markdown escape \! is a plain ! in a template literal
+    assert text.startswith("\n<!DOCTYPE html>\n")  # the template literal starts with a line break
     assert "<p>Hello from Lambda@Edge!</p>" in text
     assert origin.seen == []
 
@@ -210,7 +214,7 @@ async def test_switching_from_an_s3_bucket_to_www_example_com(
 async def test_traffic_moves_gradually_to_the_blue_bucket(
     dice: float, bucket: str, proxy: ProxyFactory, tmp_path: Path, fixed_random: Callable[[float], None]
 ) -> None:
-    fixed_random(dice)  # getRandomInt(1, 100) is then 1, 80, 81 or 100: blue up to 80
+    fixed_random(dice)  # the number drawn from 1 to 100 is then 1, 80, 81 or 100: blue up to 80
     folder(tmp_path, "green", {"app.js": "green"})
     folder(tmp_path, "blue", {"app.js": "blue"})
     toml = (
@@ -322,7 +326,7 @@ async def test_each_device_type_gets_its_version_of_the_object(
 async def test_the_s3_origins_region_follows_the_viewers_country(
     country: str, body: str, proxy: ProxyFactory, tmp_path: Path
 ) -> None:
-    # AWS's listing names the bucket by its global endpoint, my-bucket-in-<region>.s3.amazonaws.com.
+    # As in AWS's Node.js example, the bucket is named by its global endpoint, my-bucket-in-<region>.s3.amazonaws.com.
     folder(tmp_path, "default", {"index.html": "default"})
     folder(tmp_path, "frankfurt", {"index.html": "Frankfurt"})
     folder(tmp_path, "tokyo", {"index.html": "Tokyo"})
@@ -465,7 +469,7 @@ def test_edgeproxy_events_makes_each_event_and_invoke_runs_the_node_handler_on_i
     assert check(result), result
 
 
-def test_two_examples_unmodified_behind_edgeproxy_serve(tmp_path: Path) -> None:
+def test_two_handlers_behind_edgeproxy_serve(tmp_path: Path) -> None:
     folder(tmp_path, "bucket", {"logo.txt": "from my-bucket\n"})
     (tmp_path / "edgeproxy.toml").write_text(
         '[origins.app]\nurl = "https://www.example.com"\n'

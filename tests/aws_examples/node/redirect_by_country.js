@@ -1,41 +1,22 @@
 'use strict';
+// Redirect viewer requests to a country-specific URL (origin-request), by CloudFront-Viewer-Country.
+//
+// CloudFront adds that header after viewer-request; the distribution caches on it (a cache policy naming it), so it
+// reaches origin-request and each country's redirect is cached apart. Viewers in Taiwan go to tw.example.com,
+// viewers in the United States to us.example.com, everyone else to example.com, with a generated 302.
 
-/* This is an origin request function */
+const URL_FOR_COUNTRY = new Map([
+  ['TW', 'https://tw.example.com/'],
+  ['US', 'https://us.example.com/'],
+]);
+const ELSEWHERE = 'https://example.com/';
+
 exports.handler = (event, context, callback) => {
-    const request = event.Records[0].cf.request;
-    const headers = request.headers;
-
-    /*
-     * Based on the value of the CloudFront-Viewer-Country header, generate an
-     * HTTP status code 302 (Redirect) response, and return a country-specific
-     * URL in the Location header.
-     * NOTE: 1. You must configure your distribution to cache based on the
-     *          CloudFront-Viewer-Country header. For more information, see
-     *          http://docs.aws.amazon.com/console/cloudfront/cache-on-selected-headers
-     *       2. CloudFront adds the CloudFront-Viewer-Country header after the viewer
-     *          request event. To use this example, you must create a trigger for the
-     *          origin request event.
-     */
-
-    let url = 'https://example.com/';
-    if (headers['cloudfront-viewer-country']) {
-        const countryCode = headers['cloudfront-viewer-country'][0].value;
-        if (countryCode === 'TW') {
-            url = 'https://tw.example.com/';
-        } else if (countryCode === 'US') {
-            url = 'https://us.example.com/';
-        }
-    }
-
-    const response = {
-        status: '302',
-        statusDescription: 'Found',
-        headers: {
-            location: [{
-                key: 'Location',
-                value: url,
-            }],
-        },
-    };
-    callback(null, response);
+  const country = event.Records[0].cf.request.headers['cloudfront-viewer-country'];
+  const url = (country && URL_FOR_COUNTRY.get(country[0].value)) || ELSEWHERE;
+  callback(null, {
+    status: '302',
+    statusDescription: 'Found',
+    headers: { location: [{ key: 'Location', value: url }] },
+  });
 };
