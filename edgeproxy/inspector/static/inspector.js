@@ -119,7 +119,7 @@ function renderDetail(data) {
   $(".waterfall", node).append(...renderWaterfall(data.waterfall, data.invocations));
   $(".triggers", node).append(...data.invocations.map(renderInvocation));
   renderOrigin($(".origin-exchange", node), har._origin, summary.mode);
-  $(".viewer-response", node).append(renderMessage(`${har.response.status} ${har.response.statusText}`, har.response.headers, har.response.content));
+  $(".viewer-response", node).append(renderMessage(statusLine(har.response), har.response.headers, har.response.content));
   return node;
 }
 
@@ -259,8 +259,12 @@ function renderOrigin(root, origin, mode) {
   if (mode === "alb") { root.append(element("p", { class: "note", text: "An ALB target group has no origin." })); return; }
   if (!origin) { root.append(element("p", { class: "note", text: "The origin was not contacted." })); return; }
   root.append(renderMessage(`${origin.request.method} ${origin.request.url}`, origin.request.headers, origin.request.postData),
-    renderMessage(`${origin.response.status} ${origin.response.statusText} (headers after ${origin.time.toFixed(2)} ms)`,
+    renderMessage(`${statusLine(origin.response)} (headers after ${origin.time.toFixed(2)} ms)`,
       origin.response.headers, origin.response.content));
+}
+
+function statusLine(response) {
+  return response.statusText ? `${response.status} ${response.statusText}` : `${response.status}`;
 }
 
 function renderMessage(line, headers, content) {
