@@ -23,7 +23,7 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from edgeproxy.errors import AlbError, ViewerError
-from edgeproxy.triggers import Source
+from edgeproxy.triggers import REQUEST_TRIGGERS, Source
 
 if TYPE_CHECKING:
     from aiohttp import StreamReader
@@ -71,6 +71,15 @@ class ViewerRequest:
     overrides: Mapping[str, str] = field(default_factory=dict)
 
 
+class _AsGiven(enum.Enum):
+    AS_GIVEN = "as given"
+
+
+# An unchanged result kept by reference to the event (not to the request the pipeline goes on with): what an
+# invocation recorded for observers returns when the event is kept as JSON (Invocation.result reads it from there).
+AS_GIVEN = _AsGiven.AS_GIVEN
+
+
 @dataclass(frozen=True)
 class Invocation:
     """One handler invocation: the event it was given (as it was before the handler ran; ``None`` when no observer
@@ -82,7 +91,7 @@ class Invocation:
     trigger: Source  # a Lambda@Edge trigger, or "alb"
     handler: str
     given: Any  # the event, or the JSON it was sent to its environment as (bytes: parsed when first read)
-    result: Any
+    returned: Any  # the result, or AS_GIVEN: the event's request or response, unchanged
     duration: float  # seconds
     error: ViewerError | AlbError | None
     started: float = 0.0
@@ -95,6 +104,14 @@ class Invocation:
         if type(self.given) is bytes:
             object.__setattr__(self, "given", orjson.loads(self.given))  # frozen: parsed once, the same event
         return self.given
+
+    @property
+    def result(self) -> Any:
+        """What the handler returned, as CloudFront received it."""
+        if self.returned is AS_GIVEN:
+            cf = self.event["Records"][0]["cf"]
+            return cf["request"] if self.trigger in REQUEST_TRIGGERS else cf["response"]
+        return self.returned
 
 
 @dataclass

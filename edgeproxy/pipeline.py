@@ -36,7 +36,7 @@ from edgeproxy.cache import Cache, CacheKey, Clock, Entry
 from edgeproxy.config import ERROR_CACHING_MIN_TTL, Association, Behavior, Distribution
 from edgeproxy.errors import FunctionError, OriginConnectionError, OriginTimeoutError, RequestRejected, ViewerError
 from edgeproxy.events import cloudfront
-from edgeproxy.exchange import Body, Exchange, Invocation, Observers, Outcome, XCache, tee
+from edgeproxy.exchange import AS_GIVEN, Body, Exchange, Invocation, Observers, Outcome, XCache, tee
 from edgeproxy.headers import end_to_end, is_disallowed
 from edgeproxy.origin import CHUNK_SIZE, Origin, OriginResponse, RequestBody, origin_headers
 from edgeproxy.policies import Policies
@@ -766,8 +766,8 @@ class Pipeline:
             # Recorded as CloudFront received it (JSON, missing keys filled in), and as it was then: the next trigger's
             # handler gets the same object and may change it in place. A result unchanged is what the event held.
             changed = checked.changed
-            if not changed:
-                result = before[0] if response is None else before[1]
+            if not changed:  # for observers: the event's own part (when it is kept as JSON, nothing more to keep)
+                result = AS_GIVEN if type(event_in) is bytes else before[0] if response is None else before[1]
             else:
                 result = copy_json(checked.value) if self.observers.any else checked.value
         except ViewerError as exc:
