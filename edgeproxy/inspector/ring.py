@@ -9,7 +9,6 @@ second per page, not one per request.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import copy
@@ -30,13 +29,24 @@ WATCHER_BACKLOG = 10_000  # summaries a slow page may fall behind by before it i
 
 
 class Signal(enum.Enum):
-    """What a watching page may get instead of a summary."""
+    """What a watching page may be told instead of being sent new exchanges."""
 
     RELOAD = "reload"  # it fell too far behind: start again from the ring
     CLOSE = "close"  # the inspector is closing: end the stream
 
 
-Feed = asyncio.Queue[dict[str, Any] | Signal]
+class Feed:
+    """What one watching page has not been sent yet: the summaries of new exchanges, oldest first (a list the ring
+    appends to, which the page's stream takes every :data:`PUSH_INTERVAL`: nothing is woken per exchange), or a
+    :class:`Signal`."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []
+        self.signal: Signal | None = None
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.pending = self.pending, []
+        return taken
 
 
 @dataclass(frozen=True)
@@ -75,12 +85,10 @@ class Ring(Observer):
             self._by_id.pop(dropped.exchange.id, None)
         self._kept.append(kept)
         self._by_id[exchange.id] = kept
-        for queue in tuple(self._watchers):
-            if queue.qsize() >= WATCHER_BACKLOG:
-                self._watchers.discard(queue)
-                queue.put_nowait(Signal.RELOAD)
-            else:
-                queue.put_nowait(kept.summary)
+        for feed in self._watchers:
+            feed.pending.append(kept.summary)
+            if len(feed.pending) > WATCHER_BACKLOG:  # not taken for a long while: it starts again from the ring
+                feed.signal = Signal.RELOAD
 
     # -- what the pages read ---------------------------------------------------------------------------------------
 
@@ -100,21 +108,21 @@ class Ring(Observer):
 
     def close(self) -> None:
         """Tell every watching page to end its stream (the admin listener is shutting down)."""
-        for queue in self._watchers:
-            queue.put_nowait(Signal.CLOSE)
+        for feed in self._watchers:
+            feed.signal = Signal.CLOSE
 
     @contextlib.asynccontextmanager
     async def watch(self) -> AsyncIterator[Feed]:
-        """A page watching: the summaries of new exchanges arrive on the queue, or a :class:`Signal`. The ring is
-        attached to the proxy while any page watches."""
-        queue: Feed = asyncio.Queue()
+        """A page watching: the summaries of new exchanges gather in its :class:`Feed`. The ring is attached to the
+        proxy while any page watches."""
+        feed = Feed()
         if not self._watchers:
             self._observers.attach(self)
-        self._watchers.add(queue)
+        self._watchers.add(feed)
         try:
-            yield queue
+            yield feed
         finally:
-            self._watchers.discard(queue)
+            self._watchers.discard(feed)
             if not self._watchers:
                 self._observers.detach(self)
 

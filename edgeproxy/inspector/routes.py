@@ -107,27 +107,24 @@ async def stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     with contextlib.suppress(ConnectionError):
-        async with ring.watch() as queue:
+        async with ring.watch() as feed:
             snapshot = {"size": ring.size, "version": __version__, "exchanges": [kept.summary for kept in ring]}
             await response.write(_event("list", snapshot))
+            quiet = 0.0  # seconds since the page was last written to
             while True:
-                try:
-                    first = await asyncio.wait_for(queue.get(), HEARTBEAT)
-                except TimeoutError:
-                    await response.write(b": idle\n\n")
-                    continue
-                batch = [first]
-                while not queue.empty():
-                    batch.append(queue.get_nowait())
-                if Signal.CLOSE in batch:
+                await asyncio.sleep(PUSH_INTERVAL)
+                if feed.signal is Signal.CLOSE:
                     break
-                if Signal.RELOAD in batch:  # it fell too far behind: start again from the ring
+                if feed.signal is Signal.RELOAD:  # it fell too far behind: start again from the ring
                     snapshot["exchanges"] = [kept.summary for kept in ring]
                     await response.write(_event("list", snapshot))
                     break
-                summaries = [item for item in batch if not isinstance(item, Signal)]
-                await response.write(_event("exchanges", summaries[::-1]))  # newest first, as the list shows them
-                await asyncio.sleep(PUSH_INTERVAL)
+                if batch := feed.take():
+                    await response.write(_event("exchanges", batch[::-1]))  # newest first, as the list shows them
+                    quiet = 0.0
+                elif (quiet := quiet + PUSH_INTERVAL) >= HEARTBEAT:
+                    await response.write(b": idle\n\n")
+                    quiet = 0.0
     return response
 
 
