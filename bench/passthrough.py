@@ -72,6 +72,8 @@ LABELS = {
     "edgeproxy-node": "edgeproxy, 4 Node.js, process",
     "edgeproxy-compared": "compared edgeproxy, 4 pass-through",
     "edgeproxy-recording": "edgeproxy, --record-mode all",
+    "edgeproxy-admin": "edgeproxy, inspector unwatched",
+    "edgeproxy-watched": "edgeproxy, inspector open, ring full",
     "edgeproxy-hit": "edgeproxy, 4 handlers, cache hits",
     "edgeproxy-workers": "edgeproxy, 4 Python, --workers N",
     "edgeproxy-asyncio": "edgeproxy, 4 Python, --loop asyncio",
@@ -197,6 +199,7 @@ class Servers:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.started: list[Server] = []
+        self.watchers: list[subprocess.Popen[bytes]] = []
 
     def start(
         self,
@@ -236,7 +239,25 @@ class Servers:
                 )
             time.sleep(0.05)
 
+    def watch_inspector(self, admin: str) -> subprocess.Popen[bytes]:
+        """``bench/inspector_watcher.py`` reading ``admin``'s event stream, as an open page does; stopped with the
+        servers."""
+        with (self.workdir / "watcher.log").open("wb") as output:
+            process = subprocess.Popen(
+                [PYTHON, str(HERE / "inspector_watcher.py"), admin],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.watchers.append(process)
+        return process
+
     def stop(self) -> None:
+        for watcher in self.watchers:
+            watcher.terminate()
+            watcher.wait()
+        self.watchers.clear()
         for server in reversed(self.started):
             if server.process.poll() is None:
                 server.process.terminate()
@@ -598,6 +619,13 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
             add("edgeproxy-recording", lambda: start_edgeproxy(servers, origin, "edgeproxy-recording", extra=recording))
         if args.peer:
             add("peer", lambda: start_peer(servers, origin, workdir))
+        if args.inspector:
+            admin_port = free_port()
+            unwatched = ("--admin-port", str(free_port()))
+            add("edgeproxy-admin", lambda: start_edgeproxy(servers, origin, "edgeproxy-admin", extra=unwatched))
+            watched = ("--admin-port", str(admin_port))
+            add("edgeproxy-watched", lambda: start_edgeproxy(servers, origin, "edgeproxy-watched", extra=watched))
+            watcher = servers.watch_inspector(f"http://127.0.0.1:{admin_port}")
         warnings = verify(list(targets.values()))
         print(f"servers up and verified; origin: {origin.description}; load: {generator_name}", file=sys.stderr)
 
@@ -622,6 +650,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Summary]
         for name, server in targets.items():
             if server.process.poll() is not None:
                 raise BenchError(f"{name} exited during the measurement:\n{tail(server.log)}")
+        if args.inspector:
+            ring = json.loads(fetch(f"http://127.0.0.1:{admin_port}/api/exchanges")[1])
+            if len(ring["exchanges"]) < ring["size"]:
+                raise BenchError(f"the inspector's ring was not full: {len(ring['exchanges'])} of {ring['size']}")
+            if watcher.poll() is not None:
+                raise BenchError(f"the inspector watcher exited:\n{tail(workdir / 'watcher.log')}")
     finally:
         servers.stop()
 
@@ -659,6 +693,8 @@ RATIOS = [
     ("edgeproxy-thread-workers", "edgeproxy-thread", "edgeproxy thread --workers N / thread, one process"),
     ("edgeproxy-hit", "minimal", "edgeproxy on cache hits / minimal proxy"),
     ("edgeproxy-recording", "edgeproxy", "edgeproxy recording every exchange / edgeproxy"),
+    ("edgeproxy-admin", "edgeproxy", "edgeproxy, inspector unwatched / edgeproxy"),
+    ("edgeproxy-watched", "edgeproxy", "edgeproxy, inspector open, ring full / edgeproxy"),
     ("edgeproxy-compared", "minimal", "compared edgeproxy / minimal proxy"),
     ("edgeproxy-compared", "edgeproxy", "compared edgeproxy / this edgeproxy"),
     ("edgeproxy", "peer", "edgeproxy (Python, process) / serverless-offline-edge-lambda"),
@@ -718,6 +754,12 @@ def main() -> int:
         "--recording",
         action="store_true",
         help="also measure edgeproxy recording every exchange (--record-mode all) and give its ratio to edgeproxy",
+    )
+    parser.add_argument(
+        "--inspector",
+        action="store_true",
+        help="also measure edgeproxy with --admin-port, unwatched, and with its inspector open (a client reading "
+        "its event stream, bench/inspector_watcher.py) and its ring full; give their ratios to edgeproxy",
     )
     parser.add_argument(
         "--cache-hit",

@@ -2,6 +2,8 @@
 running proxy and look into it. It answers JSON:
 
 * ``GET /cache``: what the edge cache holds (each entry's key, path, status, age, TTL, freshness and size);
+* ``GET /``: the inspector (:mod:`edgeproxy.inspector`: every request's path through the pipeline, live), and its
+  ``/api/...`` routes;
 * ``POST /invalidations`` with ``{"paths": ["/images/*", ...]}``: an invalidation, by CloudFront's path rules
   (:func:`edgeproxy.cache.covers`), answered as CloudFront's CreateInvalidation is (201, an id, ``Completed``: here
   it takes effect at once).
@@ -20,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edgeproxy import serving
+from edgeproxy import inspector, serving
 from edgeproxy.cache import Cache, invalidation_problem
 from edgeproxy.exchange import Observers
 from edgeproxy.server import PIPELINE
@@ -33,9 +35,10 @@ CACHE = web.AppKey("cache", Cache)  # its edge cache (CloudFront mode only)
 ROUTES = web.RouteTableDef()
 
 
-def admin_app(proxy: web.Application) -> web.Application:
+def admin_app(proxy: web.Application, *, inspector_ring: int = inspector.DEFAULT_SIZE) -> web.Application:
     """The admin application of the proxy application ``proxy`` (from :func:`edgeproxy.server.create_app` or
-    :func:`edgeproxy.alb.create_app`)."""
+    :func:`edgeproxy.alb.create_app`), its inspector keeping the last ``inspector_ring`` exchanges while a page
+    watches."""
     app = web.Application(middlewares=[_json_errors])
     app[PROXY] = proxy
     app[OBSERVERS] = proxy[serving.OBSERVERS]
@@ -43,6 +46,7 @@ def admin_app(proxy: web.Application) -> web.Application:
     if pipeline is not None:
         app[CACHE] = pipeline.cache
     app.add_routes(ROUTES)
+    inspector.install(app, app[OBSERVERS], size=inspector_ring)
     return app
 
 

@@ -20,6 +20,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from aiohttp import HttpVersion10, web
 from multidict import CIMultiDict
 
@@ -31,7 +32,7 @@ from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, Outcom
 from edgeproxy.headers import SET_BY_ALB
 from edgeproxy.listener import REJECT, TIMEOUTS, Timeouts
 from edgeproxy.runtime import Function, Runtime
-from edgeproxy.runtime.marshal import copy_json
+from edgeproxy.runtime.marshal import copy_json, json_bytes
 
 log = logging.getLogger("edgeproxy")
 
@@ -78,7 +79,15 @@ class Target:
     async def respond(self, event: alb_events.Event, exchange: Exchange | None = None) -> alb_events.TargetResponse:
         """Invoke and validate: the target's response as wire values, or an :class:`AlbError` (a crash or a timeout
         is 502 ``LambdaUnhandled``, §7.5). The invocation is recorded on ``exchange``, and told to the observers."""
-        event_in = copy_json(event) if exchange is not None and self.observers.any else None
+        # For observers, the event as the target got it: the JSON an environment is sent (encoded once, parsed only
+        # if one reads it; see Pipeline._invoke), or a copy for one in the proxy's process (it may change the event).
+        sent: Any = event
+        event_in: Any = None
+        if exchange is not None and self.observers.any:
+            if self.function.isolated and (encoded := json_bytes(event)) is not None:
+                event_in, sent = encoded, orjson.Fragment(encoded)
+            else:
+                event_in = copy_json(event)
         started_at = time.time()
         started = time.perf_counter()
         result: Any = None
@@ -87,7 +96,7 @@ class Target:
             try:
                 returned = await self.runtime.invoke_result(
                     self.function,
-                    event,
+                    sent,
                     trigger="alb",
                     seconds=self.group.target.timeout,
                     memory=self.group.target.memory,

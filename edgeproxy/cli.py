@@ -25,6 +25,7 @@ from edgeproxy.config import Distribution, TargetGroup
 from edgeproxy.errors import AlbError, ConfigError, EventArgumentError, LambdaExecutionError, LambdaValidationError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.events import cloudfront
+from edgeproxy.inspector import DEFAULT_SIZE as DEFAULT_RING
 from edgeproxy.listener import Timeouts, serve_until_stopped
 from edgeproxy.record import golden
 from edgeproxy.rules import Strictness
@@ -204,8 +205,15 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--admin-port",
         type=int,
         metavar="PORT",
-        help="also serve the admin listener on this port of the same host (the cache's listing, invalidations); "
-        "with --workers, worker i's on PORT+i (a free port each for 0)",
+        help="also serve the admin listener on this port of the same host: the inspector at /, the cache's "
+        "listing, invalidations; with --workers, worker i's on PORT+i (a free port each for 0)",
+    )
+    parser.add_argument(
+        "--inspector-ring",
+        type=_positive,
+        default=DEFAULT_RING,
+        metavar="N",
+        help=f"exchanges the inspector keeps while a page watches (default {DEFAULT_RING}; the oldest drop out)",
     )
     parser.add_argument(
         "--header-timeout",
@@ -250,6 +258,13 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
 
 
@@ -477,7 +492,7 @@ def _run(
 ) -> int:
     """Serve ``app`` until stopped: alone, or as ``worker`` (on its resolved port with SO_REUSEPORT, its admin
     listener on the admin port plus its index, its URLs told to the parent)."""
-    admin = admin_app(app) if args.admin_port is not None else None
+    admin = admin_app(app, inspector_ring=args.inspector_ring) if args.admin_port is not None else None
     admin_port = args.admin_port or 0
     if worker is not None and admin_port:
         admin_port += worker.index

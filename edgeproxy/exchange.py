@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from edgeproxy.errors import AlbError, ViewerError
-from edgeproxy.triggers import Source
+from edgeproxy.triggers import REQUEST_TRIGGERS, Source
 
 if TYPE_CHECKING:
     from aiohttp import StreamReader
@@ -70,6 +71,15 @@ class ViewerRequest:
     overrides: Mapping[str, str] = field(default_factory=dict)
 
 
+class _AsGiven(enum.Enum):
+    AS_GIVEN = "as given"
+
+
+# An unchanged result kept by reference to the event (not to the request the pipeline goes on with): what an
+# invocation recorded for observers returns when the event is kept as JSON (Invocation.result reads it from there).
+AS_GIVEN = _AsGiven.AS_GIVEN
+
+
 @dataclass(frozen=True)
 class Invocation:
     """One handler invocation: the event it was given (as it was before the handler ran; ``None`` when no observer
@@ -80,12 +90,28 @@ class Invocation:
     request_id: str  # CloudFront's request id (the response's X-Amz-Cf-Id); in ALB mode the X-Amzn-Trace-Id
     trigger: Source  # a Lambda@Edge trigger, or "alb"
     handler: str
-    event: Any
-    result: Any
+    given: Any  # the event, or the JSON it was sent to its environment as (bytes: parsed when first read)
+    returned: Any  # the result, or AS_GIVEN: the event's request or response, unchanged
     duration: float  # seconds
     error: ViewerError | AlbError | None
     started: float = 0.0
     changed: bool = True
+
+    @property
+    def event(self) -> Any:
+        """The event as the handler got it. An event sent to an environment of its own is kept as the JSON sent,
+        and parsed only if an observer reads it."""
+        if type(self.given) is bytes:
+            object.__setattr__(self, "given", orjson.loads(self.given))  # frozen: parsed once, the same event
+        return self.given
+
+    @property
+    def result(self) -> Any:
+        """What the handler returned, as CloudFront received it."""
+        if self.returned is AS_GIVEN:
+            cf = self.event["Records"][0]["cf"]
+            return cf["request"] if self.trigger in REQUEST_TRIGGERS else cf["response"]
+        return self.returned
 
 
 @dataclass
@@ -129,6 +155,7 @@ class Exchange:
     behavior: str | None = None  # the path pattern of the behavior that matched
     invocations: list[Invocation] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # stage -> why it did not run
+    stages: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage -> when it ran (time.time())
     origin_request: OriginRequest | None = None
     origin_response: OriginResponse | None = None
     origin_started: float | None = None
@@ -198,22 +225,26 @@ class Observers:
         self._attached = observers
         self.any = bool(observers)
         self.wants_bodies = any(observer.wants_bodies for observer in observers)
+        # Each method is called only on the observers that override it (most want only exchange_done).
+        self._trigger_done = _overriding(observers, "trigger_done")
+        self._origin_done = _overriding(observers, "origin_done")
+        self._exchange_done = _overriding(observers, "exchange_done")
 
     def __bool__(self) -> bool:
         return bool(self._attached)
 
     def trigger_done(self, exchange: Exchange, invocation: Invocation) -> None:
-        for observer in self._attached:
-            self._safely(observer.trigger_done, exchange, invocation)
+        for method in self._trigger_done:
+            self._safely(method, exchange, invocation)
 
     def origin_done(self, exchange: Exchange) -> None:
-        for observer in self._attached:
-            self._safely(observer.origin_done, exchange)
+        for method in self._origin_done:
+            self._safely(method, exchange)
 
     def exchange_done(self, exchange: Exchange) -> None:
         exchange.finished = time.time()
-        for observer in self._attached:
-            self._safely(observer.exchange_done, exchange)
+        for method in self._exchange_done:
+            self._safely(method, exchange)
 
     @staticmethod
     def _safely(method: Any, *args: Any) -> None:
@@ -222,6 +253,12 @@ class Observers:
             method(*args)
         except Exception:
             log.exception("observer %r failed", method)
+
+
+def _overriding(observers: tuple[Observer, ...], name: str) -> tuple[Any, ...]:
+    """The bound ``name`` methods of the observers whose class overrides :class:`Observer`'s."""
+    base = getattr(Observer, name)
+    return tuple(getattr(observer, name) for observer in observers if getattr(type(observer), name, base) is not base)
 
 
 async def tee(body: AsyncIterator[bytes], sink: bytearray) -> AsyncIterator[bytes]:

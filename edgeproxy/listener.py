@@ -265,6 +265,9 @@ class Listener:
         await self.runner.cleanup()
 
 
+INSPECTOR_OFF = "edgeproxy inspector: off (--admin-port PORT serves it, and the admin API)"
+
+
 async def serve_until_stopped(
     app: web.Application,
     host: str,
@@ -279,9 +282,10 @@ async def serve_until_stopped(
 ) -> None:
     """The command line's server: print its URL, serve until SIGTERM (or Ctrl-C, as KeyboardInterrupt), then
     close cleanly (requests in flight are answered first). ``admin``: an admin application
-    (:func:`edgeproxy.admin.admin_app`) served on the same host at ``admin_port``, whose URL is printed on the next
-    line. ``announce``: called with the two URLs once listening, instead of printing them (a worker of ``serve
-    --workers`` tells its parent); ``reuse_port``: listen with ``SO_REUSEPORT``."""
+    (:func:`edgeproxy.admin.admin_app`) served on the same host at ``admin_port``, whose URL (the inspector's) is
+    printed on the next line (without one, how to enable it). ``announce``: called with the two URLs once listening,
+    instead of printing them (a worker of ``serve --workers`` tells its parent); ``reuse_port``: listen with
+    ``SO_REUSEPORT``."""
     listener = await Listener.start(
         app, host, port, header_timeout=header_timeout, idle_timeout=idle_timeout, reuse_port=reuse_port
     )
@@ -294,7 +298,9 @@ async def serve_until_stopped(
         else:
             print(f"edgeproxy listening on {listener.url}", flush=True)
             if control is not None:
-                print(f"edgeproxy admin on {control.url}", flush=True)
+                print(f"edgeproxy inspector on {control.url}", flush=True)  # also the admin API: /cache, /invalidations
+            else:
+                print(INSPECTOR_OFF, flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()

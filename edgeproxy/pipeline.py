@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import StreamReader
 from multidict import CIMultiDict
 
@@ -35,13 +36,13 @@ from edgeproxy.cache import Cache, CacheKey, Clock, Entry
 from edgeproxy.config import ERROR_CACHING_MIN_TTL, Association, Behavior, Distribution
 from edgeproxy.errors import FunctionError, OriginConnectionError, OriginTimeoutError, RequestRejected, ViewerError
 from edgeproxy.events import cloudfront
-from edgeproxy.exchange import Body, Exchange, Invocation, Observers, Outcome, XCache, tee
+from edgeproxy.exchange import AS_GIVEN, Body, Exchange, Invocation, Observers, Outcome, XCache, tee
 from edgeproxy.headers import end_to_end, is_disallowed
 from edgeproxy.origin import CHUNK_SIZE, Origin, OriginResponse, RequestBody, origin_headers
 from edgeproxy.policies import Policies
 from edgeproxy.rules import STRICT, Checked, Strictness, validate
 from edgeproxy.runtime import Runtime
-from edgeproxy.runtime.marshal import copy_json
+from edgeproxy.runtime.marshal import copy_json, json_bytes
 from edgeproxy.triggers import FACTS, Trigger
 
 
@@ -57,6 +58,7 @@ class _Body:
         self._complete = stream is None  # the whole body is in _head
         self._replaced: bytes | None = None
         self.viewer: bytearray | None = bytearray() if capture else None
+        self._sending = False  # the origin is reading the body (through _captured) right now
 
     async def head(self, limit: int) -> bytes:
         """The body's first ``limit + 1`` bytes, or all of it if shorter (the extra byte tells a truncation)."""
@@ -103,14 +105,23 @@ class _Body:
             return self._stream
         rest: AsyncIterator[bytes] = self._stream.iter_chunked(CHUNK_SIZE)
         if self.viewer is not None:
-            rest = tee(rest, self.viewer)
+            rest = self._captured(rest, self.viewer)
         return _prepend(bytes(self._head), rest)
 
-    async def capture_rest(self, *, streamed_to_origin: bool) -> None:
-        """Read what the viewer sent that nothing read: the origin was not contacted, or got a replacement. (A body
-        streamed to the origin is captured as it goes.)"""
+    async def _captured(self, rest: AsyncIterator[bytes], sink: bytearray) -> AsyncIterator[bytes]:
+        self._sending = True
+        try:
+            async for chunk in tee(rest, sink):
+                yield chunk
+        finally:
+            self._sending = False
+
+    async def capture_rest(self) -> None:
+        """Read what the viewer sent that nothing read: the origin was not contacted, got a replacement, or answered
+        without reading it all (a folder origin refusing a POST). A body still being sent to the origin is left to
+        that (it is captured as it goes)."""
         unread = self._stream is not None and not self._stream.at_eof()
-        if self.viewer is not None and unread and (self._replaced is not None or not streamed_to_origin):
+        if self.viewer is not None and unread and not self._sending:
             assert self._stream is not None
             self.viewer += await self._stream.read()
 
@@ -220,14 +231,21 @@ class Pipeline:
                 if flow.generated_at == "viewer-request":  # §2.2: straight to the viewer, nothing else runs
                     if self._applies(flow, name):
                         flow.skip(name, "viewer-request generated a response")
-                else:
+                    continue
+                if not self._applies(flow, name):
+                    await stage(flow, stack)  # a no-op for this request: not one of its stages, not timed
+                    continue
+                started = time.time()
+                try:
                     await stage(flow, stack)
+                finally:
+                    exchange.stages[name] = (started, time.time())
         except ViewerError as error:
             exchange.error = error
         else:
             exchange.outcome = self._outcome(flow)
         if body.viewer is not None:
-            await body.capture_rest(streamed_to_origin=exchange.origin_request is not None)
+            await body.capture_rest()
             exchange.request_body = body.viewer
             if exchange.origin_request is not None:
                 replacement = body.replacement
@@ -709,9 +727,15 @@ class Pipeline:
         )
         # Handlers mutate the event in place: what it was before, to compare the result with (and, for observers, the
         # whole event as the handler got it; the one copy serves both). A handler in an environment of its own gets
-        # the event as JSON and cannot touch this one: no copy.
-        event_in = copy_json(event) if self.observers.any else None
-        if event_in is None:
+        # the event as JSON and cannot touch this one: no copy; observers get the JSON it is sent as, encoded here
+        # once (the environment's message embeds it as it is) and parsed only if one reads it.
+        sent: Any = event
+        event_in: Any = None
+        if self.observers.any and function.isolated and (encoded := json_bytes(event)) is not None:
+            event_in, sent = encoded, orjson.Fragment(encoded)
+        elif self.observers.any:
+            event_in = copy_json(event)
+        if event_in is None or function.isolated:
             before = (request, response) if function.isolated else copy_json((request, response))
         else:
             cf = event_in["Records"][0]["cf"]
@@ -726,7 +750,7 @@ class Pipeline:
                 returned = (
                     await self.runtime.invoke_result(
                         function,
-                        event,
+                        sent,
                         trigger=trigger,
                         seconds=association.timeout,
                         memory=association.memory,
@@ -742,8 +766,8 @@ class Pipeline:
             # Recorded as CloudFront received it (JSON, missing keys filled in), and as it was then: the next trigger's
             # handler gets the same object and may change it in place. A result unchanged is what the event held.
             changed = checked.changed
-            if not changed:
-                result = before[0] if response is None else before[1]
+            if not changed:  # for observers: the event's own part (when it is kept as JSON, nothing more to keep)
+                result = AS_GIVEN if type(event_in) is bytes else before[0] if response is None else before[1]
             else:
                 result = copy_json(checked.value) if self.observers.any else checked.value
         except ViewerError as exc:

@@ -34,6 +34,8 @@ from types import FrameType
 
 from yarl import URL
 
+from edgeproxy.listener import INSPECTOR_OFF
+
 log = logging.getLogger("edgeproxy")
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -114,9 +116,11 @@ def run(count: int, host: str, port: int, serve: Callable[[Worker], int]) -> int
         if all(started) and not stopping:
             ready = [each for each in started if each is not None]
             print(f"edgeproxy listening on {ready[0].url}", flush=True)
-            for number, each in enumerate(ready, 1):
+            for number, each in enumerate(ready, 1):  # each worker's inspector sees only its own exchanges
                 if each.admin is not None:
-                    print(f"edgeproxy admin on {each.admin} (worker {number}, pid {each.pid})", flush=True)
+                    print(f"edgeproxy inspector on {each.admin} (worker {number}, pid {each.pid})", flush=True)
+            if all(each.admin is None for each in ready):
+                print(INSPECTOR_OFF, flush=True)
             listing = ", ".join(str(each.pid) for each in ready)
             print(f"edgeproxy: {count} workers on one port (SO_REUSEPORT), pids {listing}", file=sys.stderr)
         elif not stopping:

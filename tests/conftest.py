@@ -13,9 +13,10 @@ import sys
 import textwrap
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import ClientResponse, web
@@ -23,10 +24,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 from yarl import URL
 
-from edgeproxy import alb, config
+from edgeproxy import alb, config, testing
 from edgeproxy.config import Association, Distribution, HealthCheck, TargetGroup, Trigger
+from edgeproxy.listener import Listener
 from edgeproxy.runtime import Runtime
 from edgeproxy.server import Options, create_app
+from tests.inspector.harness import Inspected, InspectedFactory, start_inspected
 
 Client = TestClient[web.Request, web.Application]
 
@@ -333,6 +336,21 @@ def runtime() -> Iterator[Runtime]:
     runtime = Runtime(max_threads=8, isolation="thread")
     yield runtime
     runtime.close()
+
+
+@pytest.fixture
+async def inspected() -> AsyncIterator[InspectedFactory]:
+    """``await inspected(ring_size=..., **start_arguments)``: a proxy from :func:`edgeproxy.testing.start`, and its
+    inspector served on a second port."""
+    running: list[tuple[testing.EdgeProxy, Listener]] = []
+
+    async def start(ring_size: int = 100, **arguments: Any) -> Inspected:
+        return await start_inspected(running, ring_size, **arguments)
+
+    yield start
+    for proxy, listener in running:
+        await listener.close()
+        await proxy.close()
 
 
 @dataclass

@@ -158,7 +158,7 @@ def scripted_process(tmp_path: Path, write_handler: HandlerWriter) -> Iterator[t
             listening = process.stdout.readline().strip()
             admin_line = process.stdout.readline().strip()
             assert listening.startswith("edgeproxy listening on http://127.0.0.1:")
-            assert admin_line.startswith("edgeproxy admin on http://127.0.0.1:")
+            assert admin_line.startswith("edgeproxy inspector on http://127.0.0.1:")
             yield listening.rsplit(" ", 1)[1], admin_line.rsplit(" ", 1)[1]
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=10) == 0

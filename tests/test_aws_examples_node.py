@@ -1,10 +1,15 @@
-"""Functional: AWS's own Node.js example functions, as printed on the "Lambda@Edge example functions" page of the
-CloudFront Developer Guide (``tests/aws_examples/node/``, verbatim: see the README there), each through the proxy
-over real sockets, and through ``edgeproxy events`` + ``invoke``. The same fourteen scenarios as the Python ones
-(test_aws_examples.py); the four that read ``CloudFront-Viewer-Country`` or ``CloudFront-Is-*-Viewer`` wait for the
-headers the cache and origin-request policies will generate.
+"""Functional: the scenarios of AWS's "Lambda@Edge example functions" page (CloudFront Developer Guide,
+lambda-examples.html) with Node.js handlers, each through the proxy over real sockets, and through
+``edgeproxy events`` + ``invoke``.
 
-The examples that pick at random (A/B testing, the gradual transfer) get their random numbers from the test: the
+The handlers in ``tests/aws_examples/node/`` are written for these tests (see the README there); each does what AWS
+documents for its scenario, relying on CloudFront the way AWS's example does, in the Node.js style AWS's examples use:
+CommonJS, ``(event, context, callback)`` handlers, ``require('querystring')``. The same eighteen scenarios as the
+Python ones (test_aws_examples.py): the four that read ``CloudFront-Viewer-Country`` or ``CloudFront-Is-*-Viewer``
+run with the cache and origin request policies their setup asks for, the viewer's country simulated by ``[viewer]``
+or ``X-Edgeproxy-Viewer-Country`` and its device read from its ``User-Agent``, as there.
+
+The handlers that pick at random (A/B testing, the gradual transfer) get their random numbers from the test: the
 environment preloads ``fixed_random.cjs`` (``NODE_OPTIONS``, passed through from the proxy's own environment),
 which makes ``Math.random()`` return ``EDGEPROXY_TEST_RANDOM``.
 """
@@ -25,7 +30,7 @@ import pytest
 from edgeproxy import config
 from edgeproxy.cli import main
 from tests.conftest import Client, Origin, ProxyFactory, serve_and_get
-from tests.test_aws_examples import ALL_METHODS, FORM, GENERATED, folder
+from tests.test_aws_examples import ALL_METHODS, DEVICES, FORM, GENERATED, folder
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 
@@ -119,7 +124,7 @@ async def test_static_content_is_generated_at_the_edge(
     assert (response.status, response.headers["X-Cache"]) == (200, GENERATED)
     assert (response.headers["Cache-Control"], response.headers["Content-Type"]) == ("max-age=100", "text/html")
     text = await response.text()
-    assert text.startswith("\n<!DOCTYPE html>\n")  # the Markdown escape \! is a plain ! in a template literal
+    assert text.startswith("\n<!DOCTYPE html>\n")  # the template literal starts with a line break
     assert "<p>Hello from Lambda@Edge!</p>" in text
     assert origin.seen == []
 
@@ -209,7 +214,7 @@ async def test_switching_from_an_s3_bucket_to_www_example_com(
 async def test_traffic_moves_gradually_to_the_blue_bucket(
     dice: float, bucket: str, proxy: ProxyFactory, tmp_path: Path, fixed_random: Callable[[float], None]
 ) -> None:
-    fixed_random(dice)  # getRandomInt(1, 100) is then 1, 80, 81 or 100: blue up to 80
+    fixed_random(dice)  # the number drawn from 1 to 100 is then 1, 80, 81 or 100: blue up to 80
     folder(tmp_path, "green", {"app.js": "green"})
     folder(tmp_path, "blue", {"app.js": "blue"})
     toml = (
@@ -274,6 +279,92 @@ async def test_a_form_in_the_body_is_replaced(
     assert (origin.last.body, origin.last.header("Content-Length")) == (sent.encode(), [str(len(sent))])
 
 
+# -- Personalizing content by country or device type (CloudFront's viewer headers) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("country", "location"),
+    [("TW", "https://tw.example.com/"), ("US", "https://us.example.com/"), ("DE", "https://example.com/")],
+)
+async def test_viewers_are_redirected_to_their_countrys_url(
+    country: str, location: str, origin: Origin, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    # AWS's setup: cache on CloudFront-Viewer-Country, so each country's redirect is cached apart.
+    toml = in_front_of(origin, "origin-request", "redirect_by_country").replace(
+        "[default_behavior.functions]",
+        'cache_policy = { headers = ["CloudFront-Viewer-Country"] }\n[default_behavior.functions]',
+    )
+    client = await serve(proxy, tmp_path, toml)
+    for expected_cache in (GENERATED, "Hit from cloudfront"):
+        response = await client.get("/", headers={"X-Edgeproxy-Viewer-Country": country}, allow_redirects=False)
+        assert (response.status, response.reason, response.headers["Location"]) == (302, "Found", location)
+        assert response.headers["X-Cache"] == expected_cache
+    assert origin.seen == []
+
+
+async def test_each_device_type_gets_its_version_of_the_object(
+    proxy: ProxyFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder(tmp_path, "site", {f"{device}/image.png": f"{device} image" for device in DEVICES})
+    device_headers = ", ".join(f'"CloudFront-Is-{name}-Viewer"' for name in ("Desktop", "Mobile", "Tablet", "SmartTV"))
+    toml = (
+        f'[origins.site]\ndirectory = "site"\n[default_behavior]\norigin = "site"\n'
+        f"cache_policy = {{ headers = [{device_headers}] }}\n"
+        f'[default_behavior.functions]\norigin-request = "{ref("object_by_device")}"\n'
+    )
+    client = await serve(proxy, tmp_path, toml)
+    for device, agent in DEVICES.items():
+        with caplog.at_level(logging.INFO, logger="edgeproxy.lambda"):
+            response = await client.get("/image.png", headers={"User-Agent": agent})
+        assert (response.status, await response.text()) == (200, f"{device} image")
+        assert f'\tINFO\tRequest uri set to "/{device}/image.png"' in caplog.text
+    again = await client.get("/image.png", headers={"User-Agent": DEVICES["tablet"]})
+    assert (again.headers["X-Cache"], await again.text()) == ("Hit from cloudfront", "tablet image")
+
+
+@pytest.mark.parametrize(("country", "body"), [("DE", "Frankfurt"), ("JP", "Tokyo"), ("US", "default")])
+async def test_the_s3_origins_region_follows_the_viewers_country(
+    country: str, body: str, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    # As in AWS's Node.js example, the bucket is named by its global endpoint, my-bucket-in-<region>.s3.amazonaws.com.
+    folder(tmp_path, "default", {"index.html": "default"})
+    folder(tmp_path, "frankfurt", {"index.html": "Frankfurt"})
+    folder(tmp_path, "tokyo", {"index.html": "Tokyo"})
+    toml = (
+        '[origins.default]\ndirectory = "default"\nbucket = "my-bucket"\n'
+        '[origins.frankfurt]\ndirectory = "frankfurt"\nbucket = "my-bucket-in-eu-central-1"\n'
+        '[origins.tokyo]\ndirectory = "tokyo"\nbucket = "my-bucket-in-ap-northeast-1"\n'
+        '[default_behavior]\norigin = "default"\ncache_policy = "CachingOptimized"\n'
+        'origin_request_policy = { headers = { include = ["CloudFront-Viewer-Country"] } }\n'
+        f'[default_behavior.functions]\norigin-request = "{ref("s3_region_by_country")}"\n'
+        f'[viewer]\ncountry = "{country}"\n'
+    )
+    response = await (await serve(proxy, tmp_path, toml)).get("/index.html")
+    assert (response.status, await response.text(), response.headers["Server"]) == (200, body, "AmazonS3")
+
+
+@pytest.mark.parametrize(("country", "eu"), [("GB", True), ("IE", True), ("DE", True), ("US", False), ("FR", False)])
+async def test_the_origins_domain_name_follows_the_viewers_country(
+    country: str, eu: bool, origin: Origin, second_origin: Origin, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    toml = (
+        in_front_of(origin, "origin-request", "origin_by_country").replace(
+            "[default_behavior.functions]",
+            'cache_policy = "CachingDisabled"\norigin_request_policy = "AllViewerAndCloudFrontHeaders-2022-06"\n'
+            "[default_behavior.functions]",
+        )
+        + f'[resolve]\n"eu.example.com" = "{second_origin.url}"\n'
+    )
+    client = await serve(proxy, tmp_path, toml)
+    assert (await client.get("/page", headers={"X-Edgeproxy-Viewer-Country": country})).status == 200
+    reached, other = (second_origin, origin) if eu else (origin, second_origin)
+    assert (len(reached.seen), len(other.seen)) == (1, 0)
+    assert reached.last.raw_path == "/page"
+    if eu:
+        assert reached.last.header("Host") == ["eu.example.com"]
+    assert reached.last.header("CloudFront-Viewer-Country") == [country]
+
+
 # -- The same scenarios from `edgeproxy events` through `edgeproxy invoke` ------------------------------------------
 
 Check = Callable[[dict[str, Any]], object]
@@ -326,6 +417,29 @@ CLI_CASES: list[tuple[str, list[str], Check]] = [
         lambda result: (result["status"], result["body"]) == ("302", ""),
     ),
     (
+        "redirect_by_country",
+        ["origin-request", "--country", "TW"],
+        lambda result: result["headers"]["location"] == [{"key": "Location", "value": "https://tw.example.com/"}],
+    ),
+    (
+        "object_by_device",
+        ["origin-request", "--uri", "/image.png", "--header", "CloudFront-Is-Mobile-Viewer: true"],
+        lambda result: result["uri"] == "/mobile/image.png",
+    ),
+    (
+        "s3_region_by_country",
+        ["origin-request", "--origin", "s3://my-bucket", "--country", "JP"],
+        lambda result: (
+            (result["origin"]["s3"]["region"], result["headers"]["host"][0]["value"])
+            == ("ap-northeast-1", "my-bucket-in-ap-northeast-1.s3.amazonaws.com")
+        ),
+    ),
+    (
+        "origin_by_country",
+        ["origin-request", "--country", "DE"],
+        lambda result: result["origin"]["custom"]["domainName"] == "eu.example.com",
+    ),
+    (
         "read_form",
         ["viewer-request", "--method", "POST", "--body", FORM],
         lambda result: result["body"]["data"] == base64.b64encode(FORM.encode()).decode(),
@@ -355,7 +469,7 @@ def test_edgeproxy_events_makes_each_event_and_invoke_runs_the_node_handler_on_i
     assert check(result), result
 
 
-def test_two_examples_unmodified_behind_edgeproxy_serve(tmp_path: Path) -> None:
+def test_two_handlers_behind_edgeproxy_serve(tmp_path: Path) -> None:
     folder(tmp_path, "bucket", {"logo.txt": "from my-bucket\n"})
     (tmp_path / "edgeproxy.toml").write_text(
         '[origins.app]\nurl = "https://www.example.com"\n'

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 import pytest
 from pytest_aiohttp import AiohttpClient
 
 from edgeproxy import config
 from edgeproxy.errors import LambdaValidationError
-from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, XCache
+from edgeproxy.exchange import AS_GIVEN, Exchange, Invocation, Observer, Observers, XCache
 from edgeproxy.server import Options, create_app
 from edgeproxy.serving import OBSERVERS
 from edgeproxy.triggers import TRIGGERS
@@ -135,6 +136,36 @@ async def test_observers_attach_and_detach_while_running_and_cannot_break_a_requ
     assert (await client.get("/b")).status == 200
     assert len(notes.done) == 1
     assert not observers
+
+
+def test_each_method_is_called_only_on_the_observers_that_override_it() -> None:
+    class OnlyDone(Observer):
+        def __init__(self) -> None:
+            self.done = 0
+
+        def exchange_done(self, exchange: Exchange) -> None:
+            self.done += 1
+
+    only_done, notes = OnlyDone(), Notes()
+    observers = Observers(only_done, notes)
+    assert observers._trigger_done == (notes.trigger_done,)  # OnlyDone's inherited no-ops are never called
+    assert observers._origin_done == (notes.origin_done,)
+    assert observers._exchange_done == (only_done.exchange_done, notes.exchange_done)
+    observers.detach(notes)
+    assert not observers._trigger_done
+    assert list(observers._exchange_done) == [only_done.exchange_done]
+
+
+RESPONSE_EVENT = {"Records": [{"cf": {"request": {"uri": "/a"}, "response": {"status": "200", "headers": {}}}}]}
+
+
+def test_an_event_kept_as_the_json_sent_is_parsed_once_when_read() -> None:
+    event = {"Records": [{"cf": {"request": {"uri": "/a", "headers": {}}}}]}
+    invocation = Invocation("id", "viewer-request", "fn.py:handler", orjson.dumps(event), None, 0.1, None)
+    assert invocation.event == event
+    assert invocation.event is invocation.event  # parsed once, then the same object
+    unchanged = Invocation("id", "origin-response", "fn.py:handler", orjson.dumps(RESPONSE_EVENT), AS_GIVEN, 0.1, None)
+    assert unchanged.result == RESPONSE_EVENT["Records"][0]["cf"]["response"]  # an unchanged result: the event's own
 
 
 def test_x_cache_header_words() -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
 import pytest
 from yarl import URL
 
+from edgeproxy import testing
+from edgeproxy.exchange import Exchange, Observer
 from tests.conftest import GZIPPED, PASS_THROUGH, RECORD_EVENTS, HandlerWriter, Origin, ProxyFactory, recorded_events
 
 FOUR = ("viewer-request", "origin-request", "origin-response", "viewer-response")
@@ -389,3 +392,27 @@ async def test_result_mutated_in_place_is_validated(
     assert response.headers["X-Cache"] == "LambdaValidationError from cloudfront"
     assert "changed read-only header 'host'" in response.headers["X-Edgeproxy-Error"]
     assert origin.seen == []
+
+
+async def test_a_request_body_the_origin_did_not_read_is_still_captured_for_observers(tmp_path: Path) -> None:
+    # A folder origin refuses a POST without reading its body; a recording (or the inspector) keeps the body anyway.
+    class Bodies(Observer):
+        wants_bodies = True
+
+        def __init__(self) -> None:
+            self.seen: list[bytes | None] = []
+
+        def exchange_done(self, exchange: Exchange) -> None:
+            self.seen.append(None if exchange.request_body is None else bytes(exchange.request_body))
+
+    (tmp_path / "site").mkdir()
+    proxy = await testing.start(origin=str(tmp_path / "site"))
+    bodies = Bodies()
+    proxy.observe(bodies)
+    try:
+        async with proxy.client.post("/upload", data=b"\x00\x01" * 50_000) as response:
+            assert response.status == 403  # S3's AccessDenied for a POST
+            await response.read()
+    finally:
+        await proxy.close()
+    assert bodies.seen == [b"\x00\x01" * 50_000]

@@ -155,7 +155,7 @@ def test_each_worker_has_its_own_cache_and_admin_listener(tmp_path: Path) -> Non
     with serving(tmp_path, *args, admins=2) as served:
         admins = [line.split()[3] for line in served.lines[1:]]
         assert len(admins) == 2
-        assert all(line.startswith("edgeproxy admin on http://127.0.0.1:") for line in served.lines[1:])
+        assert all(line.startswith("edgeproxy inspector on http://127.0.0.1:") for line in served.lines[1:])
         hits: dict[str, str] = {}
         for _ in range(40):
             _, headers, _ = get(served.url + "/a.txt")

@@ -47,6 +47,14 @@ def copy_json(value: Any) -> Any:
         return _walk_copy(value)
 
 
+def json_bytes(value: Any) -> bytes | None:
+    """``value`` as JSON, by orjson; ``None`` for what orjson refuses (an integer past 64 bits...)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+
+
 def _walk_copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _walk_copy(item) for key, item in value.items()}

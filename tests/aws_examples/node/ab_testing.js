@@ -1,61 +1,36 @@
 'use strict';
+// A/B testing an image (viewer-request): /experiment-pixel.jpg is rewritten to the control or the treatment pixel.
+//
+// A viewer whose Cookie header names X-Experiment-Name=A gets the control pixel, X-Experiment-Name=B the treatment
+// pixel; a viewer with neither is put in a group with Math.random(), three in four in the control group. Only the
+// uri CloudFront asks the origin for changes: the viewer's URL stays the same. Other paths pass untouched. The new
+// uri is logged with console.log.
+
+const PIXEL = '/experiment-pixel.jpg';
+const PIXEL_FOR_GROUP = {
+  A: '/experiment-group/control-pixel.jpg',
+  B: '/experiment-group/treatment-pixel.jpg',
+};
+const SHARE_IN_CONTROL = 0.75;
+
+// Every Cookie header line the viewer sent is its own entry, its value not split into cookies.
+function groupInCookies(cookieEntries) {
+  for (const entry of cookieEntries || []) {
+    for (const group of Object.keys(PIXEL_FOR_GROUP)) {
+      if (entry.value.includes(`X-Experiment-Name=${group}`)) {
+        return group;
+      }
+    }
+  }
+  return undefined;
+}
 
 exports.handler = (event, context, callback) => {
-    const request = event.Records[0].cf.request;
-    const headers = request.headers;
-
-    if (request.uri !== '/experiment-pixel.jpg') {
-        // do not process if this is not an A-B test request
-        callback(null, request);
-        return;
-    }
-
-    const cookieExperimentA = 'X-Experiment-Name=A';
-    const cookieExperimentB = 'X-Experiment-Name=B';
-    const pathExperimentA = '/experiment-group/control-pixel.jpg';
-    const pathExperimentB = '/experiment-group/treatment-pixel.jpg';
-
-    /*
-     * Lambda at the Edge headers are array objects.
-     *
-     * Client may send multiple Cookie headers, i.e.:
-     * > GET /viewerRes/test HTTP/1.1
-     * > User-Agent: curl/7.18.1 (x86_64-unknown-linux-gnu) libcurl/7.18.1 OpenSSL/1.0.1u zlib/1.2.3
-     * > Cookie: First=1; Second=2
-     * > Cookie: ClientCode=abc
-     * > Host: example.com
-     *
-     * You can access the first Cookie header at headers["cookie"][0].value
-     * and the second at headers["cookie"][1].value.
-     *
-     * Header values are not parsed. In the example above,
-     * headers["cookie"][0].value is equal to "First=1; Second=2"
-     */
-    let experimentUri;
-    if (headers.cookie) {
-        for (let i = 0; i < headers.cookie.length; i++) {
-            if (headers.cookie[i].value.indexOf(cookieExperimentA) >= 0) {
-                console.log('Experiment A cookie found');
-                experimentUri = pathExperimentA;
-                break;
-            } else if (headers.cookie[i].value.indexOf(cookieExperimentB) >= 0) {
-                console.log('Experiment B cookie found');
-                experimentUri = pathExperimentB;
-                break;
-            }
-        }
-    }
-
-    if (!experimentUri) {
-        console.log('Experiment cookie has not been found. Throwing dice...');
-        if (Math.random() < 0.75) {
-            experimentUri = pathExperimentA;
-        } else {
-            experimentUri = pathExperimentB;
-        }
-    }
-
-    request.uri = experimentUri;
+  const request = event.Records[0].cf.request;
+  if (request.uri === PIXEL) {
+    const group = groupInCookies(request.headers.cookie) || (Math.random() < SHARE_IN_CONTROL ? 'A' : 'B');
+    request.uri = PIXEL_FOR_GROUP[group];
     console.log(`Request uri set to "${request.uri}"`);
-    callback(null, request);
+  }
+  callback(null, request);
 };

@@ -1,34 +1,19 @@
 'use strict';
+// Switch from a custom origin to an S3 origin (origin-request) when the query string says useS3Origin=true.
+//
+// The bucket is named by its legacy global host name, my-bucket.s3.amazonaws.com, with no Region, no
+// authentication and no origin path; the Host header follows it.
 
- const querystring = require('querystring');
- 
- exports.handler = (event, context, callback) => {
-     const request = event.Records[0].cf.request;
- 
-     /**
-      * Reads query string to check if S3 origin should be used, and
-      * if true, sets S3 origin properties.
-      */
- 
-     const params = querystring.parse(request.querystring);
- 
-     if (params['useS3Origin']) {
-         if (params['useS3Origin'] === 'true') {
-             const s3DomainName = 'my-bucket.s3.amazonaws.com';
- 
-             /* Set S3 origin fields */
-             request.origin = {
-                 s3: {
-                     domainName: s3DomainName,
-                     region: '',
-                     authMethod: 'none',
-                     path: '',
-                     customHeaders: {}
-                 }
-             };
-             request.headers['host'] = [{ key: 'host', value: s3DomainName}];
-         }
-     }
-     
-    callback(null, request);
+const querystring = require('querystring');
+
+const BUCKET_HOST = 'my-bucket.s3.amazonaws.com';
+
+exports.handler = (event, context, callback) => {
+  const request = event.Records[0].cf.request;
+  if (querystring.parse(request.querystring).useS3Origin === 'true') {
+    const s3 = { domainName: BUCKET_HOST, region: '', authMethod: 'none', path: '', customHeaders: {} };
+    request.origin = { s3 };
+    request.headers.host = [{ key: 'host', value: BUCKET_HOST }];
+  }
+  callback(null, request);
 };

@@ -1,20 +1,15 @@
 'use strict';
+// Turn an origin error into a 200 with a body of its own (origin-response).
+//
+// For an origin status from 400 to 599 the response becomes 200 OK with a short text body. The new status is a
+// JSON number, as AWS's example sets it, though CloudFront's field table lists status as a string.
+
+const isError = (status) => status >= 400 && status <= 599;
 
 exports.handler = (event, context, callback) => {
-    const response = event.Records[0].cf.response;
-
-    /**
-     * This function updates the response status to 200 and generates static
-     * body content to return to the viewer in the following scenario:
-     * 1. The function is triggered in an origin response
-     * 2. The response status from the origin server is an error status code (4xx or 5xx)
-     */
-
-    if (response.status >= 400 && response.status <= 599) {
-        response.status = 200;
-        response.statusDescription = 'OK';
-        response.body = 'Body generation example';
-    }
-
-    callback(null, response);
+  const response = event.Records[0].cf.response;
+  if (isError(Number(response.status))) {
+    Object.assign(response, { status: 200, statusDescription: 'OK', body: 'Body generation example' });
+  }
+  callback(null, response);
 };

@@ -1,29 +1,20 @@
 'use strict';
+// Move traffic from one S3 bucket to another step by step (origin-request).
+//
+// Each request draws a whole number from 1 to 100 (from Math.random()); one no larger than BLUE_PERCENT goes to
+// blue-bucket.s3.amazonaws.com, the S3 origin's domain name changed in place and the Host header following it. The
+// rest stay on the bucket the behavior is configured with.
 
-    function getRandomInt(min, max) {
-        /* Random number is inclusive of min and max*/
-        return Math.floor(Math.random() * (max - min + 1)) + min;
- }
+const BLUE_PERCENT = 80;
+const BLUE_HOST = 'blue-bucket.s3.amazonaws.com';
+
+const oneToHundred = () => 1 + Math.floor(Math.random() * 100);
 
 exports.handler = (event, context, callback) => {
-    const request = event.Records[0].cf.request;
-    const BLUE_TRAFFIC_PERCENTAGE = 80;
-
-    /**
-      * This Lambda function demonstrates how to gradually transfer traffic from
-      * one S3 bucket to another in a controlled way.
-      * We define a variable BLUE_TRAFFIC_PERCENTAGE which can take values from
-      * 1 to 100. If the generated randomNumber less than or equal to BLUE_TRAFFIC_PERCENTAGE, traffic
-      * is re-directed to blue-bucket. If not, the default bucket that we've configured
-      * is used.
-      */
-
-    const randomNumber = getRandomInt(1, 100);
-
-if (randomNumber <= BLUE_TRAFFIC_PERCENTAGE) {
-         const domainName = 'blue-bucket.s3.amazonaws.com';
-         request.origin.s3.domainName = domainName;
-         request.headers['host'] = [{ key: 'host', value: domainName}];
-     }
-    callback(null, request);
+  const request = event.Records[0].cf.request;
+  if (oneToHundred() <= BLUE_PERCENT) {
+    request.origin.s3.domainName = BLUE_HOST;
+    request.headers.host = [{ key: 'host', value: BLUE_HOST }];
+  }
+  callback(null, request);
 };

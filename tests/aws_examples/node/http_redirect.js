@@ -1,18 +1,10 @@
 'use strict';
+// Generate an HTTP redirect (viewer-request or origin-request): a 302 Found to the Lambda@Edge guide, answered by
+// CloudFront without asking the origin.
+
+const GUIDE = 'http://docs.aws.amazon.com/lambda/latest/dg/lambda-edge.html';
 
 exports.handler = (event, context, callback) => {
-    /*
-     * Generate HTTP redirect response with 302 status code and Location header.
-     */
-    const response = {
-        status: '302',
-        statusDescription: 'Found',
-        headers: {
-            location: [{
-                key: 'Location',
-                value: 'http://docs.aws.amazon.com/lambda/latest/dg/lambda-edge.html',
-            }],
-        },
-    };
-    callback(null, response);
+  const location = [{ key: 'Location', value: GUIDE }];
+  callback(null, { status: '302', statusDescription: 'Found', headers: { location } });
 };

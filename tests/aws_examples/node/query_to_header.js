@@ -1,28 +1,21 @@
 'use strict';
+// Move a query-string parameter into a request header (viewer-request): ?auth=X reaches the origin as
+// Auth-Header: X, for an origin that expects the value in a header.
+//
+// The query string is parsed and encoded again, without auth, with Node's querystring module, so the header gets
+// the decoded value (auth=a%20b gives "a b").
 
 const querystring = require('querystring');
+
+const PARAMETER = 'auth';
+const HEADER = 'Auth-Header';
+
 exports.handler = (event, context, callback) => {
-    const request = event.Records[0].cf.request;
-    
-    /* When a request contains a query string key-value pair but the origin server
-     * expects the value in a header, you can use this Lambda function to
-     * convert the key-value pair to a header. Here's what the function does:
-     * 1. Parses the query string and gets the key-value pair.
-     * 2. Adds a header to the request using the key-value pair that the function got in step 1.
-     */
-
-    /* Parse request querystring to get javascript object */
-    const params = querystring.parse(request.querystring);
-
-    /* Move auth param from querystring to headers */
-    const headerName = 'Auth-Header';
-    request.headers[headerName.toLowerCase()] = [{ key: headerName, value: params.auth }];
-    delete params.auth;
-
-    /* Update request querystring */
-    request.querystring = querystring.stringify(params);
-
-    callback(null, request);
-}
-
-;
+  const request = event.Records[0].cf.request;
+  const { [PARAMETER]: value, ...others } = querystring.parse(request.querystring);
+  if (value !== undefined) {
+    request.headers[HEADER.toLowerCase()] = [{ key: HEADER, value }];
+    request.querystring = querystring.stringify(others);
+  }
+  callback(null, request);
+};

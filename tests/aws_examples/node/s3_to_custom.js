@@ -1,35 +1,32 @@
 'use strict';
+// Switch from an S3 origin to a custom origin (origin-request) when the query string says useCustomOrigin=true.
+//
+// The custom origin is https://www.example.com on port 443 (TLSv1 and TLSv1.1, 5-second read and keep-alive
+// timeouts, no origin path); the Host header follows it.
 
 const querystring = require('querystring');
- 
- exports.handler = (event, context, callback) => {
-     const request = event.Records[0].cf.request;
- 
-     /**
-      * Reads query string to check if custom origin should be used, and
-      * if true, sets custom origin properties.
-      */
- 
-     const params = querystring.parse(request.querystring);
- 
-     if (params['useCustomOrigin']) {
-         if (params['useCustomOrigin'] === 'true') {
- 
-             /* Set custom origin fields*/
-             request.origin = {
-                 custom: {
-                     domainName: 'www.example.com',
-                     port: 443,
-                     protocol: 'https',
-                     path: '',
-                     sslProtocols: ['TLSv1', 'TLSv1.1'],
-                     readTimeout: 5,
-                     keepaliveTimeout: 5,
-                     customHeaders: {}
-                 }
-             };
-             request.headers['host'] = [{ key: 'host', value: 'www.example.com'}];
-         }
-     }
-    callback(null, request);
+
+const SITE = 'www.example.com';
+
+function customOrigin(domainName) {
+  return {
+    domainName,
+    port: 443,
+    protocol: 'https',
+    path: '',
+    sslProtocols: ['TLSv1', 'TLSv1.1'],
+    readTimeout: 5,
+    keepaliveTimeout: 5,
+    customHeaders: {},
+  };
+}
+
+exports.handler = (event, context, callback) => {
+  const request = event.Records[0].cf.request;
+  const { useCustomOrigin } = querystring.parse(request.querystring);
+  if (useCustomOrigin === 'true') {
+    request.origin = { custom: customOrigin(SITE) };
+    request.headers.host = [{ key: 'host', value: SITE }];
+  }
+  callback(null, request);
 };

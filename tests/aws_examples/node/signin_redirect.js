@@ -1,45 +1,35 @@
 'use strict';
+// Send viewers without a session to a sign-in page (viewer-request).
+//
+// A request whose first Cookie header has a session-id goes on to the cache and the origin; any other gets a
+// generated 302 to https://www.example.com/signin, with the page it asked for, as an https URL on the request's
+// Host, in redirect_url (encodeURIComponent).
 
-function parseCookies(headers) {
-    const parsedCookie = {};
-    if (headers.cookie) {
-        headers.cookie[0].value.split(';').forEach((cookie) => {
-            if (cookie) {
-                const parts = cookie.split('=');
-                parsedCookie[parts[0].trim()] = parts[1].trim();
-            }
-        });
+const SIGN_IN = 'https://www.example.com/signin';
+
+function cookie(headers, wanted) {
+  const line = headers.cookie ? headers.cookie[0].value : '';
+  for (const pair of line.split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals > 0 && pair.slice(0, equals).trim() === wanted) {
+      return pair.slice(equals + 1).trim();
     }
-    return parsedCookie;
+  }
+  return undefined;
 }
 
 exports.handler = (event, context, callback) => {
-    const request = event.Records[0].cf.request;
-    const headers = request.headers;
-
-    /* Check for session-id in request cookie in viewer-request event,
-     * if session-id is absent, redirect the user to sign in page with original
-     * request sent as redirect_url in query params.
-     */
-
-    /* Check for session-id in cookie, if present then proceed with request */
-    const parsedCookies = parseCookies(headers);
-    if (parsedCookies && parsedCookies['session-id']) {
-        callback(null, request);
-        return;
-    }
-
-    /* URI encode the original request to be sent as redirect_url in query params */
-    const encodedRedirectUrl = encodeURIComponent(`https://${headers.host[0].value}${request.uri}?${request.querystring}`);
-    const response = {
-        status: '302',
-        statusDescription: 'Found',
-        headers: {
-            location: [{
-                key: 'Location',
-                value: `https://www.example.com/signin?redirect_url=${encodedRedirectUrl}`,
-            }],
-        },
-    };
-    callback(null, response);
+  const request = event.Records[0].cf.request;
+  const headers = request.headers;
+  if (cookie(headers, 'session-id')) {
+    callback(null, request);
+    return;
+  }
+  const page = `https://${headers.host[0].value}${request.uri}?${request.querystring}`;
+  const location = `${SIGN_IN}?redirect_url=${encodeURIComponent(page)}`;
+  callback(null, {
+    status: '302',
+    statusDescription: 'Found',
+    headers: { location: [{ key: 'Location', value: location }] },
+  });
 };
