@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import logging
@@ -52,9 +53,10 @@ async def wait_for_checks(client: Client, count: int) -> None:
 Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
-def serve_and_get(command: list[str], cwd: Path, *paths: str) -> tuple[list[Answer], str]:
-    """Run ``edgeproxy <command>`` as a subprocess on a free port, GET each path, stop it with Ctrl-C (it must exit
-    0): the answers, and everything it wrote to stderr."""
+@contextlib.contextmanager
+def edgeproxy_process(command: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """``edgeproxy COMMAND --port 0`` running as a subprocess (text pipes for its output); killed at the end whatever
+    happened (a test stops it with :func:`stop_cleanly` to see it exit cleanly)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(
         [sys.executable, "-m", "edgeproxy.cli", *command, "--port", "0"],
@@ -65,23 +67,35 @@ def serve_and_get(command: list[str], cwd: Path, *paths: str) -> tuple[list[Answ
         env=env,
     ) as process:
         try:
-            assert process.stdout is not None
-            assert process.stderr is not None
-            line = process.stdout.readline().strip()
-            assert line.startswith("edgeproxy listening on http://127.0.0.1:"), process.stderr.read()
-            answers = []
-            for path in paths:
-                try:
-                    with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
-                        answers.append((response.status, dict(response.headers), response.read()))
-                except urllib.error.HTTPError as error:  # an error page is an answer too
-                    answers.append((error.code, dict(error.headers), error.read()))
-                    error.close()
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
-            return answers, process.stderr.read()
+            yield process
         finally:
             process.kill()
+
+
+def stop_cleanly(process: subprocess.Popen[str], timeout: float = 10) -> None:
+    """Ctrl-C, and the process must exit 0."""
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=timeout) == 0
+
+
+def serve_and_get(command: list[str], cwd: Path, *paths: str) -> tuple[list[Answer], str]:
+    """Run ``edgeproxy <command>`` as a subprocess on a free port, GET each path, stop it with Ctrl-C (it must exit
+    0): the answers, and everything it wrote to stderr."""
+    with edgeproxy_process(command, cwd) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("edgeproxy listening on http://127.0.0.1:"), process.stderr.read()
+        answers = []
+        for path in paths:
+            try:
+                with urllib.request.urlopen(line.rsplit(" ", 1)[1] + path, timeout=10) as response:
+                    answers.append((response.status, dict(response.headers), response.read()))
+            except urllib.error.HTTPError as error:  # an error page is an answer too
+                answers.append((error.code, dict(error.headers), error.read()))
+                error.close()
+        stop_cleanly(process)
+        return answers, process.stderr.read()
 
 
 BINARY = bytes(range(256)) * 64

@@ -4,14 +4,10 @@ exchange shows its triggers and what they changed, a broken rule is shown at its
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ import jsonschema
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.conftest import edgeproxy_process, stop_cleanly
 from tests.inspector.harness import Inspected, InspectedFactory
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -257,30 +254,6 @@ async def test_alb_mode_shows_the_event_and_the_target_s_result(
     await page.screenshot(path=tmp_path / "alb.png")
 
 
-@contextlib.contextmanager
-def _started(command: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
-    """``edgeproxy COMMAND --port 0`` running; killed at the end whatever happened (a test stops it with
-    :func:`_stopped` to see it exit cleanly)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(
-        [sys.executable, "-m", "edgeproxy.cli", *command, "--port", "0"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as process:
-        try:
-            yield process
-        finally:
-            process.kill()
-
-
-def _stopped(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=15) == 0
-
-
 @pytest.mark.parametrize("mode", ["serve", "alb"])
 async def test_serve_and_alb_print_the_inspector_s_url_and_keep_the_ring_size_given(mode: str, tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
@@ -291,7 +264,7 @@ async def test_serve_and_alb_print_the_inspector_s_url_and_keep_the_ring_size_gi
         command = ["serve", "--origin", "site", "--viewer-request", "pass.py:handler"]
     else:
         command = ["alb", "--target", "target.py:handler"]
-    with _started([*command, "--admin-port", "0", "--inspector-ring", "3"], tmp_path) as process:
+    with edgeproxy_process([*command, "--admin-port", "0", "--inspector-ring", "3"], tmp_path) as process:
         assert process.stdout is not None
         proxy = process.stdout.readline().strip().rsplit(" ", 1)[1]
         inspector_line = process.stdout.readline().strip()
@@ -310,18 +283,18 @@ async def test_serve_and_alb_print_the_inspector_s_url_and_keep_the_ring_size_gi
                 async with client.get(inspector + "/api/exchanges") as listing:
                     kept = await listing.json()
             assert [row["path"] for row in kept["exchanges"]] == ["/a?n=4", "/a?n=3", "/a?n=2"]
-        _stopped(process)
+        stop_cleanly(process, timeout=15)
 
 
 def test_serve_without_an_admin_port_says_how_to_get_the_inspector(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
-    with _started(["serve", "--origin", "site"], tmp_path) as process:
+    with edgeproxy_process(["serve", "--origin", "site"], tmp_path) as process:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("edgeproxy listening on http://127.0.0.1:")
         assert process.stdout.readline().strip() == (
             "edgeproxy inspector: off (--admin-port PORT serves it, and the admin API)"
         )
-        _stopped(process)
+        stop_cleanly(process, timeout=15)
 
 
 CRASH = (

@@ -213,26 +213,26 @@ class Function:
 
     def changed(self) -> bool:
         """Whether the source file changed since it was last seen (and take note of the change)."""
-        if self.path is None:
-            return False
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
-            return False
-        if mtime == self.mtime:
+        mtime = self._new_mtime()
+        if mtime is None:
             return False
         self.mtime = mtime
         return True
 
-    def reload_if_changed(self) -> bool:
-        """Re-load the source if its modification time changed. Keeps the old code if the new one fails."""
+    def _new_mtime(self) -> float | None:
+        """The source file's modification time if it is not the one last seen; ``None`` if unchanged (or unreadable)."""
         if self.path is None:
-            return False
+            return None
         try:
             mtime = self.path.stat().st_mtime
         except OSError:
-            return False
-        if mtime == self.mtime:
+            return None
+        return None if mtime == self.mtime else mtime
+
+    def reload_if_changed(self) -> bool:
+        """Re-load the source if its modification time changed. Keeps the old code if the new one fails."""
+        mtime = self._new_mtime()
+        if mtime is None:
             return False
         try:
             self._load()

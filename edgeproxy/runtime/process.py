@@ -296,12 +296,9 @@ class Environment:
 
     def _drain_output(self) -> None:
         while self._output_open:
-            try:
-                data = os.read(self.output_r, READ_SIZE)
-            except BlockingIOError:
+            data = _read_available(self.output_r)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if not data:
                 self._close_output()
                 return
@@ -311,12 +308,9 @@ class Environment:
 
     def _drain_frames(self) -> None:
         while self._response_open:
-            try:
-                data = os.read(self.response_r, READ_SIZE)
-            except BlockingIOError:
+            data = _read_available(self.response_r)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if not data:
                 self._close_response()
                 return
@@ -884,3 +878,13 @@ class ProcessExecutor:
         for pool in self.pools.values():
             pool.idle.clear()
         _stop(self.processes)  # any left (none, unless one could not be reaped above)
+
+
+def _read_available(fd: int) -> bytes | None:
+    """What the pipe ``fd`` holds (up to READ_SIZE): ``None`` if reading would block, ``b""`` once it is closed."""
+    try:
+        return os.read(fd, READ_SIZE)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
