@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ import pytest
 
 from edgeproxy import config
 from edgeproxy.cli import main
-from tests.conftest import Client, Origin, ProxyFactory, serve_and_get
+from tests.conftest import Client, Origin, ProxyFactory, needs_node, serve_and_get
 from tests.test_aws_examples import ALL_METHODS, DEVICES, FORM, GENERATED, folder
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+pytestmark = needs_node
 
 EXAMPLES = Path(__file__).parent / "aws_examples" / "node"
 

@@ -26,9 +26,9 @@ from edgeproxy.cli import main
 from edgeproxy.errors import ConfigError, LambdaExecutionError
 from edgeproxy.server import create_app
 from tests import processes
-from tests.conftest import Client, Origin, ProxyFactory
+from tests.conftest import Client, Origin, ProxyFactory, needs_node
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+pytestmark = needs_node
 
 CONSOLE = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t(?P<id>[0-9a-f-]{36}|undefined)\t(?P<level>[A-Z]+)\t(?P<message>.*)"

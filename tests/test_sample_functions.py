@@ -12,7 +12,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import cli, config
-from tests.conftest import Origin, ProxyFactory, Seen, origin_app, raw_url
+from tests.conftest import Origin, ProxyFactory, Seen, needs_node, origin_app, raw_url
 
 ROOT = Path(__file__).parents[1]
 SAMPLES = ROOT / "sample_functions"
@@ -32,9 +32,7 @@ NODE_SAMPLES = {
 }
 
 
-@pytest.fixture(
-    params=["python", pytest.param("node", marks=pytest.mark.skipif(shutil.which("node") is None, reason="no node"))]
-)
+@pytest.fixture(params=["python", pytest.param("node", marks=needs_node)])
 def language(request: pytest.FixtureRequest) -> str:
     """Each test of a sample with a Node.js version runs against both versions."""
     value: str = request.param
