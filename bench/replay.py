@@ -2,11 +2,12 @@
 pass-through handlers) is made first, then replayed through the same distribution with the origin answered from
 the recording, as a golden test in CI would.
 
-    .venv/bin/python bench/replay.py [--entries 10000] [--rounds 3]
+    .venv/bin/python bench/replay.py [--entries 10000] [--rounds 3] [--jobs N]
 
 The recording is made by ``edgeproxy.testing.start`` in this process against a small aiohttp origin; the replay runs
 ``edgeproxy replay`` as a user runs it (its own process), timed from start to exit, and its report must say every
-entry is the same. The figure is the median round.
+entry is the same. The figure is the median round. ``--jobs`` is passed on to ``edgeproxy replay`` (by default it
+picks one process per CPU for a recording this long).
 """
 
 from __future__ import annotations
@@ -63,10 +64,11 @@ async def record(folder: Path, entries: int) -> tuple[Path, Path]:
     return config, recording
 
 
-def replay_once(config: Path, recording: Path) -> float:
+def replay_once(config: Path, recording: Path, jobs: int | None) -> float:
     started = time.perf_counter()
+    command = [sys.executable, "-m", "edgeproxy.cli", "replay", str(recording), "--config", str(config)]
     done = subprocess.run(
-        [sys.executable, "-m", "edgeproxy.cli", "replay", str(recording), "--config", str(config)],
+        command + ([] if jobs is None else ["--jobs", str(jobs)]),
         capture_output=True,
         text=True,
         check=False,
@@ -81,6 +83,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, help="edgeproxy replay --jobs (default: its own choice)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory(prefix="edgeproxy-replay-bench-") as workdir:
@@ -89,10 +92,11 @@ def main() -> int:
         size = recording.stat().st_size
         rates = []
         for index in range(args.rounds):
-            seconds = replay_once(config, recording)
+            seconds = replay_once(config, recording, args.jobs)
             rates.append(args.entries / seconds)
             print(f"round {index + 1}: {seconds:.2f} s, {rates[-1]:.0f} entries/s", file=sys.stderr)
-    print(f"edgeproxy replay of {args.entries} entries ({size / 1e6:.1f} MB of HAR), whole command,", end=" ")
+    jobs = "" if args.jobs is None else f" --jobs {args.jobs}"
+    print(f"edgeproxy replay{jobs} of {args.entries} entries ({size / 1e6:.1f} MB of HAR), whole command,", end=" ")
     print(f"median of {args.rounds}:")
     print(f"{statistics.median(rates):.0f} entries/s (rounds: {', '.join(f'{rate:.0f}' for rate in rates)})")
     return 0

@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ignore-header", action="append", default=[], metavar="NAME", help="a header never compared (repeatable)"
     )
     replaying.add_argument("--json", action="store_true", help="print the report as JSON")
+    replaying.add_argument(
+        "--jobs",
+        type=_processes,
+        metavar="N",
+        help=f"replay in N processes (default: one per CPU for {golden.ENTRIES_PER_JOB} entries or more, else 1)",
+    )
+    _loop_flag(replaying)
     _redaction_flags(replaying)
 
     invalidating = commands.add_parser(
@@ -184,17 +191,13 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     _isolation_flag(parser)
     parser.add_argument(
         "--workers",
-        type=_worker_count,
+        type=_processes,
         default=1,
         metavar="N",
         help="serve from N processes on one port (SO_REUSEPORT); each has its own cache and execution environments "
         "(default 1)",
     )
-    parser.add_argument(
-        "--loop",
-        choices=["asyncio", "uvloop"],
-        help="the event loop (default: uvloop when it is installed, else asyncio's own)",
-    )
+    _loop_flag(parser)
     parser.add_argument(
         "--idle-reclaim",
         type=_seconds,
@@ -247,10 +250,18 @@ def _isolation_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _worker_count(text: str) -> int:
+def _loop_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        help="the event loop (default: uvloop when it is installed, else asyncio's own)",
+    )
+
+
+def _processes(text: str) -> int:
     value = int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
     return value
 
 
@@ -534,15 +545,15 @@ def replay(args: argparse.Namespace) -> int:
         source["include_body"] = args.include_body
     elif functions or args.include_body:
         raise ConfigError("command line", "--viewer-request etc.", "go with --origin; a config file names its own")
-    report = asyncio.run(
-        golden.replay(
-            args.recording,
-            origin_from=args.origin_from,
-            ignore_headers=args.ignore_header,
-            redact=args.redact,
-            default_redactions=not args.no_default_redactions,
-            **source,
-        )
+    report = golden.replay_in_processes(
+        args.recording,
+        jobs=args.jobs,
+        loop_factory=_loop_factory(args.loop),
+        origin_from=args.origin_from,
+        ignore_headers=args.ignore_header,
+        redact=args.redact,
+        default_redactions=not args.no_default_redactions,
+        **source,
     )
     if args.json:
         json.dump(report.as_json(), sys.stdout, indent=2)

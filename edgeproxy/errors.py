@@ -8,11 +8,22 @@ Every error that can reach a viewer carries the HTTP status CloudFront answers w
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 
 class EdgeProxyError(Exception):
     """Root of everything edgeproxy raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole, whatever the subclass's __init__ takes (a replay's forked process sends its error back).
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type[EdgeProxyError], args: tuple[Any, ...], state: dict[str, Any]) -> EdgeProxyError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(EdgeProxyError):

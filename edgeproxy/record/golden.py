@@ -16,8 +16,10 @@ import difflib
 import gzip
 import hashlib
 import json
+import multiprocessing
+import os
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -141,6 +143,58 @@ class _Exchanges(Observer):
         return self._by_id.pop(request_id)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A replay made ready: the recording read, how to compare, and how to start the distribution."""
+
+    path: Path
+    recording: Recording
+    comparer: _Comparer
+    start_arguments: dict[str, Any]
+    concurrency: int  # connections at a time, in each process
+
+    @property
+    def groups(self) -> list[list[int]]:
+        """The entries' indexes, identical requests (method and target) together, in their recorded order: the
+        unit of work, so that repeated requests get their recorded answers in order."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, entry in enumerate(self.recording.entries):
+            request = entry.get("request") or {}
+            groups.setdefault((str(request.get("method")), _target(request)), []).append(index)
+        return list(groups.values())
+
+
+def _plan(
+    path: str | Path,
+    origin_from: OriginFrom | None,
+    ignore_headers: Iterable[str],
+    concurrency: int,
+    redact: Iterable[str],
+    default_redactions: bool,
+    start_arguments: dict[str, Any],
+) -> _Plan:
+    recording_path = Path(path)
+    recording = read(recording_path)
+    has_origin = any(isinstance(entry.get("_origin"), dict) for entry in recording.entries)
+    if origin_from is None:
+        if not has_origin:
+            raise RecordingError(
+                f"{recording_path}: it holds no origin exchanges (a browser's HAR?): replay it with origin_from "
+                "'live' (--origin-from live)"
+            )
+        origin_from = "recording"
+    if origin_from == "recording" and not has_origin:
+        raise RecordingError(f"{recording_path}: it holds no origin exchanges to answer from")
+    ignored = VOLATILE_HEADERS | {name.lower() for name in ignore_headers}
+    redact = tuple(redact)
+    arguments = dict(start_arguments, redact=redact, default_redactions=default_redactions)
+    if origin_from == "recording":
+        arguments.update(recording=recording, record_mode="none")  # read once: here
+    alb = any(entry.get("_mode") == "alb" for entry in recording.entries)
+    comparer = _Comparer(recording, Redactor.make(redact, defaults=default_redactions), ignored)
+    return _Plan(recording_path, recording, comparer, arguments, 1 if alb else max(1, concurrency))
+
+
 async def replay(
     path: str | Path,
     *,
@@ -157,64 +211,106 @@ async def replay(
     ``origin_from``: ``"recording"`` answers origin requests from the recording, ``"live"`` sends them to the
     origin; the default is ``"recording"`` when the file holds origin exchanges (and must be given otherwise).
     ``ignore_headers`` adds names to the volatile ones that are never compared (Date, Age, X-Amz-Cf-Id,
-    X-Amz-Cf-Pop, Via). Raises :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed."""
+    X-Amz-Cf-Pop, Via). Raises :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed.
+    It runs in this process; :func:`replay_in_processes` spreads a long recording over several."""
+    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
+    return ReplayReport(plan.path, await _replay_groups(plan, plan.groups))
+
+
+def replay_in_processes(
+    path: str | Path,
+    *,
+    jobs: int | None = None,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+    origin_from: OriginFrom | None = None,
+    ignore_headers: Iterable[str] = (),
+    concurrency: int = 8,
+    redact: Iterable[str] = (),
+    default_redactions: bool = True,
+    **start_arguments: Any,
+) -> ReplayReport:
+    """:func:`replay`, with the entries shared out over ``jobs`` processes (``edgeproxy replay --jobs``): each is a
+    fork of this one, made before any event loop or thread, with the recording already read, that runs a
+    distribution of its own (its own environments, its own origin answered from the recording) over its share.
+    The entries are independent, so the report is the same as from one process: identical requests stay in one
+    process, in their recorded order. ``jobs=None``: one per usable CPU for a recording of
+    :data:`ENTRIES_PER_JOB` entries or more, else one. Call it where no event loop runs (it runs its own,
+    made by ``loop_factory``)."""
+    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
+    groups = plan.groups
+    if jobs is None:
+        jobs = len(os.sched_getaffinity(0)) if len(plan.recording.entries) >= ENTRIES_PER_JOB else 1
+    shares = _shares(groups, max(1, jobs))
+    if len(shares) <= 1:
+        return ReplayReport(plan.path, _run_share(plan, groups, loop_factory))
+    global _FORKED
+    _FORKED = (plan, loop_factory)  # what each forked process finds in its memory
+    try:
+        with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
+            parts = pool.map(_forked_share, shares, chunksize=1)
+    finally:
+        _FORKED = None
+    return ReplayReport(plan.path, sorted((result for part in parts for result in part), key=lambda r: r.index))
+
+
+ENTRIES_PER_JOB = 1000  # below this, a process of its own costs more than it saves (its start, its cold starts)
+_FORKED: tuple[_Plan, Callable[[], asyncio.AbstractEventLoop] | None] | None = None
+
+
+def _shares(groups: list[list[int]], jobs: int) -> list[list[list[int]]]:
+    """The groups shared out over at most ``jobs`` processes, each next group to the share with fewest entries."""
+    shares: list[list[list[int]]] = [[] for _ in range(min(jobs, len(groups)))]
+    sizes = [0] * len(shares)
+    for group in groups:
+        least = sizes.index(min(sizes))
+        shares[least].append(group)
+        sizes[least] += len(group)
+    return shares
+
+
+def _forked_share(groups: list[list[int]]) -> list[EntryResult]:
+    assert _FORKED is not None, "a share runs in a process forked by replay_in_processes"
+    plan, loop_factory = _FORKED
+    return _run_share(plan, groups, loop_factory)
+
+
+def _run_share(
+    plan: _Plan, groups: list[list[int]], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
+) -> list[EntryResult]:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(_replay_groups(plan, groups))
+
+
+async def _replay_groups(plan: _Plan, groups: list[list[int]]) -> list[EntryResult]:
+    """The entries of ``groups`` through a distribution of their own, over real HTTP, ``plan.concurrency``
+    connections at a time; each group's entries one after another, in their recorded order."""
     from edgeproxy.testing import start  # the proxy: only when replaying
 
-    recording_path = Path(path)
-    recording = read(recording_path)
-    has_origin = any(isinstance(entry.get("_origin"), dict) for entry in recording.entries)
-    if origin_from is None:
-        if not has_origin:
-            raise RecordingError(
-                f"{recording_path}: it holds no origin exchanges (a browser's HAR?): replay it with origin_from "
-                "'live' (--origin-from live)"
-            )
-        origin_from = "recording"
-    if origin_from == "recording" and not has_origin:
-        raise RecordingError(f"{recording_path}: it holds no origin exchanges to answer from")
-    ignored = VOLATILE_HEADERS | {name.lower() for name in ignore_headers}
-    redactor = Redactor.make(redact, defaults=default_redactions)
-    if origin_from == "recording":
-        start_arguments.update(recording=recording, record_mode="none")  # read once: here
-    proxy = await start(**start_arguments, redact=tuple(redact), default_redactions=default_redactions)
+    proxy = await start(**plan.start_arguments)
     exchanges = _Exchanges()
     proxy.observe(exchanges)
-    alb = any(entry.get("_mode") == "alb" for entry in recording.entries)
     try:
-        comparer = _Comparer(recording, redactor, ignored)
-        results = await _replay_all(proxy.url, recording, exchanges, comparer, 1 if alb else max(1, concurrency))
+        pending: asyncio.Queue[list[int]] = asyncio.Queue()
+        for indexes in groups:
+            pending.put_nowait(indexes)
+        results: dict[int, EntryResult] = {}
+
+        async def worker() -> None:
+            connector = aiohttp.TCPConnector(limit=1)  # one request at a time on one connection
+            async with aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            ) as session:
+                while not pending.empty():
+                    for index in pending.get_nowait():
+                        entry = plan.recording.entries[index]
+                        results[index] = await _one(session, proxy.url, index, entry, exchanges, plan.comparer)
+
+        await asyncio.gather(*(worker() for _ in range(min(plan.concurrency, len(groups)) or 1)))
     finally:
         await proxy.close()
-    return ReplayReport(recording_path, results)
-
-
-async def _replay_all(
-    url: URL, recording: Recording, exchanges: _Exchanges, comparer: _Comparer, concurrency: int
-) -> list[EntryResult]:
-    """Each entry over real HTTP, ``concurrency`` connections at a time; identical requests one after another, in
-    their recorded order (so that repeated requests get their recorded answers in order)."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for index, entry in enumerate(recording.entries):
-        request = entry.get("request") or {}
-        groups.setdefault((str(request.get("method")), _target(request)), []).append(index)
-    pending: asyncio.Queue[list[int]] = asyncio.Queue()
-    for indexes in groups.values():
-        pending.put_nowait(indexes)
-    results: dict[int, EntryResult] = {}
-
-    async def worker() -> None:
-        connector = aiohttp.TCPConnector(limit=1)  # one request at a time on one connection
-        async with aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            cookie_jar=aiohttp.DummyCookieJar(),
-        ) as session:
-            while not pending.empty():
-                for index in pending.get_nowait():
-                    results[index] = await _one(session, url, index, recording.entries[index], exchanges, comparer)
-
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(groups)) or 1)))
     return [results[index] for index in sorted(results)]
 
 

@@ -128,3 +128,75 @@ def test_a_browsers_har_needs_origin_from_live(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "it holds no origin exchanges (a browser's HAR?): replay it with origin_from 'live'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_replay_in_several_processes_reports_what_one_process_reports(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    served: dict[str, int] = {}
+
+    async def counting(request: web.Request) -> web.Response:  # a repeated request gets a new answer each time
+        served[request.path_qs] = served.get(request.path_qs, 0) + 1
+        return web.Response(text=f"{request.path_qs} #{served[request.path_qs]}")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", counting)
+    origin = await aiohttp_server(app)
+    origin_url = str(origin.make_url("")).rstrip("/")
+    config = write_distribution(tmp_path, origin_url, version="1")
+    recording = tmp_path / "golden.har"
+    targets = ["/a", "/n", "/b", "/n", "/c?x=1", "/n", "/a", "/d"]
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+    try:
+        for target in targets:
+            async with proxy.client.get(target) as response:
+                assert response.status == 200
+    finally:
+        await proxy.close()
+    await origin.close()
+
+    for jobs in ("1", "3"):
+        unchanged = run_replay(str(recording), "--config", str(config), "--jobs", jobs, cwd=tmp_path)
+        assert (unchanged.returncode, unchanged.stdout.strip()) == (0, "replay: 8 same, 0 differ"), unchanged.stderr
+
+    write_distribution(tmp_path, origin_url, version="2")  # the origin (closed) is answered from the recording
+    reports = {
+        jobs: run_replay(str(recording), "--config", str(config), "--jobs", jobs, "--json", cwd=tmp_path)
+        for jobs in ("1", "3")
+    }
+    one, three = (json.loads(reports[jobs].stdout) for jobs in ("1", "3"))
+    assert reports["3"].returncode == 1, reports["3"].stderr
+    assert three == one
+    assert [(entry["index"], entry["target"]) for entry in three["entries"] if entry["differences"]] == [
+        (0, "/a"),
+        (6, "/a"),
+    ]
+    assert [entry["index"] for entry in three["entries"]] == list(range(8))
+
+
+def test_replay_in_processes_passes_a_configuration_error_back(tmp_path: Path) -> None:
+    recording = tmp_path / "golden.har"
+    recording.write_text(
+        json.dumps(
+            {
+                "log": {
+                    "version": "1.2",
+                    "creator": {"name": "edgeproxy", "version": "0"},
+                    "entries": [
+                        {
+                            "request": {"method": "GET", "url": f"http://localhost/{n}", "headers": []},
+                            "response": {"status": 200, "headers": [], "content": {"text": ""}},
+                            "_origin": {},
+                        }
+                        for n in range(4)
+                    ],
+                }
+            }
+        )
+    )
+    config = tmp_path / "edgeproxy.toml"
+    config.write_text('[origins.app]\nurl = "http://127.0.0.1:9"\n[default_behavior]\norigin = "nowhere"\n')
+    result = run_replay(str(recording), "--config", str(config), "--jobs", "2", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "edgeproxy: configuration error:" in result.stderr
+    assert "Traceback" not in result.stderr
