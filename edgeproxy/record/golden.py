@@ -136,6 +136,8 @@ class _Exchanges(Observer):
         request_id = headers.get("X-Amz-Cf-Id")
         if request_id is None:
             return await asyncio.wait_for(self._in_order.get(), 30)
+        if (done := self._by_id.pop(request_id, None)) is not None:
+            return done  # the usual case: an exchange is done before its response's last bytes are read
         async with asyncio.timeout(30):
             while request_id not in self._by_id:
                 self._arrived.clear()
@@ -236,6 +238,8 @@ def replay_in_processes(
     process, in their recorded order. ``jobs=None``: one per usable CPU for a recording of
     :data:`ENTRIES_PER_JOB` entries or more, else one. Call it where no event loop runs (it runs its own,
     made by ``loop_factory``)."""
+    import edgeproxy.testing  # noqa: F401  (imported once, here, rather than in every process forked)
+
     plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
     groups = plan.groups
     if jobs is None:
