@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import gc
 import gzip
 import hashlib
 import json
@@ -241,6 +242,9 @@ def replay_in_processes(
     import edgeproxy.testing  # noqa: F401  (imported once, here, rather than in every process forked)
 
     plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
+    # The recording, read, lives until the process ends: out of the cyclic collector's sight (its full collections
+    # would walk every one of its objects), and so left unwritten in the forked processes' memory.
+    gc.freeze()
     groups = plan.groups
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if len(plan.recording.entries) >= ENTRIES_PER_JOB else 1

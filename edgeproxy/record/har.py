@@ -18,12 +18,14 @@ A request body that is not UTF-8 text is written as base64 in ``postData.text`` 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import functools
+import gc
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -384,6 +386,22 @@ def read(path: Path) -> Recording:
         data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     except OSError as exc:
         raise RecordingError(f"{path}: cannot be read: {exc.strerror}") from None
+    with _collector_paused():  # millions of new objects, none garbage: the collector would walk them again and again
+        return _parsed(path, data)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _parsed(path: Path, data: bytes) -> Recording:
     cut_short = False
     try:
         document = orjson.loads(data)
