@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import replay
+from edgeproxy.record.golden import _shares
 from edgeproxy.record.har import read
 from edgeproxy.testing import start
 
@@ -200,3 +203,19 @@ def test_replay_in_processes_passes_a_configuration_error_back(tmp_path: Path) -
     assert result.returncode == 2, result.stderr
     assert "edgeproxy: configuration error:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@given(st.lists(st.integers(min_value=1, max_value=40), max_size=30), st.integers(min_value=1, max_value=8))
+def test_the_shares_of_a_replay_hold_every_entry_once_with_identical_requests_together(
+    sizes: list[int], jobs: int
+) -> None:
+    groups, start_at = [], 0
+    for size in sizes:
+        groups.append(list(range(start_at, start_at + size)))
+        start_at += size
+    shares = _shares(groups, jobs)
+    assert len(shares) == min(jobs, len(groups))
+    assert sorted(tuple(group) for share in shares for group in share) == sorted(tuple(group) for group in groups)
+    loads = [sum(len(group) for group in share) for share in shares]
+    if loads:  # each group went to the least loaded share: none is over the lightest by more than one group
+        assert max(loads) - min(loads) <= max(sizes)
