@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol, Required, TypedDict, Unpack
 from edgeproxy.config import DEFAULT_IDLE_RECLAIM, Association, HandlerRef, Isolation
 from edgeproxy.errors import ConfigError, FunctionError, HandlerLoadError
 from edgeproxy.runtime.context import ContextData
+from edgeproxy.runtime.deadline import Deadline
 from edgeproxy.runtime.functions import FUNCTION_VERSION, Function, parse_ref
 from edgeproxy.runtime.log import InvocationLog, user_traceback
 from edgeproxy.runtime.marshal import MarshalError, marshalled
@@ -271,7 +272,7 @@ class Runtime:
                 started = time.perf_counter()
                 timed_out = False
                 try:
-                    async with asyncio.timeout(limit):
+                    with Deadline(limit):
                         returned = await environment.run(event, context, log, part=part)
                     return self._result(returned, unchanged, where, log)
                 except TimeoutError:
