@@ -248,10 +248,8 @@ class Runtime:
         limit = seconds if seconds is not None else default_timeout(trigger)
         aws_request_id = new_request_id()
         edge = trigger != "alb"
-        log = InvocationLog(
-            prefix=f"[{function.name} {trigger}]", aws_request_id=aws_request_id, label=f"{function.ref} at {trigger}"
-        )
         where = f"{function.ref} at {trigger}"
+        log = InvocationLog(f"[{function.name} {trigger}]", aws_request_id, where)
         part: Part | None = None
         if unchanged is not None and trigger != "alb":
             part = "request" if FACTS[trigger].is_request else "response"

@@ -21,7 +21,7 @@ from typing import Any
 log = logging.getLogger("edgeproxy.lambda")
 
 
-@dataclass
+@dataclass(slots=True)
 class InvocationLog:
     """The lines of one invocation, each prefixed like ``[name trigger] <request id>\\t``. Emitted as one multi-line
     record when the invocation ends, which keeps concurrent invocations' lines together and costs one write."""
