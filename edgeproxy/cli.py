@@ -710,7 +710,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return invalidate(args)
         if args.command == "replay":
             logging.getLogger("edgeproxy.lambda").setLevel(logging.WARNING)  # the report is the output, not the runs
-            return replay(args)
+            try:
+                return replay(args)
+            except KeyboardInterrupt:
+                print("edgeproxy: replay interrupted", file=sys.stderr)
+                return 130
         return events(args)
     except ConfigError as error:
         print(f"edgeproxy: configuration error: {error}", file=sys.stderr)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -96,7 +97,8 @@ def run(count: int, host: str, port: int, serve: Callable[[Worker], int]) -> int
             for fd in (*pipes, read_end):
                 os.close(fd)
             held.close()
-            os._exit(_worker(Worker(index, count, port, _announcer(write_end)), serve, parent))
+            worker = Worker(index, count, port, _announcer(write_end))
+            os._exit(as_child(functools.partial(serve, worker), parent))
         os.close(write_end)
         pids.append(pid)
         pipes.append(read_end)
@@ -154,13 +156,13 @@ def _wait(pids: list[int], stopping: Callable[[], bool], stop_rest: Callable[[],
         live.discard(pid)
         pids.remove(pid)
         if not stopping() and code == 0:
-            log.error("worker %d exited (%s); stopping the others", pid, _how(status))
+            log.error("worker %d exited (%s); stopping the others", pid, how_it_ended(status))
             code = 1
             stop_rest()
     return code
 
 
-def _how(status: int) -> str:
+def how_it_ended(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exit status {os.waitstatus_to_exitcode(status)}"
@@ -192,9 +194,10 @@ def _read_announcement(pid: int, fd: int) -> Started | None:
     return Started(pid, url, None if admin == "-" else admin)
 
 
-def _worker(worker: Worker, serve: Callable[[Worker], int], parent: int) -> int:
-    """The body of a forked worker: dies with its parent; leaves Ctrl-C to the parent (which passes it on as
-    SIGTERM, for a graceful stop); runs ``serve``; then what an exit would run (the environments' last kill)."""
+def as_child(body: Callable[[], int], parent: int) -> int:
+    """What a forked process of edgeproxy's (a worker, a share of a replay) runs ``body`` in: it dies with its parent;
+    it leaves Ctrl-C to the parent (which passes it on as SIGTERM); after ``body``, what an exit would run (the
+    environments' last kill). Returns the exit status, for ``os._exit``."""
     try:
         if sys.platform.startswith("linux"):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -202,7 +205,7 @@ def _worker(worker: Worker, serve: Callable[[Worker], int], parent: int) -> int:
             return 1
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        code = serve(worker)
+        code = body()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:

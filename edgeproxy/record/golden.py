@@ -12,13 +12,17 @@ compared on status and headers only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
+import functools
 import gc
 import gzip
 import hashlib
 import json
-import multiprocessing
 import os
+import pickle
+import signal
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from edgeproxy.errors import EdgeProxyError
 from edgeproxy.exchange import Exchange, Invocation, Observer
 from edgeproxy.headers import HOP_BY_HOP, as_received
 from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, read
@@ -251,18 +256,10 @@ def replay_in_processes(
     shares = _shares(groups, max(1, jobs))
     if len(shares) <= 1:
         return ReplayReport(plan.path, _run_share(plan, groups, loop_factory))
-    global _FORKED
-    _FORKED = (plan, loop_factory)  # what each forked process finds in its memory
-    try:
-        with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
-            parts = pool.map(_forked_share, shares, chunksize=1)
-    finally:
-        _FORKED = None
-    return ReplayReport(plan.path, sorted((result for part in parts for result in part), key=lambda r: r.index))
+    return ReplayReport(plan.path, _in_forks(plan, shares, loop_factory))
 
 
 ENTRIES_PER_JOB = 1000  # below this, a process of its own costs more than it saves (its start, its cold starts)
-_FORKED: tuple[_Plan, Callable[[], asyncio.AbstractEventLoop] | None] | None = None
 
 
 def _shares(groups: list[list[int]], jobs: int) -> list[list[list[int]]]:
@@ -276,10 +273,69 @@ def _shares(groups: list[list[int]], jobs: int) -> list[list[list[int]]]:
     return shares
 
 
-def _forked_share(groups: list[list[int]]) -> list[EntryResult]:
-    assert _FORKED is not None, "a share runs in a process forked by replay_in_processes"
-    plan, loop_factory = _FORKED
-    return _run_share(plan, groups, loop_factory)
+def _in_forks(
+    plan: _Plan, shares: list[list[list[int]]], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
+) -> list[EntryResult]:
+    """Each share replayed in a fork of this process, which sends its results back pickled through a pipe. Ctrl-C
+    here (or a stop) ends them all; a fork that dies without its results is an error naming how it ended."""
+    from edgeproxy.workers import as_child, how_it_ended
+
+    parent = os.getpid()
+    children: dict[int, int] = {}  # pid -> the read end of its pipe
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        for share in shares:
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                for fd in (*children.values(), read_end):
+                    os.close(fd)
+                os._exit(as_child(functools.partial(_send_share, write_end, plan, share, loop_factory), parent))
+            os.close(write_end)
+            children[pid] = read_end
+        results: list[EntryResult] = []
+        for pid, fd in list(children.items()):
+            data = _read_to_end(fd)
+            os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            del children[pid]
+            if not data:
+                raise RecordingError(
+                    f"{plan.path}: a replaying process ({pid}) ended without its results: {how_it_ended(status)}"
+                )
+            outcome = pickle.loads(data)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results += outcome
+    finally:
+        for pid, fd in children.items():  # what is left: stopped (Ctrl-C, or another share's error)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            os.close(fd)
+            os.waitpid(pid, 0)
+    return sorted(results, key=lambda result: result.index)
+
+
+def _send_share(
+    fd: int, plan: _Plan, share: list[list[int]], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
+) -> int:
+    """A fork's work: replay its share, and write the results (or the error that stopped it) to ``fd``."""
+    outcome: list[EntryResult] | EdgeProxyError
+    try:
+        outcome = _run_share(plan, share, loop_factory)
+    except EdgeProxyError as error:  # a configuration error, say: the parent reports it as it would its own
+        outcome = error
+    with open(fd, "wb") as pipe:
+        pipe.write(pickle.dumps(outcome))
+    return 0
+
+
+def _read_to_end(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _run_share(

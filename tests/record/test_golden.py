@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -219,3 +224,55 @@ def test_the_shares_of_a_replay_hold_every_entry_once_with_identical_requests_to
     loads = [sum(len(group) for group in share) for share in shares]
     if loads:  # each group went to the least loaded share: none is over the lightest by more than one group
         assert max(loads) - min(loads) <= max(sizes)
+
+
+async def test_ctrl_c_stops_a_replay_in_several_processes_and_leaves_none_behind(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    origin = await aiohttp_server(origin_app())
+    origin_url = str(origin.make_url("")).rstrip("/")
+    config = write_distribution(tmp_path, origin_url, version="1")
+    recording = tmp_path / "golden.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+    try:
+        for target in ("/a", "/b", "/c", "/d"):
+            async with proxy.client.get(target) as response:
+                assert response.status == 200
+    finally:
+        await proxy.close()
+    (tmp_path / "pass.py").write_text("import time\n\ndef handler(event, context):\n    time.sleep(30)\n")
+
+    await asyncio.to_thread(_interrupted_replay, recording, config, tmp_path)
+
+
+def _interrupted_replay(recording: Path, config: Path, folder: Path) -> None:
+    replaying = subprocess.Popen(
+        [sys.executable, "-m", "edgeproxy.cli", "replay", str(recording), "--config", str(config), "--jobs", "2"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job is
+    )
+    deadline = time.monotonic() + 30
+    while len(_processes_in(folder)) < 3 and time.monotonic() < deadline:  # it, its forks, their environments
+        time.sleep(0.1)
+    os.killpg(replaying.pid, signal.SIGINT)  # Ctrl-C
+    out, err = replaying.communicate(timeout=30)
+    assert replaying.returncode == 130, (out, err)
+    assert "edgeproxy: replay interrupted" in err
+    assert "Traceback" not in err
+    while _processes_in(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_in(folder) == []
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """The processes working in ``folder`` (replay and its forks run there; an environment runs in its task root)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(os.readlink(entry / "cwd")).is_relative_to(folder):
+                    found.append(int(entry.name))
+    return found
