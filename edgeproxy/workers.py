@@ -14,7 +14,8 @@ and their cold starts, and, with ``--reload``, its watch of the handlers' source
 workers append to under a lock (see :class:`edgeproxy.record.har.HarFile`).
 
 Nothing outlives the parent: on Linux each worker gets SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), and its
-execution environments die with it in turn.
+execution environments die with it in turn. :func:`as_child` is that discipline for any fork of edgeproxy's
+(``edgeproxy replay --jobs`` runs its shares in it too).
 """
 
 from __future__ import annotations
