@@ -183,8 +183,11 @@ def _plan(
 ) -> _Plan:
     recording_path = Path(path)
     recording = read(recording_path)
+    alb = any(entry.get("_mode") == "alb" for entry in recording.entries)
     has_origin = any(isinstance(entry.get("_origin"), dict) for entry in recording.entries)
-    if origin_from is None:
+    if alb:
+        origin_from = "live"  # an ALB has no origin: its target is the current handler, the one being replayed
+    elif origin_from is None:
         if not has_origin:
             raise RecordingError(
                 f"{recording_path}: it holds no origin exchanges (a browser's HAR?): replay it with origin_from "
@@ -198,7 +201,6 @@ def _plan(
     arguments = dict(start_arguments, redact=redact, default_redactions=default_redactions)
     if origin_from == "recording":
         arguments.update(recording=recording, record_mode="none")  # read once: here
-    alb = any(entry.get("_mode") == "alb" for entry in recording.entries)
     comparer = _Comparer(recording, Redactor.make(redact, defaults=default_redactions), ignored)
     return _Plan(recording_path, recording, comparer, arguments, 1 if alb else max(1, concurrency))
 

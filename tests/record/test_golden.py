@@ -276,3 +276,40 @@ def _processes_in(folder: Path) -> list[int]:
                 if Path(os.readlink(entry / "cwd")).is_relative_to(folder):
                     found.append(int(entry.name))
     return found
+
+
+ALB_TARGET = """
+VERSION = "{version}"
+
+def handler(event, context):
+    return {{"statusCode": 200, "headers": {{"x-version": VERSION}}, "body": "path " + event["path"]}}
+"""
+
+
+def test_an_alb_recording_replays_with_jobs(tmp_path: Path) -> None:
+    (tmp_path / "target.py").write_text(ALB_TARGET.format(version="1"))
+    config = tmp_path / "alb.toml"
+    config.write_text('[alb]\ntarget = "target.py:handler"\n')
+    recording = tmp_path / "alb.har"
+
+    async def record() -> None:
+        proxy = await start(config_file=config, recording=recording, record_mode="all")
+        try:
+            for target in ("/a", "/b", "/a", "/c?x=1"):
+                async with proxy.client.get(target) as response:
+                    assert response.status == 200
+        finally:
+            await proxy.close()
+
+    asyncio.run(record())
+    for jobs in ("1", "2"):
+        same = run_replay(str(recording), "--config", str(config), "--jobs", jobs, cwd=tmp_path)
+        assert (same.returncode, same.stdout.strip()) == (0, "replay: 4 same, 0 differ"), same.stderr
+    (tmp_path / "target.py").write_text(ALB_TARGET.format(version="2"))
+    reports = [run_replay(str(recording), "--config", str(config), "--jobs", j, "--json", cwd=tmp_path) for j in "12"]
+    one, two = (json.loads(report.stdout) for report in reports)
+    assert reports[1].returncode == 1
+    assert two == one
+    assert (two["same"], two["differ"]) == (0, 4)
+    differences = {d["what"] for entry in two["entries"] for d in entry["differences"]}
+    assert differences == {"header x-version", "alb result $.headers.x-version"}, differences
