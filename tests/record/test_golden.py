@@ -106,6 +106,10 @@ async def test_a_changed_handler_is_reported_at_exactly_the_entries_it_changed(
     report = json.loads(as_json.stdout)
     assert (report["same"], report["differ"]) == (2, 1)
 
+    # An ignored header is ignored in the viewer's response and in the triggers' results alike.
+    ignoring = run_replay(str(recording), "--config", str(config), "--ignore-header", "x-VERSION", cwd=tmp_path)
+    assert (ignoring.returncode, ignoring.stdout.strip()) == (0, "replay: 3 same, 0 differ"), ignoring.stdout
+
 
 async def test_a_browsers_har_replays_against_a_live_origin_and_reports_a_status_that_differs(
     aiohttp_server: AiohttpServer,
