@@ -283,7 +283,7 @@ def _in_forks(
     from edgeproxy.workers import as_child, how_it_ended
 
     parent = os.getpid()
-    children: dict[int, int] = {}  # pid -> the read end of its pipe
+    children: dict[int, int | None] = {}  # pid -> the read end of its pipe (None once read)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -292,21 +292,25 @@ def _in_forks(
             pid = os.fork()
             if pid == 0:
                 for fd in (*children.values(), read_end):
-                    os.close(fd)
+                    if fd is not None:
+                        os.close(fd)
                 os._exit(as_child(functools.partial(_send_share, write_end, plan, share, loop_factory), parent))
             os.close(write_end)
             children[pid] = read_end
         results: list[EntryResult] = []
         for pid, fd in list(children.items()):
+            assert fd is not None
             data = _read_to_end(fd)
             os.close(fd)
+            children[pid] = None
             _, status = os.waitpid(pid, 0)
             del children[pid]
-            if not data:
+            try:
+                outcome = pickle.loads(data)
+            except Exception:  # nothing, or cut short: it died before it had written them all
                 raise RecordingError(
                     f"{plan.path}: a replaying process ({pid}) ended without its results: {how_it_ended(status)}"
-                )
-            outcome = pickle.loads(data)
+                ) from None
             if isinstance(outcome, BaseException):
                 raise outcome
             results += outcome
@@ -314,7 +318,8 @@ def _in_forks(
         for pid, fd in children.items():  # what is left: stopped (Ctrl-C, or another share's error)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
             os.waitpid(pid, 0)
     return sorted(results, key=lambda result: result.index)
 

@@ -317,3 +317,26 @@ def test_an_alb_recording_replays_with_jobs(tmp_path: Path) -> None:
     assert (two["same"], two["differ"]) == (0, 4)
     differences = {d["what"] for entry in two["entries"] for d in entry["differences"]}
     assert differences == {"header x-version", "alb result $.headers.x-version"}, differences
+
+
+async def test_a_replaying_process_that_dies_is_reported_with_how_it_ended(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    origin = await aiohttp_server(origin_app())
+    config = write_distribution(tmp_path, str(origin.make_url("")).rstrip("/"), version="1")
+    recording = tmp_path / "golden.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+    try:
+        for target in ("/a", "/b"):
+            async with proxy.client.get(target) as response:
+                assert response.status == 200
+    finally:
+        await proxy.close()
+    # In the proxy's own process (isolation "thread"), a handler can end it: here, the replaying fork.
+    (tmp_path / "pass.py").write_text("import os\n\ndef handler(event, context):\n    os._exit(3)\n")
+    config.write_text('[distribution]\nisolation = "thread"\n' + config.read_text())
+    result = await asyncio.to_thread(run_replay, str(recording), "--config", str(config), "--jobs", "2", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "a replaying process" in result.stderr
+    assert "ended without its results: exit status 3" in result.stderr
+    assert "Traceback" not in result.stderr
