@@ -43,6 +43,7 @@ from edgeproxy.record.redact import Redactor
 VOLATILE_HEADERS = frozenset({"date", "age", "x-amz-cf-id", "x-amz-cf-pop", "via"})
 REQUEST_ID = "<request id>"
 OriginFrom = Literal["recording", "live"]
+ENTRIES_PER_JOB = 1000  # below this, a process of its own costs more than it saves (its start, its cold starts)
 
 
 @dataclass(frozen=True)
@@ -259,9 +260,6 @@ def replay_in_processes(
     if len(shares) <= 1:
         return ReplayReport(plan.path, _run_share(plan, groups, loop_factory))
     return ReplayReport(plan.path, _in_forks(plan, shares, loop_factory))
-
-
-ENTRIES_PER_JOB = 1000  # below this, a process of its own costs more than it saves (its start, its cold starts)
 
 
 def _shares(groups: list[list[int]], jobs: int) -> list[list[list[int]]]:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from aiohttp import web
@@ -62,6 +63,17 @@ def write_distribution(folder: Path, origin_url: str, version: str) -> Path:
     return config
 
 
+async def record_through(config: Path, recording: Path, targets: Iterable[str]) -> None:
+    """GET each target through the distribution (or target group) of ``config``, recording every exchange."""
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+    try:
+        for target in targets:
+            async with proxy.client.get(target) as response:
+                assert response.status == 200
+    finally:
+        await proxy.close()
+
+
 def run_replay(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edgeproxy.cli", "replay", *arguments],
@@ -80,13 +92,7 @@ async def test_a_changed_handler_is_reported_at_exactly_the_entries_it_changed(
     origin_url = str(origin.make_url("")).rstrip("/")
     config = write_distribution(tmp_path, origin_url, version="1")
     recording = tmp_path / "golden.har"
-    proxy = await start(config_file=config, recording=recording, record_mode="all")
-    try:
-        for target in ("/a", "/b", "/c?x=1"):
-            async with proxy.client.get(target) as response:
-                assert response.status == 200
-    finally:
-        await proxy.close()
+    await record_through(config, recording, ("/a", "/b", "/c?x=1"))
     await origin.close()  # replay answers origin requests from the recording
 
     unchanged = run_replay(str(recording), "--config", str(config), cwd=tmp_path)
@@ -158,13 +164,7 @@ async def test_replay_in_several_processes_reports_what_one_process_reports(
     config = write_distribution(tmp_path, origin_url, version="1")
     recording = tmp_path / "golden.har"
     targets = ["/a", "/n", "/b", "/n", "/c?x=1", "/n", "/a", "/d"]
-    proxy = await start(config_file=config, recording=recording, record_mode="all")
-    try:
-        for target in targets:
-            async with proxy.client.get(target) as response:
-                assert response.status == 200
-    finally:
-        await proxy.close()
+    await record_through(config, recording, targets)
     await origin.close()
 
     for jobs in ("1", "3"):
@@ -237,13 +237,7 @@ async def test_ctrl_c_stops_a_replay_in_several_processes_and_leaves_none_behind
     origin_url = str(origin.make_url("")).rstrip("/")
     config = write_distribution(tmp_path, origin_url, version="1")
     recording = tmp_path / "golden.har"
-    proxy = await start(config_file=config, recording=recording, record_mode="all")
-    try:
-        for target in ("/a", "/b", "/c", "/d"):
-            async with proxy.client.get(target) as response:
-                assert response.status == 200
-    finally:
-        await proxy.close()
+    await record_through(config, recording, ("/a", "/b", "/c", "/d"))
     (tmp_path / "pass.py").write_text("import time\n\ndef handler(event, context):\n    time.sleep(30)\n")
 
     await asyncio.to_thread(_interrupted_replay, recording, config, tmp_path)
@@ -296,16 +290,7 @@ def test_an_alb_recording_replays_with_jobs(tmp_path: Path) -> None:
     config.write_text('[alb]\ntarget = "target.py:handler"\n')
     recording = tmp_path / "alb.har"
 
-    async def record() -> None:
-        proxy = await start(config_file=config, recording=recording, record_mode="all")
-        try:
-            for target in ("/a", "/b", "/a", "/c?x=1"):
-                async with proxy.client.get(target) as response:
-                    assert response.status == 200
-        finally:
-            await proxy.close()
-
-    asyncio.run(record())
+    asyncio.run(record_through(config, recording, ("/a", "/b", "/a", "/c?x=1")))
     for jobs in ("1", "2"):
         same = run_replay(str(recording), "--config", str(config), "--jobs", jobs, cwd=tmp_path)
         assert (same.returncode, same.stdout.strip()) == (0, "replay: 4 same, 0 differ"), same.stderr
@@ -325,13 +310,7 @@ async def test_a_replaying_process_that_dies_is_reported_with_how_it_ended(
     origin = await aiohttp_server(origin_app())
     config = write_distribution(tmp_path, str(origin.make_url("")).rstrip("/"), version="1")
     recording = tmp_path / "golden.har"
-    proxy = await start(config_file=config, recording=recording, record_mode="all")
-    try:
-        for target in ("/a", "/b"):
-            async with proxy.client.get(target) as response:
-                assert response.status == 200
-    finally:
-        await proxy.close()
+    await record_through(config, recording, ("/a", "/b"))
     # In the proxy's own process (isolation "thread"), a handler can end it: here, the replaying fork.
     (tmp_path / "pass.py").write_text("import os\n\ndef handler(event, context):\n    os._exit(3)\n")
     config.write_text('[distribution]\nisolation = "thread"\n' + config.read_text())
