@@ -7,7 +7,8 @@ the recording, as a golden test in CI would.
 The recording is made by ``edgeproxy.testing.start`` in this process against a small aiohttp origin; the replay runs
 ``edgeproxy replay`` as a user runs it (its own process), timed from start to exit, and its report must say every
 entry is the same. The figure is the median round. ``--jobs`` is passed on to ``edgeproxy replay`` (by default it
-picks one process per CPU for a recording this long).
+picks one process per CPU for a recording this long). The peak resident memory of the largest process the replays
+ran (``ru_maxrss`` of the children) is printed too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
 import statistics
 import subprocess
 import sys
@@ -99,6 +101,8 @@ def main() -> int:
     print(f"edgeproxy replay{jobs} of {args.entries} entries ({size / 1e6:.1f} MB of HAR), whole command,", end=" ")
     print(f"median of {args.rounds}:")
     print(f"{statistics.median(rates):.0f} entries/s (rounds: {', '.join(f'{rate:.0f}' for rate in rates)})")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak resident memory of one replaying process: {peak:.0f} MB")
     return 0
 
 

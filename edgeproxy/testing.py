@@ -465,6 +465,7 @@ async def start(
     cache_policy: str | Mapping[str, Any] | None = None,
     origin_request_policy: str | Mapping[str, Any] | None = None,
     clock: Callable[[], float] | None = None,
+    keep_invocations: bool = True,
 ) -> EdgeProxy:
     """Start edgeproxy in the running event loop, on a free port unless ``port`` is given, from one of:
 
@@ -486,7 +487,8 @@ async def start(
 
     ``cache_policy`` and ``origin_request_policy`` (with ``origin``) are the default behavior's policies, as a
     config names them (a managed name or id, or an inline table as a mapping); ``clock`` replaces the edge cache's
-    monotonic clock (a test advances its own instead of sleeping).
+    monotonic clock (a test advances its own instead of sleeping). ``keep_invocations=False`` keeps none: for a
+    proxy that runs long (a replay of a day of traffic), :attr:`EdgeProxy.invocations` stays empty.
 
     ``header_timeout`` and ``idle_timeout`` are the viewer connection timeouts of ``edgeproxy serve
     --header-timeout/--idle-timeout``, in seconds (by default 60, and 75 or, in ALB mode, 60).
@@ -543,7 +545,10 @@ async def start(
                 read,
             )
             session = record.open_for(loaded, settings)
-        observers: tuple[Observer, ...] = (recorder, *(session.observers if session else ()))
+        observers: tuple[Observer, ...] = (
+            *((recorder,) if keep_invocations else ()),
+            *(session.observers if session else ()),
+        )
         if isinstance(loaded, TargetGroup):
             app = alb.create_app(loaded, observers=observers)
         else:

@@ -230,6 +230,26 @@ async def test_start_serves_an_aiohttp_origin_and_records_invocations() -> None:
         await proxy.close()
 
 
+async def test_start_keeps_no_invocations_when_asked_not_to() -> None:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hello")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+
+    def same(event: dict[str, Any], context: object) -> Any:
+        return event["Records"][0]["cf"]["response"]
+
+    proxy = await start(origin=app, viewer_response=same, keep_invocations=False)
+    try:
+        for _ in range(3):
+            async with proxy.client.get("/a") as response:
+                assert response.status == 200
+        assert proxy.invocations == []  # a long replay holds nothing per request
+    finally:
+        await proxy.close()
+
+
 async def test_start_records_errors_and_accepts_a_config_file(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("<h1>hi</h1>")

@@ -154,23 +154,17 @@ class _Exchanges(Observer):
 
 @dataclass(frozen=True)
 class _Plan:
-    """A replay made ready: the recording read, how to compare, and how to start the distribution."""
+    """A replay made ready: the recording read, how to compare, how to start the distribution, and the work.
+
+    ``groups`` are the entries' indexes, identical requests (method and target) together, in their recorded order:
+    the unit of work, so that repeated requests get their recorded answers in order."""
 
     path: Path
     recording: Recording
     comparer: _Comparer
     start_arguments: dict[str, Any]
     concurrency: int  # connections at a time, in each process
-
-    @property
-    def groups(self) -> list[list[int]]:
-        """The entries' indexes, identical requests (method and target) together, in their recorded order: the
-        unit of work, so that repeated requests get their recorded answers in order."""
-        groups: dict[tuple[str, str], list[int]] = {}
-        for index, entry in enumerate(self.recording.entries):
-            request = entry.get("request") or {}
-            groups.setdefault((str(request.get("method")), _target(request)), []).append(index)
-        return list(groups.values())
+    groups: list[list[int]]
 
 
 def _plan(
@@ -184,8 +178,13 @@ def _plan(
 ) -> _Plan:
     recording_path = Path(path)
     recording = read(recording_path)
-    alb = any(entry.get("_mode") == "alb" for entry in recording.entries)
-    has_origin = any(isinstance(entry.get("_origin"), dict) for entry in recording.entries)
+    alb = has_origin = False
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, entry in enumerate(recording.entries):  # one pass: a long recording is parsed an entry at a time
+        alb = alb or entry.get("_mode") == "alb"
+        has_origin = has_origin or isinstance(entry.get("_origin"), dict)
+        request = entry.get("request") or {}
+        groups.setdefault((str(request.get("method")), _target(request)), []).append(index)
     if alb:
         origin_from = "live"  # an ALB has no origin: its target is the current handler, the one being replayed
     elif origin_from is None:
@@ -203,7 +202,8 @@ def _plan(
     if origin_from == "recording":
         arguments.update(recording=recording, record_mode="none")  # read once: here
     comparer = _Comparer(recording, Redactor.make(redact, defaults=default_redactions), ignored)
-    return _Plan(recording_path, recording, comparer, arguments, 1 if alb else max(1, concurrency))
+    concurrency = 1 if alb else max(1, concurrency)
+    return _Plan(recording_path, recording, comparer, arguments, concurrency, list(groups.values()))
 
 
 async def replay(
@@ -355,7 +355,7 @@ async def _replay_groups(plan: _Plan, groups: list[list[int]]) -> list[EntryResu
     connections at a time; each group's entries one after another, in their recorded order."""
     from edgeproxy.testing import start  # the proxy: only when replaying
 
-    proxy = await start(**plan.start_arguments)
+    proxy = await start(**plan.start_arguments, keep_invocations=False)  # the exchanges are compared as they end
     exchanges = _Exchanges()
     proxy.observe(exchanges)
     try:

@@ -25,11 +25,13 @@ import gc
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, overload
 from urllib.parse import parse_qsl
 
 import orjson
@@ -368,10 +370,13 @@ class _Lock:
 
 @dataclass
 class Recording:
-    """A HAR file's entries, sorted by start time (ties keep their order), and whether the file was cut short."""
+    """A HAR file's entries, sorted by start time (ties keep their order), and whether the file was cut short.
+
+    ``entries`` is a list for a file read whole (a browser's HAR), and :class:`Entries` for edgeproxy's own: those
+    are parsed one at a time, when asked for, so a day of traffic replays in little memory."""
 
     path: Path
-    entries: list[dict[str, Any]]
+    entries: Sequence[dict[str, Any]]
     cut_short: bool = False
 
     @property
@@ -380,14 +385,105 @@ class Recording:
         return any("_mode" in entry for entry in self.entries)
 
 
+class Entries(Sequence[dict[str, Any]]):
+    """The entries of a recording written by :class:`HarFile`, one a line: only where each entry's line starts and
+    ends is held, and an entry is read from the file and parsed each time it is asked for (a copy: changing it
+    changes nothing here). Appending to the file as it is read is safe (:meth:`HarFile.append` writes only past the
+    last entry); rewriting it is not, so a file is rewritten by replacing it (see ``session._appendable``)."""
+
+    def __init__(self, path: Path, fd: int, spans: array[int]) -> None:
+        self._path = path
+        self._fd = fd  # its own, read with pread (forks of a replay share it safely), closed with this
+        weakref.finalize(self, os.close, fd)
+        self._spans = spans  # start, end, start, end, ... in the order the entries are read in
+
+    def __len__(self) -> int:
+        return len(self._spans) // 2
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("entry index out of range")
+        start, end = self._spans[2 * index], self._spans[2 * index + 1]
+        item = _entry(os.pread(self._fd, end - start, start))
+        if item is None:
+            raise RecordingError(f"{self._path}: entry {index + 1} changed since the file was read")
+        return item
+
+
 def read(path: Path) -> Recording:
-    """Read a HAR file: edgeproxy's own (cut short or not), or a browser's (a byte-order mark is skipped)."""
+    """Read a HAR file: edgeproxy's own (cut short or not), entries read when asked for, or a browser's, read whole
+    (a byte-order mark is skipped)."""
     try:
-        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        file = path.open("rb")
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        with file:
+            recording = _indexed(path, file)
+            if recording is not None:
+                return recording
+            file.seek(0)
+            data = file.read().removeprefix(b"\xef\xbb\xbf")
     except OSError as exc:
         raise RecordingError(f"{path}: cannot be read: {exc.strerror}") from None
     with _collector_paused():  # millions of new objects, none garbage: the collector would walk them again and again
         return _parsed(path, data)
+
+
+# The first line of every file :class:`HarFile` writes, whichever edgeproxy version wrote it, starts so.
+_OWN_HEAD = b'{"log": {"version": "1.2", "creator": {"name": "edgeproxy", '
+
+
+def _indexed(path: Path, file: BinaryIO) -> Recording | None:
+    """An edgeproxy recording's entries, one a line after the head: each parsed once here, to check it and to read
+    its start time, then only its place kept. Reading stops at the first line that is not a whole entry (a file cut
+    short). ``None`` for a file edgeproxy did not write a line at a time (not its head, or not even one entry)."""
+    head = file.readline()
+    if not (head.startswith(_OWN_HEAD) and head.endswith(b'"entries": [\n')):
+        return None
+    spans: array[int] = array("q")
+    starts: list[float] = []
+    position = len(head)
+    cut_short = True
+    for line in file:
+        entry_line = line.rstrip(b"\n").removesuffix(b",")
+        if entry_line == b"]}}":
+            cut_short = False
+            break
+        item = _entry(entry_line)
+        if item is None:
+            if not starts and line.endswith(b"\n"):
+                return None  # a whole line, and no entry: not a file written a line at a time
+            break
+        spans.extend((position, position + len(entry_line)))
+        starts.append(_started(item))
+        position += len(line)
+    order = sorted(range(len(starts)), key=starts.__getitem__)  # sorted() is stable: ties keep their order
+    if order != list(range(len(starts))):
+        spans = array("q", (spans[2 * index + side] for index in order for side in (0, 1)))
+    return Recording(path, Entries(path, os.dup(file.fileno()), spans), cut_short)
+
+
+def _entry(line: bytes) -> dict[str, Any] | None:
+    """One entry's line parsed, or ``None`` when it is not a whole JSON object."""
+    try:
+        item = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:
+            item = json.loads(line.decode("utf-8", "surrogateescape"))  # an escaped lone surrogate: JSON allows it
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+    return item if isinstance(item, dict) else None
 
 
 @contextlib.contextmanager
@@ -430,17 +526,14 @@ def _started(record: Mapping[str, Any]) -> float:
 
 
 def _recover(text: str) -> list[dict[str, Any]] | None:
-    """The whole entries of an edgeproxy recording cut short (one entry a line after the head), or ``None``."""
+    """The whole entries of a file cut short that edgeproxy did not write a line at a time, or ``None``."""
     lines = text.split("\n")
     if not lines or not lines[0].startswith('{"log"'):
         return None
     entries = []
     for line in lines[1:]:
-        try:
-            item = json.loads(line.removesuffix(","))
-        except json.JSONDecodeError:
-            break
-        if not isinstance(item, dict):
+        item = _entry(line.removesuffix(",").encode("utf-8", "surrogateescape"))
+        if item is None:
             break
         entries.append(item)
     return entries

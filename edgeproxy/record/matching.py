@@ -59,7 +59,9 @@ class Call:
         )
 
     @classmethod
-    def recorded(cls, record: dict[str, Any]) -> Call:
+    def recorded(cls, record: dict[str, Any], *, headers: bool = True, body: bool = True) -> Call:
+        """A recorded origin request (HAR's ``request``); ``headers=False`` or ``body=False`` leaves out what no
+        matcher in use compares (an index of a long recording stays small)."""
         url = URL(str(record["url"]), encoded=True)
         assert url.host is not None
         return cls(
@@ -69,8 +71,8 @@ class Call:
             url.port or (443 if url.scheme == "https" else 80),
             url.raw_path,
             url.raw_query_string,
-            tuple(header_pairs(record.get("headers"))),
-            body_of(record.get("postData")) or b"",
+            tuple(header_pairs(record.get("headers"))) if headers else (),
+            (body_of(record.get("postData")) or b"") if body else None,
         )
 
 

@@ -38,15 +38,28 @@ class ReplayOrigin:
         self.live = live
         self.index = Index(match_on)
         self.misses: list[ReplayMissError] = []
-        for record in recording.entries:
-            self.learn(record, played=False)
+        self._headers = "headers" in self.index.on
+        self._body = "body" in self.index.on or "raw_body" in self.index.on
+        for position, record in enumerate(recording.entries):
+            self._learn(record, position, played=False)
 
-    def learn(self, record: dict[str, Any], *, played: bool = True) -> None:
-        """Answer from ``record``'s origin exchange from now on (one just recorded is already played: an identical
+    def learn(self, record: dict[str, Any]) -> None:
+        """Answer from ``record``'s origin exchange from now on: one just recorded, so already played (an identical
         request repeats it)."""
+        self._learn(record, record, played=True)
+
+    def _learn(self, record: dict[str, Any], answer: int | dict[str, Any], *, played: bool) -> None:
+        """Index ``record``'s origin request, to be answered by ``answer``: the record itself, or its position in
+        the recording (the answer is read again when it is played: a long recording is not held in memory)."""
         origin = record.get("_origin")
         if isinstance(origin, dict) and isinstance(origin.get("request"), dict):
-            self.index.add(Call.recorded(origin["request"]), origin.get("response") or {}, played=played)
+            call = Call.recorded(origin["request"], headers=self._headers, body=self._body)
+            self.index.add(call, answer, played=played)
+
+    def _answer(self, answer: int | dict[str, Any]) -> dict[str, Any]:
+        record = self.recording.entries[answer] if isinstance(answer, int) else answer
+        response = record["_origin"].get("response")
+        return response if isinstance(response, dict) else {}
 
     async def start(self) -> None:
         if self.live is not None:
@@ -64,7 +77,7 @@ class ReplayOrigin:
         call = Call.of(request, body if isinstance(body, bytes) else None, self.redactor)
         answer = self.index.find(call)
         if answer is not None:
-            return _response(answer)
+            return _response(self._answer(answer))
         if self.live is None:
             miss = ReplayMissError(str(call), self.index.nearest(call))
             self.misses.append(miss)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
@@ -163,10 +164,16 @@ def read_for_replay(path: Path) -> Recording:
 
 
 def _appendable(path: Path, recording: Recording) -> HarFile:
-    """The file to append to; one cut short is first rewritten whole, from the exchanges it kept."""
+    """The file to append to; one cut short is first rewritten whole, from the exchanges it kept. The rewrite goes
+    to a file beside it, which then replaces it: the recording read is mapped (``har.Entries``) and would not survive
+    being truncated, and a rewrite cut short in turn leaves the file as it was."""
     if recording.cut_short:
-        file = HarFile(path, truncate=True)
-        for record in recording.entries:
-            file.append(record)
-        return file
+        whole = path.with_name(f".{path.name}.{os.getpid()}.rewrite")
+        file = HarFile(whole, truncate=True)
+        try:
+            for record in recording.entries:
+                file.append(record)
+        finally:
+            file.close()
+        os.replace(whole, path)
     return HarFile(path)

@@ -8,12 +8,13 @@ import gzip
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import jsonschema
 import pytest
 from aiohttp import web
 
-from edgeproxy.record.har import HEAD, TAIL, HarFile, RecordingError, body_of, header_pairs, read
+from edgeproxy.record.har import HEAD, TAIL, Entries, HarFile, RecordingError, body_of, header_pairs, read
 from edgeproxy.testing import start
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "fixtures" / "har" / "har-1.2.schema.json").read_text())
@@ -182,6 +183,42 @@ def test_a_file_cut_short_keeps_every_whole_entry(tmp_path: Path) -> None:
         assert ([e["n"] for e in recording.entries], recording.cut_short) == (list(range(kept)), cut_short)
     with pytest.raises(RecordingError, match="cannot add to it"):
         HarFile(path)
+
+
+def test_an_edgeproxy_recording_is_read_an_entry_at_a_time_sorted_by_start(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    for n, second in enumerate([3, 1, 2, 1]):
+        file.append({"startedDateTime": f"2026-12-01T00:00:0{second}.000Z", "n": n})
+    file.append({"startedDateTime": "2026-12-01T00:00:04.000Z", "n": 4, "text": "\udcff"})  # written by json
+    file.close()
+    recording = read(path)
+    assert isinstance(recording.entries, Entries)  # not a list: parsed when asked for
+    assert [entry["n"] for entry in recording.entries] == [1, 3, 2, 0, 4]  # ties keep the order they were written in
+    assert (recording.entries[-1]["text"], recording.entries[1:3]) == (
+        "\udcff",
+        [{"startedDateTime": ANY, "n": 3}, {"startedDateTime": ANY, "n": 2}],
+    )
+    recording.entries[0]["n"] = 99  # a copy: the file's entry is unchanged
+    assert recording.entries[0]["n"] == 1
+    with pytest.raises(IndexError):
+        recording.entries[5]
+    assert [entry["n"] for entry in json.loads(path.read_text())["log"]["entries"]] == [0, 1, 2, 3, 4]
+    more = HarFile(path)  # appending while it is read: what was read is still there
+    more.append({"startedDateTime": "2026-12-01T00:00:05.000Z", "n": 5})
+    more.close()
+    assert [entry["n"] for entry in recording.entries] == [1, 3, 2, 0, 4]
+
+
+def test_a_file_with_edgeproxys_head_but_not_an_entry_a_line_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    file.append({"startedDateTime": "2026-12-01T00:00:01.000Z", "n": 1})
+    file.close()
+    head, _, rest = path.read_text().partition("\n")
+    path.write_text(head + "\n" + json.dumps(json.loads(head + rest)["log"]["entries"][0], indent=2) + "\n]}}\n")
+    recording = read(path)
+    assert ([entry["n"] for entry in recording.entries], recording.cut_short) == ([1], False)
 
 
 def test_readers_take_a_byte_order_mark_browser_header_shapes_and_sort_by_start(tmp_path: Path) -> None:

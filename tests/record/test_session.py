@@ -281,3 +281,34 @@ async def test_a_recording_cut_mid_entry_keeps_every_exchange_before_the_cut(
     assert first[0] == 200
     proxies[-1].process.send_signal(signal.SIGINT)
     assert "was cut short: replaying the 1 exchanges that completed" in proxies[-1].stderr()
+
+
+async def test_new_episodes_on_a_file_cut_short_rewrites_it_whole_and_replays_from_it(
+    tmp_path: Path, aiohttp_server: AiohttpServer, proxies: list[Proxy]
+) -> None:
+    hits: list[str] = []
+
+    async def count(request: web.Request) -> web.Response:
+        hits.append(request.query_string)
+        return web.Response(text=f"answer {len(hits)}")
+
+    app = web.Application()
+    app.router.add_get("/count", count)
+    origin = await aiohttp_server(app)
+    config = write_config(tmp_path, str(origin.make_url("")).rstrip("/"))
+    recording = tmp_path / "r.har"
+    arguments = ("--config", str(config), "--recording", str(recording), "--record-mode", "new_episodes")
+    proxies.append(Proxy(*arguments, cwd=tmp_path))
+    await ask(proxies[-1].url, [Call("GET", f"/count?n={n}") for n in (1, 2)])
+    proxies[-1].kill()
+    whole = recording.read_bytes()
+    recording.write_bytes(whole[: len(whole) - 40])  # cut in the middle of the second entry
+    proxies.append(Proxy(*arguments, cwd=tmp_path))
+    first, second = await ask(proxies[-1].url, [Call("GET", f"/count?n={n}") for n in (1, 3)])
+    assert (first[3], second[3]) == (b"answer 1", b"answer 3")  # replayed from the rewritten file, then live
+    proxies[-1].kill()
+    assert hits == ["n=1", "n=2", "n=3"]
+    rewritten = read(recording)
+    assert not rewritten.cut_short
+    assert [entry["request"]["url"].rsplit("/", 1)[1] for entry in rewritten.entries] == ["count?n=1", "count?n=3"]
+    assert not list(tmp_path.glob("*rewrite*"))  # noqa: ASYNC240 (a test, after the proxy has gone)
