@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import signal
@@ -439,3 +440,16 @@ def test_alb_log_level(tmp_path: Path, level: str) -> None:
     assert (status, body) == (200, b"ok")
     assert ("ALB target group" in stderr) == (level == "INFO")
     assert ("[app alb] START RequestId" in stderr) == (level == "INFO")
+
+
+def test_the_long_running_commands_collect_young_objects_less_often() -> None:
+    from edgeproxy import cli
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)  # CPython's default (a serve or replay run in this process has changed it)
+        cli._tune_collector()
+        assert gc.get_threshold() == (cli.YOUNG_COLLECTION_THRESHOLD, 10, 10)
+        assert cli.YOUNG_COLLECTION_THRESHOLD > 700
+    finally:
+        gc.set_threshold(*saved)
