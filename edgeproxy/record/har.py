@@ -13,6 +13,10 @@ fields, HAR's convention for custom data:
 
 A request body that is not UTF-8 text is written as base64 in ``postData.text`` with ``"_encoding": "base64"``
 (HAR 1.2 has no encoding on postData; the 1.3 draft's ``encoding`` is read too).
+
+Reading (:func:`read`): a file written here, one entry a line, is indexed rather than loaded (:class:`Entries`:
+where each entry is in the file, each parsed when asked for), so a day of traffic replays in little memory; any
+other HAR (a browser's) is parsed whole.
 """
 
 from __future__ import annotations
