@@ -404,6 +404,14 @@ class Entries(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self._spans) // 2
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list (or any sequence) of the same entries, as the list a whole read gives would be."""
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(mine == theirs for mine, theirs in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which do not hash
+
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
 

@@ -203,7 +203,10 @@ def test_an_edgeproxy_recording_is_read_an_entry_at_a_time_sorted_by_start(tmp_p
     assert recording.entries[0]["n"] == 1
     with pytest.raises(IndexError):
         recording.entries[5]
-    assert [entry["n"] for entry in json.loads(path.read_text())["log"]["entries"]] == [0, 1, 2, 3, 4]
+    whole = json.loads(path.read_text())["log"]["entries"]
+    assert [entry["n"] for entry in whole] == [0, 1, 2, 3, 4]
+    assert recording.entries == sorted(whole, key=lambda entry: entry["startedDateTime"])  # as a list compares
+    assert recording.entries != whole
     more = HarFile(path)  # appending while it is read: what was read is still there
     more.append({"startedDateTime": "2026-12-01T00:00:05.000Z", "n": 5})
     more.close()
