@@ -43,10 +43,10 @@ class ReplayOrigin:
         for position, record in enumerate(recording.entries):
             self._learn(record, position, played=False)
 
-    def learn(self, record: dict[str, Any]) -> None:
-        """Answer from ``record``'s origin exchange from now on: one just recorded, so already played (an identical
+    def learn(self, record: dict[str, Any], *, played: bool = True) -> None:
+        """Answer from ``record``'s origin exchange from now on (one just recorded is already played: an identical
         request repeats it)."""
-        self._learn(record, record, played=True)
+        self._learn(record, record, played=played)
 
     def _learn(self, record: dict[str, Any], answer: int | dict[str, Any], *, played: bool) -> None:
         """Index ``record``'s origin request, to be answered by ``answer``: the record itself, or its position in
