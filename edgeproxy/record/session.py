@@ -165,8 +165,9 @@ def read_for_replay(path: Path) -> Recording:
 
 def _appendable(path: Path, recording: Recording) -> HarFile:
     """The file to append to; one cut short is first rewritten whole, from the exchanges it kept. The rewrite goes
-    to a file beside it, which then replaces it: the recording read is mapped (``har.Entries``) and would not survive
-    being truncated, and a rewrite cut short in turn leaves the file as it was."""
+    to a file beside it, which then replaces it: the recording read goes on reading its entries from the file it
+    indexed (``har.Entries``), which truncating would take away, and a rewrite cut short in turn leaves the file as
+    it was."""
     if recording.cut_short:
         whole = path.with_name(f".{path.name}.{os.getpid()}.rewrite")
         file = HarFile(whole, truncate=True)
