@@ -180,7 +180,7 @@ def _plan(
     recording = read(recording_path)
     alb = has_origin = False
     groups: dict[tuple[str, str], list[int]] = {}
-    for index, entry in enumerate(recording.entries):  # one pass: a long recording is parsed an entry at a time
+    for index, entry in enumerate(recording.heads()):  # one pass: a long recording is parsed an entry at a time
         alb = alb or entry.get("_mode") == "alb"
         has_origin = has_origin or isinstance(entry.get("_origin"), dict)
         request = entry.get("request") or {}

@@ -218,6 +218,7 @@ def entry(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
         record["_error"] = _error(exchange.error)
     if exchange.mode == "cloudfront":
         record["_origin"] = _origin(exchange, redactor)
+    # Last, and it must stay last: a reader may parse only what comes before it (Entries.head).
     record["_invocations"] = [_invocation(invocation, redactor) for invocation in exchange.invocations]
     return record
 
@@ -386,7 +387,16 @@ class Recording:
     @property
     def is_edgeproxys(self) -> bool:
         """Whether edgeproxy wrote it (its entries carry the pipeline); a browser's HAR does not."""
-        return any("_mode" in entry for entry in self.entries)
+        return any("_mode" in entry for entry in self.heads())
+
+    def head(self, index: int) -> dict[str, Any]:
+        """Entry ``index`` without what its ``_invocations`` hold, where that is quicker (:meth:`Entries.head`):
+        enough for all but the comparison of trigger results."""
+        entries = self.entries
+        return entries.head(index) if isinstance(entries, Entries) else entries[index]
+
+    def heads(self) -> Iterator[dict[str, Any]]:
+        return (self.head(index) for index in range(len(self.entries)))
 
 
 class Entries(Sequence[dict[str, Any]]):
@@ -421,12 +431,27 @@ class Entries(Sequence[dict[str, Any]]):
     def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(index, slice):
             return [self[position] for position in range(*index.indices(len(self)))]
+        return self._parsed(index, self._line(index))
+
+    def head(self, index: int) -> dict[str, Any]:
+        """Entry ``index`` without its ``_invocations``, the last of its fields (:func:`entry` writes them last), and
+        most of its bytes (every trigger's event): the rest of the line parsed alone, in less than half the time.
+        Only object keys are unquoted in JSON, so the first ``,"_invocations":`` in the line is that field's."""
+        line = self._line(index)
+        cut = line.find(_INVOCATIONS)
+        item = _entry(line[:cut] + b"}") if cut > 0 else None
+        return item if item is not None else self._parsed(index, line)
+
+    def _line(self, index: int) -> bytes:
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("entry index out of range")
         start, end = self._spans[2 * index], self._spans[2 * index + 1]
-        item = _entry(os.pread(self._fd, end - start, start))
+        return os.pread(self._fd, end - start, start)
+
+    def _parsed(self, index: int, line: bytes) -> dict[str, Any]:
+        item = _entry(line)
         if item is None:
             raise RecordingError(f"{self._path}: entry {index + 1} changed since the file was read")
         return item
@@ -452,6 +477,7 @@ def read(path: Path) -> Recording:
         return _parsed(path, data)
 
 
+_INVOCATIONS = b',"_invocations":'
 # The first line of every file :class:`HarFile` writes, whichever edgeproxy version wrote it, starts so.
 _OWN_HEAD = b'{"log": {"version": "1.2", "creator": {"name": "edgeproxy", '
 

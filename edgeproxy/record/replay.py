@@ -40,7 +40,7 @@ class ReplayOrigin:
         self.misses: list[ReplayMissError] = []
         self._headers = "headers" in self.index.on
         self._body = "body" in self.index.on or "raw_body" in self.index.on
-        for position, record in enumerate(recording.entries):
+        for position, record in enumerate(recording.heads()):
             self._learn(record, position, played=False)
 
     def learn(self, record: dict[str, Any], *, played: bool = True) -> None:
@@ -57,7 +57,7 @@ class ReplayOrigin:
             self.index.add(call, answer, played=played)
 
     def _answer(self, answer: int | dict[str, Any]) -> dict[str, Any]:
-        record = self.recording.entries[answer] if isinstance(answer, int) else answer
+        record = self.recording.head(answer) if isinstance(answer, int) else answer
         response = record["_origin"].get("response")
         return response if isinstance(response, dict) else {}
 

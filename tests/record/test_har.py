@@ -213,6 +213,22 @@ def test_an_edgeproxy_recording_is_read_an_entry_at_a_time_sorted_by_start(tmp_p
     assert [entry["n"] for entry in recording.entries] == [1, 3, 2, 0, 4]
 
 
+def test_an_entrys_head_is_all_but_its_invocations(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    tricky = {"name": "x-note", "value": ',"_invocations":[1]}'}  # inside a string: escaped, not the field
+    record = {"startedDateTime": "2026-12-01T00:00:01.000Z", "request": {"headers": [tricky]}, "_mode": "cloudfront"}
+    file.append({**record, "_invocations": [{"trigger": "viewer-request", "event": {"big": "x" * 1000}}]})
+    file.append({**record, "startedDateTime": "2026-12-01T00:00:02.000Z"})  # none: the whole entry
+    file.close()
+    recording = read(path)
+    assert recording.head(0) == record
+    assert recording.entries[0]["_invocations"][0]["trigger"] == "viewer-request"
+    assert recording.head(1) == recording.entries[1]
+    assert recording.is_edgeproxys
+    assert list(recording.heads()) == [record, recording.entries[1]]
+
+
 def test_a_file_with_edgeproxys_head_but_not_an_entry_a_line_is_read_whole(tmp_path: Path) -> None:
     path = tmp_path / "r.har"
     file = HarFile(path)
