@@ -10,6 +10,7 @@ Bodies pass through untouched (no decompression), in both directions, streamed u
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
@@ -123,7 +124,7 @@ class HttpOrigin:
         assert self._session is not None, "HttpOrigin.start() was not awaited"
         url, read_timeout, connect_timeout = request.url, request.read_timeout, request.connection_timeout
         where = f"{url.host}:{url.port}"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        timeout = _timeout(connect_timeout, read_timeout)
         headers = _one_spelling(request.headers)
         failure = ""
         for _ in range(request.connection_attempts):  # §5.2: a connection that fails or times out is tried again
@@ -222,6 +223,13 @@ class Origins:
                 "a folder origin that bucket (bucket = ...), or map the host name to a local URL in [resolve]"
             )
         return await self.http.fetch(request, stack)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """The client's timeouts for an origin's settings: one object per pair of values (it is immutable), not one
+    per request."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 def _one_spelling(headers: CIMultiDict[str]) -> CIMultiDict[str]:
