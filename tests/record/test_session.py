@@ -238,9 +238,11 @@ async def test_mode_none_answers_502_for_what_is_not_recorded_and_names_the_near
     assert "query 'q=1' != 'q=2'" in log
 
 
-async def test_new_episodes_replays_what_is_recorded_and_appends_the_rest(
-    tmp_path: Path, aiohttp_server: AiohttpServer, proxies: list[Proxy]
-) -> None:
+async def new_episodes_through_a_counting_origin(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> tuple[list[str], tuple[str, ...]]:
+    """An origin answering ``/count`` with ``answer N`` (N its hits so far, their queries in the list), and the
+    arguments serving it with ``tmp_path/r.har`` in mode new_episodes."""
     hits: list[str] = []
 
     async def count(request: web.Request) -> web.Response:
@@ -252,7 +254,14 @@ async def test_new_episodes_replays_what_is_recorded_and_appends_the_rest(
     origin = await aiohttp_server(app)
     config = write_config(tmp_path, str(origin.make_url("")).rstrip("/"))
     recording = tmp_path / "r.har"
-    arguments = ("--config", str(config), "--recording", str(recording), "--record-mode", "new_episodes")
+    return hits, ("--config", str(config), "--recording", str(recording), "--record-mode", "new_episodes")
+
+
+async def test_new_episodes_replays_what_is_recorded_and_appends_the_rest(
+    tmp_path: Path, aiohttp_server: AiohttpServer, proxies: list[Proxy]
+) -> None:
+    hits, arguments = await new_episodes_through_a_counting_origin(tmp_path, aiohttp_server)
+    recording = tmp_path / "r.har"
     proxies.append(Proxy(*arguments, cwd=tmp_path))
     await ask(proxies[-1].url, [Call("GET", "/count?n=1")])
     proxies[-1].kill()
@@ -286,18 +295,8 @@ async def test_a_recording_cut_mid_entry_keeps_every_exchange_before_the_cut(
 async def test_new_episodes_on_a_file_cut_short_rewrites_it_whole_and_replays_from_it(
     tmp_path: Path, aiohttp_server: AiohttpServer, proxies: list[Proxy]
 ) -> None:
-    hits: list[str] = []
-
-    async def count(request: web.Request) -> web.Response:
-        hits.append(request.query_string)
-        return web.Response(text=f"answer {len(hits)}")
-
-    app = web.Application()
-    app.router.add_get("/count", count)
-    origin = await aiohttp_server(app)
-    config = write_config(tmp_path, str(origin.make_url("")).rstrip("/"))
+    hits, arguments = await new_episodes_through_a_counting_origin(tmp_path, aiohttp_server)
     recording = tmp_path / "r.har"
-    arguments = ("--config", str(config), "--recording", str(recording), "--record-mode", "new_episodes")
     proxies.append(Proxy(*arguments, cwd=tmp_path))
     await ask(proxies[-1].url, [Call("GET", f"/count?n={n}") for n in (1, 2)])
     proxies[-1].kill()
