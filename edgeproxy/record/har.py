@@ -398,6 +398,12 @@ class Recording:
     def heads(self) -> Iterator[dict[str, Any]]:
         return (self.head(index) for index in range(len(self.entries)))
 
+    def origin(self, index: int) -> Any:
+        """Entry ``index``'s ``_origin`` (its origin exchange, ``None`` when the origin was not contacted), where
+        that is quicker, parsed alone (:meth:`Entries.origin`)."""
+        entries = self.entries
+        return entries.origin(index) if isinstance(entries, Entries) else entries[index].get("_origin")
+
 
 class Entries(Sequence[dict[str, Any]]):
     """The entries of a recording written by :class:`HarFile`, one a line: only where each entry's line starts and
@@ -442,6 +448,20 @@ class Entries(Sequence[dict[str, Any]]):
         item = _entry(line[:cut] + b"}") if cut > 0 else None
         return item if item is not None else self._parsed(index, line)
 
+    def origin(self, index: int) -> Any:
+        """Entry ``index``'s ``_origin``, which :func:`entry` writes just before its ``_invocations``: that part of the
+        line parsed alone, in a fifth of the time the entry takes (found as in :meth:`head`: only object keys are
+        unquoted, and no object before it has keys of the user's)."""
+        line = self._line(index)
+        start = line.find(_ORIGIN)
+        end = line.find(_INVOCATIONS, start)
+        if 0 < start < end:
+            try:
+                return orjson.loads(line[start + len(_ORIGIN) : end])
+            except orjson.JSONDecodeError:
+                pass  # what orjson refuses but JSON allows (an escaped lone surrogate): the entry, parsed whole
+        return self.head(index).get("_origin")
+
     def _line(self, index: int) -> bytes:
         if index < 0:
             index += len(self)
@@ -453,7 +473,10 @@ class Entries(Sequence[dict[str, Any]]):
     def _parsed(self, index: int, line: bytes) -> dict[str, Any]:
         item = _entry(line)
         if item is None:
-            raise RecordingError(f"{self._path}: entry {index + 1} changed since the file was read")
+            raise RecordingError(
+                f"{self._path}: entry {index + 1} (by start time) is not a whole JSON object: the file was damaged, "
+                "or changed since it was read"
+            )
         return item
 
 
@@ -473,19 +496,25 @@ def read(path: Path) -> Recording:
             data = file.read().removeprefix(b"\xef\xbb\xbf")
     except OSError as exc:
         raise RecordingError(f"{path}: cannot be read: {exc.strerror}") from None
-    with _collector_paused():  # millions of new objects, none garbage: the collector would walk them again and again
+    with collector_paused():  # millions of new objects, none garbage: the collector would walk them again and again
         return _parsed(path, data)
 
 
 _INVOCATIONS = b',"_invocations":'
+_ORIGIN = b',"_origin":'
 # The first line of every file :class:`HarFile` writes, whichever edgeproxy version wrote it, starts so.
 _OWN_HEAD = b'{"log": {"version": "1.2", "creator": {"name": "edgeproxy", '
 
 
 def _indexed(path: Path, file: BinaryIO) -> Recording | None:
-    """An edgeproxy recording's entries, one a line after the head: each parsed once here, to check it and to read
-    its start time, then only its place kept. Reading stops at the first line that is not a whole entry (a file cut
-    short). ``None`` for a file edgeproxy did not write a line at a time (not its head, or not even one entry)."""
+    """An edgeproxy recording's entries, one a line after the head: only each line's place and start time are kept.
+
+    Entries are appended whole, each with one write, so only the last line can have been cut short (a process
+    killed mid-write, a power loss): that line alone is parsed here, to check it. Every other line is only looked
+    at (an object, its start time read from its first bytes, where :func:`entry` writes it), and is parsed when it
+    is read; a day of traffic is indexed at the speed of the disk. Reading stops at the first line that is not an
+    object (a file cut short). ``None`` for a file edgeproxy did not write a line at a time (not its head, or not
+    even one entry)."""
     head = file.readline()
     if not (head.startswith(_OWN_HEAD) and head.endswith(b'"entries": [\n')):
         return None
@@ -493,23 +522,48 @@ def _indexed(path: Path, file: BinaryIO) -> Recording | None:
     starts: list[float] = []
     position = len(head)
     cut_short = True
+    last = b""
     for line in file:
         entry_line = line.rstrip(b"\n").removesuffix(b",")
         if entry_line == b"]}}":
             cut_short = False
             break
-        item = _entry(entry_line)
-        if item is None:
+        started = _start_of(entry_line)
+        if started is None:
             if not starts and line.endswith(b"\n"):
                 return None  # a whole line, and no entry: not a file written a line at a time
             break
         spans.extend((position, position + len(entry_line)))
-        starts.append(_started(item))
+        starts.append(started)
         position += len(line)
+        last = entry_line
+    if starts and _entry(last) is None:  # the last entry, cut short
+        del spans[-2:], starts[-1]
+        cut_short = True
     order = sorted(range(len(starts)), key=starts.__getitem__)  # sorted() is stable: ties keep their order
     if order != list(range(len(starts))):
         spans = array("q", (spans[2 * index + side] for index in order for side in (0, 1)))
     return Recording(path, Entries(path, os.dup(file.fileno()), spans), cut_short)
+
+
+_STARTED = b'{"startedDateTime":"'
+
+
+def _start_of(line: bytes) -> float | None:
+    """The start time of an entry's line, or ``None`` for a line that is not a JSON object's. Read from the line's
+    first bytes where :func:`entry` put it, else from the line parsed."""
+    if not (line.startswith(b"{") and line.endswith(b"}")):
+        return None
+    if line.startswith(_STARTED):
+        end = line.find(b'"', len(_STARTED))
+        stamp = line[len(_STARTED) : end]
+        if end > 0 and b"\\" not in stamp:
+            try:
+                return parse_timestamp(stamp.decode("ascii"))
+            except (ValueError, UnicodeDecodeError):
+                return 0.0
+    item = _entry(line)
+    return None if item is None else _started(item)
 
 
 def _entry(line: bytes) -> dict[str, Any] | None:
@@ -525,7 +579,9 @@ def _entry(line: bytes) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector off while a recording's objects are made, for a reader that makes many and keeps them
+    (none is garbage: each collection would walk them all again)."""
     paused = gc.isenabled()
     gc.disable()
     try:

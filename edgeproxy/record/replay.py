@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from edgeproxy.errors import ReplayMissError
 from edgeproxy.origin import Origin, OriginRequest, OriginResponse
-from edgeproxy.record.har import Recording, body_of, header_pairs
+from edgeproxy.record.har import Recording, body_of, collector_paused, header_pairs
 from edgeproxy.record.matching import DEFAULT_MATCH_ON, Call, Index
 from edgeproxy.record.redact import Redactor
 
@@ -40,25 +40,28 @@ class ReplayOrigin:
         self.misses: list[ReplayMissError] = []
         self._headers = "headers" in self.index.on
         self._body = "body" in self.index.on or "raw_body" in self.index.on
-        for position, record in enumerate(recording.heads()):
-            self._learn(record, position, played=False)
+        with collector_paused():
+            for position in range(len(recording.entries)):
+                self._learn(recording.origin(position), position, played=False)
 
     def learn(self, record: dict[str, Any], *, played: bool = True) -> None:
         """Answer from ``record``'s origin exchange from now on (one just recorded is already played: an identical
         request repeats it)."""
-        self._learn(record, record, played=played)
-
-    def _learn(self, record: dict[str, Any], answer: int | dict[str, Any], *, played: bool) -> None:
-        """Index ``record``'s origin request, to be answered by ``answer``: the record itself, or its position in
-        the recording (the answer is read again when it is played: a long recording is not held in memory)."""
         origin = record.get("_origin")
+        if isinstance(origin, dict):
+            self._learn(origin, origin, played=played)
+
+    def _learn(self, origin: Any, answer: int | dict[str, Any], *, played: bool) -> None:
+        """Index the origin request of an entry's origin exchange (``_origin``), to be answered by ``answer``: that
+        exchange, or the entry's position in the recording (the answer is read again when it is played: a long
+        recording is not held in memory)."""
         if isinstance(origin, dict) and isinstance(origin.get("request"), dict):
             call = Call.recorded(origin["request"], headers=self._headers, body=self._body)
             self.index.add(call, answer, played=played)
 
     def _answer(self, answer: int | dict[str, Any]) -> dict[str, Any]:
-        record = self.recording.head(answer) if isinstance(answer, int) else answer
-        response = record["_origin"].get("response")
+        origin = self.recording.origin(answer) if isinstance(answer, int) else answer
+        response = origin.get("response")
         return response if isinstance(response, dict) else {}
 
     async def start(self) -> None:

@@ -185,6 +185,26 @@ def test_a_file_cut_short_keeps_every_whole_entry(tmp_path: Path) -> None:
         HarFile(path)
 
 
+def test_only_the_last_line_is_checked_whole_when_read_the_others_when_used(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    for n in range(3):
+        file.append({"startedDateTime": f"2026-12-01T00:00:0{n}.000Z", "n": n, "inner": {"a": n}, "z": n})
+    file.close()
+    text = path.read_text()
+    # Cut just after the last entry's inner object: the line still ends with "}", and is not whole.
+    path.write_text(text[: text.rindex('{"a":2}') + len('{"a":2}')])
+    recording = read(path)
+    assert ([e["n"] for e in recording.entries], recording.cut_short) == ([0, 1], True)
+    # A line damaged in the middle of the file (no writer of edgeproxy's leaves one) is found when it is read.
+    path.write_text(text.replace('"inner":{"a":1}', '"inner":{"a":1'))
+    recording = read(path)
+    assert (len(recording.entries), recording.cut_short) == (3, False)
+    assert recording.entries[2]["n"] == 2
+    with pytest.raises(RecordingError, match=r"entry 2 \(by start time\) is not a whole JSON object"):
+        recording.entries[1]
+
+
 def test_an_edgeproxy_recording_is_read_an_entry_at_a_time_sorted_by_start(tmp_path: Path) -> None:
     path = tmp_path / "r.har"
     file = HarFile(path)
@@ -227,6 +247,23 @@ def test_an_entrys_head_is_all_but_its_invocations(tmp_path: Path) -> None:
     assert recording.head(1) == recording.entries[1]
     assert recording.is_edgeproxys
     assert list(recording.heads()) == [record, recording.entries[1]]
+
+
+def test_an_entrys_origin_exchange_is_read_alone(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    tricky = {"name": "x-note", "value": ',"_origin":{"request":1},"_invocations":[]'}  # escaped: not a field
+    origin = {"request": {"method": "GET", "url": "http://o:80/a", "headers": [tricky]}, "response": {"status": 200}}
+    record = {"startedDateTime": "2026-12-01T00:00:01.000Z", "request": {"headers": [tricky]}, "_mode": "cloudfront"}
+    file.append({**record, "_origin": origin, "_invocations": [{"trigger": "origin-request"}]})
+    file.append({**record, "_origin": None, "_invocations": []})  # the origin was not contacted
+    file.append({**record, "_origin": {**origin, "text": "\udcff"}, "_invocations": []})  # written by json
+    file.append({**record, "_origin": origin})  # no invocations after it: read from the entry
+    file.close()
+    recording = read(path)
+    assert [recording.origin(n) for n in range(4)] == [entry["_origin"] for entry in recording.entries]
+    assert recording.origin(0) == origin
+    assert recording.origin(1) is None
 
 
 def test_a_file_with_edgeproxys_head_but_not_an_entry_a_line_is_read_whole(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from multidict import CIMultiDict
+from yarl import URL
 
 from edgeproxy.origin import OriginRequest
 from edgeproxy.record.matching import DEFAULT_MATCH_ON, Call, Index, match_on
@@ -78,3 +79,30 @@ def test_match_on_names() -> None:
     assert match_on([]) == DEFAULT_MATCH_ON
     with pytest.raises(ValueError, match="unknown matcher 'colour'"):
         match_on(["colour"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/items/0?page=0",
+        "https://API.Example.com:443/a/../b?x=1&x=2",  # raw: no dot segments resolved, the host in lower case
+        "http://h:80/p?",
+        "http://h:1/",
+        "http://h:1/p?q?r=1",
+        "http://h:1/%7e/a%2Fb;v?a=%20",
+        # shapes edgeproxy does not write, split by yarl
+        "http://h/p",
+        "https://h/p",
+        "http://user@h:1/p",
+        "http://[::1]:8080/p?a",
+        "http://h:1/p#fragment",
+        "http://h:1",
+    ],
+)
+def test_a_recorded_url_is_split_as_yarl_splits_it(url: str) -> None:
+    parsed = URL(url, encoded=True)
+    assert parsed.host is not None
+    recorded = Call.recorded({"method": "GET", "url": url})
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    expected = (parsed.scheme, parsed.host.lower(), port, parsed.raw_path, parsed.raw_query_string)
+    assert (recorded.scheme, recorded.host, recorded.port, recorded.path, recorded.query) == expected
