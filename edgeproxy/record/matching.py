@@ -11,6 +11,7 @@ compared redacted on both sides, so secrets never decide a match.
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,10 +66,10 @@ class Call:
         matcher in use compares (an index of a long recording stays small)."""
         url = str(record["url"])
         scheme, host, port, path, query = _plain_url(url) or _parsed_url(url)
-        return cls(
-            str(record["method"]),
-            scheme,
-            host,
+        return cls(  # the method, scheme and host repeat from call to call: one string each (sys.intern)
+            sys.intern(str(record["method"])),
+            sys.intern(scheme),
+            sys.intern(host),
             port,
             path,
             query,
