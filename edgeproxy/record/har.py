@@ -473,11 +473,23 @@ class Entries(Sequence[dict[str, Any]]):
     def _parsed(self, index: int, line: bytes) -> dict[str, Any]:
         item = _entry(line)
         if item is None:
+            line_number = self._line_number(self._spans[2 * (index % len(self))])
             raise RecordingError(
-                f"{self._path}: entry {index + 1} (by start time) is not a whole JSON object: the file was damaged, "
-                "or changed since it was read"
+                f"{self._path}: line {line_number} (entry {index % len(self) + 1} by start time) is not a whole JSON "
+                "object: the file was damaged, or changed since it was read"
             )
         return item
+
+    def _line_number(self, offset: int) -> int:
+        """The number of the line starting at ``offset`` (for an error message: the file is read up to it)."""
+        newlines, position = 0, 0
+        while position < offset:
+            chunk = os.pread(self._fd, min(READ_BUFFER * 16, offset - position), position)
+            if not chunk:
+                break
+            newlines += chunk.count(b"\n")
+            position += len(chunk)
+        return newlines + 1
 
 
 def read(path: Path) -> Recording:

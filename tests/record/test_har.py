@@ -201,7 +201,7 @@ def test_only_the_last_line_is_checked_whole_when_read_the_others_when_used(tmp_
     recording = read(path)
     assert (len(recording.entries), recording.cut_short) == (3, False)
     assert recording.entries[2]["n"] == 2
-    with pytest.raises(RecordingError, match=r"entry 2 \(by start time\) is not a whole JSON object"):
+    with pytest.raises(RecordingError, match=r"line 3 \(entry 2 by start time\) is not a whole JSON object"):
         recording.entries[1]
 
 
