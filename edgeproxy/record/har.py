@@ -450,7 +450,7 @@ class Entries(Sequence[dict[str, Any]]):
 
     def origin(self, index: int) -> Any:
         """Entry ``index``'s ``_origin``, which :func:`entry` writes just before its ``_invocations``: that part of the
-        line parsed alone, in a fifth of the time the entry takes (found as in :meth:`head`: only object keys are
+        line parsed alone, in under a third of the time the entry takes (found as in :meth:`head`: only object keys are
         unquoted, and no object before it has keys of the user's)."""
         line = self._line(index)
         start = line.find(_ORIGIN)
