@@ -524,11 +524,11 @@ def _indexed(path: Path, file: BinaryIO) -> Recording | None:
     """An edgeproxy recording's entries, one a line after the head: only each line's place and start time are kept.
 
     Entries are appended whole, each with one write, so only the last line can have been cut short (a process
-    killed mid-write, a power loss): that line alone is parsed here, to check it. Every other line is only looked
-    at (an object, its start time read from its first bytes, where :func:`entry` writes it), and is parsed when it
-    is read; a day of traffic is indexed at the speed of the disk. Reading stops at the first line that is not an
-    object (a file cut short). ``None`` for a file edgeproxy did not write a line at a time (not its head, or not
-    even one entry)."""
+    killed mid-write, a power loss): that line alone is parsed here, to check it. Every other line as
+    :func:`entry` writes it is only looked at (its start time is read from its first bytes), and is parsed when it
+    is read: a day of traffic is indexed at the speed of the disk. A line of another shape (edited by hand) is
+    parsed. Reading stops at the first line that is not a JSON object (a file cut short). ``None`` for a file
+    edgeproxy did not write a line at a time (not its head, or not even one entry)."""
     head = file.readline()
     if not (head.startswith(_OWN_HEAD) and head.endswith(b'"entries": [\n')):
         return None
@@ -564,11 +564,9 @@ _STARTED = b'{"startedDateTime":"'
 
 
 def _start_of(line: bytes) -> float | None:
-    """The start time of an entry's line, or ``None`` for a line that is not a JSON object's. Read from the line's
-    first bytes where :func:`entry` put it, else from the line parsed."""
-    if not (line.startswith(b"{") and line.endswith(b"}")):
-        return None
-    if line.startswith(_STARTED):
+    """The start time of an entry's line, or ``None`` for a line that is not a JSON object. A line as :func:`entry`
+    writes it is not parsed: its start time is read from its first bytes. Any other line is parsed."""
+    if line.startswith(_STARTED) and line.endswith(b"}"):
         end = line.find(b'"', len(_STARTED))
         stamp = line[len(_STARTED) : end]
         if end > 0 and b"\\" not in stamp:

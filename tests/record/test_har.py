@@ -203,6 +203,13 @@ def test_only_the_last_line_is_checked_whole_when_read_the_others_when_used(tmp_
     assert recording.entries[2]["n"] == 2
     with pytest.raises(RecordingError, match=r"line 3 \(entry 2 by start time\) is not a whole JSON object"):
         recording.entries[1]
+    # A line edited by hand into another shape is parsed when read, and kept.
+    path.write_text(
+        text.replace(
+            '{"startedDateTime":"2026-12-01T00:00:01.000Z"', '  { "n": 1, "startedDateTime":"2026-12-01T00:00:01.000Z"'
+        )
+    )
+    assert [e["n"] for e in read(path).entries] == [0, 1, 2]
 
 
 def test_an_edgeproxy_recording_is_read_an_entry_at_a_time_sorted_by_start(tmp_path: Path) -> None:
