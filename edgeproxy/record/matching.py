@@ -78,26 +78,30 @@ class Call:
         )
 
 
-UrlParts = tuple[str, str, int, str, str]  # scheme, host (lower case), port, raw path, raw query
+# scheme, host (as written, in lower case: as the live request's domain name is compared), port, raw path, raw query
+UrlParts = tuple[str, str, int, str, str]
 
 
 def _parsed_url(url: str) -> UrlParts:
     parsed = URL(url, encoded=True)
-    assert parsed.host is not None
+    # The host as written: yarl's .host decodes IDNA (and fails on a host written in Unicode, as the config's
+    # origin domain names are), where the live request's domain name is compared as it is.
+    host = parsed.raw_host
+    assert host is not None
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return parsed.scheme, parsed.host.lower(), port, parsed.raw_path, parsed.raw_query_string
+    return parsed.scheme, host.lower(), port, parsed.raw_path, parsed.raw_query_string
 
 
 def _plain_url(url: str) -> UrlParts | None:
     """The parts of a URL as edgeproxy records an origin request's (``scheme://host:port/path?query``), split as
     yarl would split it, in a tenth of the time (indexing a long recording is mostly this); ``None`` for any other
-    shape (no port, user info, an IPv6 or non-ASCII host, a fragment), which yarl then parses."""
+    shape (no port, user info, an IPv6 host, a fragment), which yarl then parses."""
     scheme, separator, rest = url.partition("://")
     if not separator or scheme not in ("http", "https") or "#" in rest:
         return None
     location, slash, target = rest.partition("/")
     host, colon, port = location.rpartition(":")
-    if not (slash and colon and host and port.isascii() and port.isdigit() and host.isascii()) or "@" in location:
+    if not (slash and colon and host and port.isascii() and port.isdigit()) or "@" in location:
         return None
     if "[" in host or "%" in host:
         return None

@@ -13,7 +13,8 @@ from multidict import CIMultiDict
 
 from edgeproxy.errors import ReplayMissError
 from edgeproxy.origin import OriginRequest, OriginResponse
-from edgeproxy.record.har import Recording
+from edgeproxy.record.har import HarFile, Recording
+from edgeproxy.record.har import read as read_har
 from edgeproxy.record.replay import ReplayOrigin
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
@@ -106,3 +107,18 @@ async def test_matching_on_the_body_reads_a_streamed_body() -> None:
         assert (await origin.fetch(request("/post", method="POST", body=chunks()), stack)).status == 201
         with pytest.raises(ReplayMissError, match="body differs"):
             await origin.fetch(request("/post", method="POST", body=b"other"), stack)
+
+
+async def test_an_origin_with_an_international_domain_name_is_answered(tmp_path: Path) -> None:
+    # The config holds an origin's domain name as yarl's URL.host gives it (decoded), and the recording writes it so.
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    for host in ("bücher.example", "xn--bcher-kva.example"):
+        origin = {"request": {"method": "GET", "url": f"https://{host}:443/v1/logo.png"}, "response": RESPONSE}
+        file.append({"startedDateTime": "2026-12-01T00:00:01.000Z", "_origin": origin, "_invocations": []})
+    file.close()
+    origin = ReplayOrigin(read_har(path))
+    async with AsyncExitStack() as stack:
+        for host in ("bücher.example", "xn--bcher-kva.example"):
+            live = OriginRequest("GET", "custom", host, "https", 443, "/v1/logo.png", "", CIMultiDict())
+            assert await read(await origin.fetch(live, stack)) == PNG
