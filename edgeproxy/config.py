@@ -548,12 +548,14 @@ def custom_origin_from_url(
 ) -> CustomOrigin:
     """An HTTP origin from a URL whose path is the origin path (``http://127.0.0.1:3000/prod``)."""
     parsed = URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
         raise ValueError(f"{url!r} is not an http:// or https:// URL")
     return CustomOrigin(
         name=name,
         protocol=parsed.scheme,
-        domain_name=parsed.host,
+        # The DNS name, as CloudFront holds an origin's domain name (and sends it as the Host header): an
+        # internationalised name in its IDNA (xn--) form, not decoded (yarl's URL.host decodes it).
+        domain_name=parsed.raw_host,
         port=parsed.port or (443 if parsed.scheme == "https" else 80),
         path=parsed.raw_path.rstrip("/"),
         read_timeout=float(read_timeout),

@@ -377,6 +377,12 @@ def test_path_pattern_wildcards() -> None:
     assert Behavior(path_pattern="images/*", origin=DirectoryOrigin("s", Path("."))).matches("/images/a")
 
 
+def test_an_origins_domain_name_is_its_dns_name() -> None:
+    for url in ("https://xn--bcher-kva.example/shop", "https://Bücher.example/shop"):
+        origin = config.custom_origin_from_url("shop", url)
+        assert (origin.domain_name, origin.port, origin.path) == ("xn--bcher-kva.example", 443, "/shop")
+
+
 def test_flags_distribution_accepts_url_or_folder(tmp_path: Path) -> None:
     assert isinstance(config.from_flags("http://127.0.0.1:9/p", {}).default_behavior.origin, CustomOrigin)
     assert isinstance(config.from_flags(str(tmp_path), {}).default_behavior.origin, DirectoryOrigin)

@@ -425,6 +425,19 @@ async def test_a_configured_origin_is_reached_at_its_resolved_url_under_its_own_
     assert (custom["domainName"], custom["port"], custom["protocol"]) == ("www.example.com", 443, "https")
 
 
+async def test_an_international_origin_name_is_its_dns_name_in_the_event_and_the_host_header(
+    origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter, tmp_path: Path
+) -> None:
+    recorder = write_handler("recorder", RECORD_EVENTS)
+    resolve = {"xn--bcher-kva.example": origin.url}
+    distribution = resolving(tmp_path, "https://Bücher.example/shop", resolve, {"origin-request": recorder})
+    response = await (await proxy(distribution)).get("/page")
+    assert response.status == 200
+    assert origin.last.header("Host") == ["xn--bcher-kva.example"]
+    custom = recorded_events(recorder)[0]["Records"][0]["cf"]["request"]["origin"]["custom"]  # type: ignore[index]
+    assert custom["domainName"] == "xn--bcher-kva.example"
+
+
 async def test_a_switched_to_host_is_reached_at_its_resolved_url(
     origin: Origin, second_origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter, tmp_path: Path
 ) -> None:
