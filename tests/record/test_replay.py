@@ -114,8 +114,8 @@ async def test_an_origin_with_an_international_domain_name_is_answered(tmp_path:
     path = tmp_path / "r.har"
     file = HarFile(path)
     for host in ("bücher.example", "xn--bcher-kva.example"):
-        origin = {"request": {"method": "GET", "url": f"https://{host}:443/v1/logo.png"}, "response": RESPONSE}
-        file.append({"startedDateTime": "2026-12-01T00:00:01.000Z", "_origin": origin, "_invocations": []})
+        exchange = {"request": {"method": "GET", "url": f"https://{host}:443/v1/logo.png"}, "response": RESPONSE}
+        file.append({"startedDateTime": "2026-12-01T00:00:01.000Z", "_origin": exchange, "_invocations": []})
     file.close()
     origin = ReplayOrigin(read_har(path))
     async with AsyncExitStack() as stack:
