@@ -123,7 +123,7 @@ class HttpOrigin:
     async def fetch(self, request: OriginRequest, stack: AsyncExitStack) -> OriginResponse:
         assert self._session is not None, "HttpOrigin.start() was not awaited"
         url, read_timeout, connect_timeout = request.url, request.read_timeout, request.connection_timeout
-        where = f"{url.host}:{url.port}"
+        where = f"{url.raw_host}:{url.port}"  # the name as configured (URL.host decodes IDNA, and may fail)
         timeout = _timeout(connect_timeout, read_timeout)
         headers = _one_spelling(request.headers)
         failure = ""
@@ -139,8 +139,8 @@ class HttpOrigin:
                 break
             except aiohttp.ClientConnectorDNSError as exc:
                 raise OriginConnectionError(
-                    f"DNS lookup for origin {url.host!r} failed: {exc.os_error} (to reach a local stand-in for this "
-                    "host name, map it to a URL in [resolve])"
+                    f"DNS lookup for origin {url.raw_host!r} failed: {exc.os_error} (to reach a local stand-in for "
+                    "this host name, map it to a URL in [resolve])"
                 ) from None
             except aiohttp.ConnectionTimeoutError:
                 failure = f"no connection within {connect_timeout:g} s"

@@ -60,6 +60,19 @@ async def test_http_origin_sends_raw_path_query_and_headers_as_given(origin: Ori
     assert seen.header("Accept-Encoding") == []
 
 
+async def test_an_origin_name_that_is_not_valid_idna_is_a_failed_dns_lookup() -> None:
+    # A valid host name to CloudFront's rules, but not an IDNA encoding: yarl's URL.host cannot decode it.
+    request = OriginRequest("GET", "custom", "xn--zz.invalid", "http", 80, "/", "", CIMultiDict([("Host", "x")]))
+    http = HttpOrigin()
+    await http.start()
+    try:
+        async with AsyncExitStack() as stack:
+            with pytest.raises(OriginConnectionError, match=r"DNS lookup for origin 'xn--zz.invalid' failed"):
+                await http.fetch(request, stack)
+    finally:
+        await http.close()
+
+
 async def test_http_origin_response_is_as_received(origin: Origin) -> None:
     http = HttpOrigin()
     await http.start()
