@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -15,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 from aiohttp import web
 
@@ -338,23 +339,55 @@ def _with_recording(served: Distribution | TargetGroup, args: argparse.Namespace
 
 
 class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler that, on the event loop, flushes once per loop iteration instead of once per record: under
-    load the proxy logs several records per iteration (one per invocation), and each flush is a write syscall."""
+    """A stream handler that, on the event loop, writes once per loop iteration instead of once per record. Under
+    load the proxy logs several records per iteration (one per invocation), and Python's standard error is
+    unbuffered: each write to it is a write syscall, four per request with four handlers. Off the loop (another
+    thread, start-up, shutdown) a record is written at once, after those still held; :meth:`flush` (which
+    ``logging.shutdown`` calls at exit) writes them too."""
 
-    _flush_pending = False
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._held: list[str] = []
+        self._write_scheduled = False
 
-    def flush(self) -> None:
+    def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
+        try:
+            self._held.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            super().flush()
+            self._write_held()
             return
-        if not self._flush_pending:
-            self._flush_pending = True
-            loop.call_soon(self._flush_now)
+        if not self._write_scheduled:
+            self._write_scheduled = True
+            loop.call_soon(self._write_soon)
 
-    def _flush_now(self) -> None:
-        self._flush_pending = False
+    def _write_soon(self) -> None:
+        self.acquire()
+        try:
+            self._write_scheduled = False
+            self._write_held()
+        finally:
+            self.release()
+
+    def _write_held(self) -> None:
+        if not self._held:
+            return
+        text = "".join(self._held)
+        self._held.clear()
+        with contextlib.suppress(OSError, ValueError):  # a closed stream: nothing more can be said on it
+            self.stream.write(text)
+            self.stream.flush()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_held()
+        finally:
+            self.release()
         super().flush()
 
 

@@ -453,3 +453,52 @@ def test_the_long_running_commands_collect_young_objects_less_often() -> None:
         assert cli.YOUNG_COLLECTION_THRESHOLD > 700
     finally:
         gc.set_threshold(*saved)
+
+
+def test_the_log_is_written_once_per_loop_iteration_and_at_once_off_the_loop() -> None:
+    import asyncio
+    import io
+    import logging
+
+    from edgeproxy.cli import _BatchedStreamHandler, _LineFormatter
+
+    class Counted(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    stream = Counted()
+    handler = _BatchedStreamHandler(stream)
+    handler.setFormatter(_LineFormatter())
+    log = logging.getLogger("edgeproxy.test-batched")
+    log.propagate, log.level = False, logging.INFO
+    log.addHandler(handler)
+    try:
+        log.info("before the loop")
+        assert stream.writes == 1
+
+        async def invocations() -> None:
+            for n in range(5):
+                log.info("START %d\nEND %d", n, n)
+            assert stream.writes == 1  # held until the loop comes round
+            await asyncio.sleep(0)
+            assert stream.writes == 2  # all five in one write
+            log.info("held, then flushed")
+            handler.flush()
+            assert stream.writes == 3
+
+        asyncio.run(invocations())
+        log.info("after the loop")
+        lines = stream.getvalue().splitlines()
+        assert stream.writes == 4
+        assert [line.split(" INFO ")[-1] for line in lines if " INFO " in line] == [
+            "before the loop",
+            *(f"START {n}" for n in range(5)),
+            "held, then flushed",
+            "after the loop",
+        ]
+        assert lines.count("END 4") == 1
+    finally:
+        log.removeHandler(handler)
