@@ -473,10 +473,11 @@ class Entries(Sequence[dict[str, Any]]):
     def _parsed(self, index: int, line: bytes) -> dict[str, Any]:
         item = _entry(line)
         if item is None:
-            line_number = self._line_number(self._spans[2 * (index % len(self))])
+            position = index % len(self)
+            line_number = self._line_number(self._spans[2 * position])
             raise RecordingError(
-                f"{self._path}: line {line_number} (entry {index % len(self) + 1} by start time) is not a whole JSON "
-                "object: the file was damaged, or changed since it was read"
+                f"{self._path}: line {line_number} (entry {position + 1} by start time) is not a whole JSON object: "
+                "the file was damaged, or changed since it was read"
             )
         return item
 

@@ -47,17 +47,15 @@ class ReplayOrigin:
     def learn(self, record: dict[str, Any], *, played: bool = True) -> None:
         """Answer from ``record``'s origin exchange from now on (one just recorded is already played: an identical
         request repeats it)."""
-        origin = record.get("_origin")
-        if isinstance(origin, dict):
-            self._learn(origin, origin, played=played)
+        self._learn(record.get("_origin"), None, played=played)
 
-    def _learn(self, origin: Any, answer: int | dict[str, Any], *, played: bool) -> None:
-        """Index the origin request of an entry's origin exchange (``_origin``), to be answered by ``answer``: that
-        exchange, or the entry's position in the recording (the answer is read again when it is played: a long
-        recording is not held in memory)."""
+    def _learn(self, origin: Any, position: int | None, *, played: bool) -> None:
+        """Index the origin request of an entry's origin exchange (``_origin``), to be answered by the entry at
+        ``position`` in the recording (read again when it is played: a long recording is not held in memory), or,
+        with ``None``, by that exchange itself."""
         if isinstance(origin, dict) and isinstance(origin.get("request"), dict):
             call = Call.recorded(origin["request"], headers=self._headers, body=self._body)
-            self.index.add(call, answer, played=played)
+            self.index.add(call, origin if position is None else position, played=played)
 
     def _answer(self, answer: int | dict[str, Any]) -> dict[str, Any]:
         origin = self.recording.origin(answer) if isinstance(answer, int) else answer
