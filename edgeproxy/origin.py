@@ -237,10 +237,12 @@ def _one_spelling(headers: CIMultiDict[str]) -> CIMultiDict[str]:
     headers, but one repeated in another case (``X-A: 1``, ``x-a: 2``) replaces the earlier ones; header names are
     case-insensitive, so the spelling is what gives."""
     spellings: dict[str, str] = {}
-    for name, _ in headers.items():
-        if spellings.setdefault(name.lower(), name) != name:
-            return CIMultiDict((spellings[name.lower()], value) for name, value in headers.items())
-    return headers
+    respelled = False
+    for name, _ in headers.items():  # (keys() gives each name once)
+        respelled |= spellings.setdefault(name.lower(), name) != name
+    if not respelled:
+        return headers
+    return CIMultiDict((spellings[name.lower()], value) for name, value in headers.items())
 
 
 def origin_headers(headers: CIMultiDict[str]) -> CIMultiDict[str]:

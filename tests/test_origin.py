@@ -44,7 +44,8 @@ async def test_http_origin_sends_raw_path_query_and_headers_as_given(origin: Ori
     http = HttpOrigin()
     await http.start()
     try:
-        headers = CIMultiDict([("Host", "origin.example"), ("X-Twice", "1"), ("x-twice", "2")])
+        # Repeated in another case, with names after it (that the respelling must keep too).
+        headers = CIMultiDict([("Host", "origin.example"), ("X-Twice", "1"), ("x-twice", "2"), ("X-After", "3")])
         async with AsyncExitStack() as stack:
             response = await http.fetch(request_to(origin, "/a%2Fb/c", "q=%20&q=2", headers=headers), stack)
             assert response.status == 200
@@ -55,6 +56,7 @@ async def test_http_origin_sends_raw_path_query_and_headers_as_given(origin: Ori
     assert seen.raw_path == "/a%2Fb/c?q=%20&q=2"
     assert seen.header("X-Twice") == ["1", "2"]  # repeated in another case, sent with the first spelling
     assert [name for name, _ in seen.headers if name.lower() == "x-twice"] == ["X-Twice", "X-Twice"]
+    assert seen.header("X-After") == ["3"]
     assert seen.header("Host") == ["origin.example"]
     assert seen.header("User-Agent") == []  # no client defaults: the origin sees only what CloudFront sends
     assert seen.header("Accept-Encoding") == []

@@ -332,6 +332,25 @@ async def test_configured_custom_headers_reach_the_origin_and_the_event(
     assert [name for name, _ in origin.last.headers if name.lower() == "x-origin-verify"] == ["X-Origin-Verify"]
 
 
+@pytest.mark.parametrize("spelling", ["X-Origin-Verify", "x-origin-verify"])
+async def test_a_custom_header_overwrites_the_viewers_header_of_that_name(
+    spelling: str, origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter, tmp_path: Path
+) -> None:
+    # add-origin-custom-headers: "If a header is present, CloudFront overwrites the header value before forwarding
+    # the request to the origin." A viewer cannot spoof the shared secret the origin checks, in either spelling.
+    recorder = write_handler("recorder", RECORD_EVENTS)
+    distribution = with_assets(
+        tmp_path, origin.url, {"origin-request": recorder}, app_headers={"x-origin-verify": "s3cr3t", "X-Team": "web"}
+    )
+    response = await (await proxy(distribution)).get("/x", headers={spelling: "spoof", "X-After": "1"})
+    assert response.status == 200
+    assert origin.last.header("X-Origin-Verify") == ["s3cr3t"]
+    assert origin.last.header("X-After") == ["1"]
+    request = recorded_events(recorder)[0]["Records"][0]["cf"]["request"]  # type: ignore[index]
+    assert "x-origin-verify" not in request["headers"]  # a name is in customHeaders or in headers, not both
+    assert request["origin"]["custom"]["customHeaders"]["x-origin-verify"][0]["value"] == "s3cr3t"
+
+
 async def test_handler_may_drop_or_change_configured_custom_headers(
     origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter, tmp_path: Path
 ) -> None:

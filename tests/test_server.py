@@ -3,6 +3,7 @@ names spelled as sent; CloudFront adds its own headers and error pages."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, cast
 
@@ -42,6 +43,23 @@ async def test_repeated_headers_and_reason_kept(
     assert response.reason == "Cookies Set"
     assert response.headers.getall("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/; HttpOnly"]
     assert response.headers.getall("X-Repeated") == ["one", "two"]
+
+
+async def test_a_header_repeated_in_another_case_reaches_the_origin(
+    origin: Origin, proxy: ProxyFactory, write_handler: HandlerWriter
+) -> None:
+    # Repeats are normal (the event's array holds one entry per line, each with its own spelling); the origin gets
+    # every line, under the first spelling.
+    ref = write_handler("passthrough", PASS_THROUGH)
+    client = await proxy(origin=origin.url, functions=dict.fromkeys(FOUR, ref))
+    url = client.make_url("/headers")
+    reader, writer = await asyncio.open_connection(url.host, url.port)  # aiohttp's client would send one spelling
+    writer.write(b"GET /headers HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nx-a: 2\r\nX-B: 3\r\nConnection: close\r\n\r\n")
+    response = await reader.read()
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert origin.last.header("X-A") == ["1", "2"]
+    assert origin.last.header("X-B") == ["3"]
 
 
 async def test_compressed_body_left_compressed(

@@ -245,10 +245,14 @@ def toward_origin(
     forwarded, for a behavior without policies), ``Host`` set to the origin unless forwarded, ``User-Agent: Amazon
     CloudFront`` unless forwarded, CloudFront's ``Via`` hop and the client address appended to ``X-Forwarded-For``
     (comma, no space); then ``added``: CloudFront's own headers (replacing a viewer's of the same name) and
-    conditional headers of a revalidation."""
+    conditional headers of a revalidation. A viewer header named as one of the origin's custom headers is left out:
+    the custom header replaces it."""
     viewer_headers: Mapping[str, list[HeaderEntry]] = request["headers"]
     added = list(added)
-    replaced = {name.lower() for name, _ in added}
+    # An origin custom header overwrites the viewer's header of the same name: "If a header is present, CloudFront
+    # overwrites the header value before forwarding the request to the origin" (add-origin-custom-headers), and it
+    # is then in request.origin's customHeaders only (a name may not be in both).
+    replaced = {name.lower() for name, _ in added} | {name.lower() for name, _ in origin.custom_headers}
     querystring = request.get("querystring", "")
     host, user_agent = origin.domain_name, CLOUDFRONT_USER_AGENT
     if policies.legacy:
