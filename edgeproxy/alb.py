@@ -224,10 +224,12 @@ def _error_outcome(status: int) -> Outcome:
     return Outcome(status, None, headers, error_page(status), generated=True)
 
 
-def _check_request(request: web.Request) -> None:
+def _check_request(request: web.Request, path: str) -> None:
     """What the load balancer refuses before any invocation (§7.3)."""
     if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
         raise AlbError(400, None, "an HTTP/0.9 request")
+    if not serving.is_path(path):
+        raise AlbError(400, None, f"the request target {request.raw_path!r} is not a path")
     if request.method == "TRACE":
         raise AlbError(405, None, "the load balancer does not allow TRACE")
     if "websocket" in request.headers.get("Upgrade", "").lower():
@@ -341,7 +343,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     exchange = Exchange(trace, "alb", viewer)
     try:
         try:
-            _check_request(request)
+            _check_request(request, path)
             body = await _read_body(request)
             if observers.wants_bodies:
                 exchange.request_body = bytearray(body)

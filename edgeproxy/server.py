@@ -100,9 +100,11 @@ def error_page(status: int, message: str, request_id: str) -> bytes:
     ).encode("iso-8859-1", errors="replace")
 
 
-def _check_limits(request: web.Request, behavior_methods: frozenset[str]) -> None:
+def _check_limits(request: web.Request, uri: str, behavior_methods: frozenset[str]) -> None:
     if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
         raise RequestRejected(400, "an HTTP/0.9 request", message=MSG_BAD_REQUEST)
+    if not serving.is_path(uri):
+        raise RequestRejected(400, f"the request target {request.raw_path!r} is not a path", message=MSG_BAD_REQUEST)
     for name, value in request.raw_headers:
         try:
             value.decode("utf-8")
@@ -217,7 +219,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         async with AsyncExitStack() as stack:
             try:
-                _check_limits(request, behavior.allowed_methods)
+                _check_limits(request, uri, behavior.allowed_methods)
                 await pipeline.run(exchange, behavior, stack)
             except ViewerError as error:
                 exchange.error = error

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
 from edgeproxy.exchange import Body, Exchange, Observers, Outcome, Sent
@@ -27,25 +28,49 @@ def application(handle: Handler, *, max_line_size: int, max_headers: int) -> web
     bytes and up to ``max_headers`` header lines, so that the service's own limits, checked later, decide (with its
     own error page). ``auto_decompress`` is off: a body sent with Content-Encoding goes on as the viewer sent it."""
     app = web.Application(
+        middlewares=[_every_target(handle)],
         handler_args={
             "max_line_size": max_line_size,
             "max_field_size": max_line_size,
             "max_headers": max_headers,
             "auto_decompress": False,
-        }
+        },
     )
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
 
+def _every_target(handle: Handler) -> Middleware:
+    """aiohttp's router matches only a target that begins with ``/``: ``*`` (``OPTIONS *``), an authority
+    (``CONNECT host:443``) or an absolute URL without a path (``GET http://host``) would get aiohttp's own 404 page.
+    They go to ``handle`` too, which answers them as the service does."""
+
+    @web.middleware
+    async def every_target(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is not None:
+            return await handle(request)
+        return await handler(request)
+
+    return every_target
+
+
 def request_target(request: web.Request) -> tuple[str, str]:
     """The raw path and raw query string (without ``?``) of a request. An absolute-form target (RFC 9112 §3.2.2,
-    ``GET http://host/path``) keeps only its path and query: the configured origin or target answers either way."""
+    ``GET http://host/path``) keeps only its path and query (``/`` for none): the configured origin or target answers
+    either way. Any other target that is not a path (``*``, ``host:443``) is kept as it is: see
+    :func:`is_path`."""
     raw_target = request.raw_path
-    if not raw_target.startswith("/"):
-        raw_target = "/" + raw_target.split("://", 1)[-1].partition("/")[2]
+    if not raw_target.startswith("/") and "://" in raw_target:
+        raw_target = "/" + raw_target.split("://", 1)[1].partition("/")[2]
     path, _, query = raw_target.partition("?")
     return path, query
+
+
+def is_path(uri: str) -> bool:
+    """Whether a request's target (as :func:`request_target` gives it) is a path: the asterisk form (``OPTIONS *``)
+    and the authority form (``CONNECT host:443``) are not, and neither service has anything to answer them with but
+    a 400."""
+    return uri.startswith("/")
 
 
 def local_address(request: web.Request) -> tuple[str, int] | None:

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from edgeproxy import serving
+from edgeproxy import EdgeProxyFactory, serving
 from edgeproxy.listener import Listener
 from tests.conftest import Origin, ProxyFactory
 
@@ -26,6 +26,45 @@ async def test_absolute_form_request_target_uses_path_only(origin: Origin, proxy
     writer.close()
     assert status_line.startswith(b"HTTP/1.1 200")
     assert origin.last.raw_path == "/v1/page?a=%2F"
+
+
+async def _raw(host: str, port: int, target: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(target + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    response = await reader.read()
+    writer.close()
+    return response
+
+
+@pytest.mark.parametrize("mode", ["cloudfront", "alb"])
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"OPTIONS * HTTP/1.1", b"400"),  # asterisk form
+        (b"CONNECT example.com:443 HTTP/1.1", b"400"),  # authority form
+        (b"GET http://example.com HTTP/1.1", b"200"),  # absolute form with no path: "/"
+        (b"GET http://example.com?a=1 HTTP/1.1", b"200"),
+    ],
+)
+async def test_every_request_target_gets_the_services_answer_not_aiohttps(
+    mode: str, request_line: bytes, status: bytes, origin: Origin, edgeproxy: EdgeProxyFactory
+) -> None:
+    # aiohttp's router only matches targets beginning with "/": the others got its own 404 page.
+    if mode == "alb":
+        proxy = await edgeproxy(alb_target=lambda event, context: {"statusCode": 200, "body": event["path"]})
+    else:
+        proxy = await edgeproxy(origin=origin.url)
+    assert proxy.url.host is not None
+    assert proxy.url.port is not None
+    response = await _raw(proxy.url.host, proxy.url.port, request_line)
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status)
+    assert (b"Server: awselb/2.0" if mode == "alb" else b"X-Amz-Cf-Id: ") in head
+    assert b"404: Not Found" not in body
+    if status == b"200" and mode == "alb":
+        assert body == b"/"
+    elif status == b"200":
+        assert origin.last.raw_path in ("/", "/?a=1")
 
 
 async def test_the_parser_limits_are_the_applications(origin: Origin) -> None:
