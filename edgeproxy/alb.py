@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 
 from edgeproxy import serving
 from edgeproxy.config import TargetGroup
-from edgeproxy.errors import AlbError, ConfigError, FunctionError
+from edgeproxy.errors import AlbError, ConfigError, FunctionError, ViewerBodyTimeout
 from edgeproxy.events import alb as alb_events
 from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, Outcome, ViewerRequest
 from edgeproxy.headers import SET_BY_ALB
@@ -258,13 +258,18 @@ async def _read_body(request: web.Request) -> bytes:
         )
     chunks = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > MAX_REQUEST_BODY_BYTES:
-            raise AlbError(
-                413, "LambdaRequestTooLarge", f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes (chunked)"
-            )
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > MAX_REQUEST_BODY_BYTES:
+                raise AlbError(
+                    413, "LambdaRequestTooLarge", f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes (chunked)"
+                )
+            chunks.append(chunk)
+    except ViewerBodyTimeout as stalled:
+        # "HTTP 408: Request timeout. The client did not send data before the idle timeout period expired."
+        # (load-balancer-troubleshooting.html#http-408-issues)
+        raise AlbError(408, None, str(stalled)) from None
     return b"".join(chunks)
 
 

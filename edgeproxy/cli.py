@@ -230,7 +230,8 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--idle-timeout",
         type=_seconds,
         metavar="S",
-        help=f"seconds a keep-alive connection may wait for its next request (default {Timeouts.idle:g}; "
+        help=f"seconds a keep-alive connection may wait for its next request, and a request body may stop coming "
+        f"before a 408 (default {Timeouts.idle:g}; "
         f"{alb.IDLE_TIMEOUT:g} in ALB mode, the load balancer's)",
     )
     parser.add_argument(

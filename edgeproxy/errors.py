@@ -174,6 +174,12 @@ class RequestRejected(ViewerError):
         super().__init__(reason, message=message)
 
 
+class ViewerBodyTimeout(EdgeProxyError, TimeoutError):
+    """What reading a viewer's request body raises when the body stopped coming for the idle timeout (listener.py):
+    each service answers it with a 408. (A TimeoutError: aiohttp's server, reading what is left of a body after the
+    response, takes it as the timeout it is.)"""
+
+
 class AlbError(EdgeProxyError):
     """An error an Application Load Balancer answers the client with instead of its Lambda target's response.
 

@@ -5,6 +5,10 @@ connections, and with one log line where aiohttp would log a traceback for what 
   ``client_header_timeout`` and Node.js's ``headersTimeout``); a slower one (slowloris) has its connection closed.
 * A keep-alive connection that sends no byte of a next request within ``idle_timeout`` is closed (aiohttp's own
   keep-alive timer, which also runs from the moment a connection is accepted).
+* A request body that stops coming for ``idle_timeout`` is cut short: whatever reads it gets
+  :class:`~edgeproxy.errors.ViewerBodyTimeout`, and the request is answered with a 408 and its connection closed (the
+  load balancer's "HTTP 408: The client did not send data before the idle timeout period expired"; CloudFront
+  documents nothing for it, and answers the same here).
 * A request the HTTP parser rejects gets the mode's own error page (CloudFront's or the load balancer's, from the
   application's :data:`REJECT`) and one log line, not aiohttp's plain-text page and a traceback at ERROR.
 * A viewer that goes away mid-response is not an error: nothing is logged.
@@ -28,10 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web, web_protocol
+from aiohttp import StreamReader, web, web_protocol
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import BaseRequest
 from yarl import URL
+
+from edgeproxy.errors import ViewerBodyTimeout
 
 log = logging.getLogger("edgeproxy")
 
@@ -45,9 +51,10 @@ ACCEPT_WARNING_INTERVAL = 60.0
 @dataclass(frozen=True)
 class Timeouts:
     """How long a viewer's connection may take: ``header`` for a request head, from its first byte; ``idle`` between
-    requests on a keep-alive connection (and before the first one). Seconds. CloudFront documents neither for
-    viewers: 60 s is nginx's and Node.js's header timeout, 75 s nginx's keep-alive timeout. An application can set
-    its mode's own defaults in :data:`TIMEOUTS` (the ALB's idle timeout is 60 s)."""
+    requests on a keep-alive connection (and before the first one), and between the bytes of a request body.
+    Seconds. CloudFront documents neither for viewers: 60 s is nginx's and Node.js's header timeout, 75 s nginx's
+    keep-alive timeout. An application can set its mode's own defaults in :data:`TIMEOUTS` (the ALB's idle timeout
+    is 60 s)."""
 
     header: float = 60.0
     idle: float = 75.0
@@ -64,12 +71,18 @@ def _one_line(text: str, limit: int = 300) -> str:
 class ViewerProtocol(web_protocol.RequestHandler):
     """aiohttp's request handler with the header deadline and the quieter error handling described above."""
 
-    __slots__ = ("_head_timer", "_header_timeout", "_reject")
+    __slots__ = ("_body", "_body_heard", "_body_timeout", "_body_timer", "_head_timer", "_header_timeout", "_reject")
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, reject: Reject | None, **kwargs: Any) -> None:
+    def __init__(
+        self, manager: web.Server, *, header_timeout: float, body_timeout: float, reject: Reject | None, **kwargs: Any
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timeout = body_timeout
+        self._body: StreamReader | None = None  # the body of the request in hand, while it is still coming
+        self._body_heard = 0.0  # when its last bytes came (the loop's clock)
+        self._body_timer: asyncio.TimerHandle | None = None
         self._reject = reject
 
     def _waiting_for_a_request(self) -> bool:
@@ -80,7 +93,13 @@ class ViewerProtocol(web_protocol.RequestHandler):
         return self._request_count == 0 and not self._messages
 
     def data_received(self, data: bytes) -> None:
+        queued = len(self._messages)
         super().data_received(data)
+        if self._body is not None:
+            self._body_heard = self._loop.time()
+        elif len(self._messages) > queued and not (body := self._messages[-1][1]).is_eof():
+            self._body, self._body_heard = body, self._loop.time()  # a request whose body is still to come
+            self._body_timer = self._loop.call_later(self._body_timeout, self._body_too_slow)
         if not self._waiting_for_a_request():
             if self._head_timer is not None:  # the head is whole: the request is in hand
                 self._head_timer.cancel()
@@ -101,10 +120,25 @@ class ViewerProtocol(web_protocol.RequestHandler):
             )
             self.force_close()
 
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        body, self._body = self._body, None
+        if body is None or body.is_eof() or body.exception() is not None:
+            return
+        quiet = self._loop.time() - self._body_heard
+        if quiet < self._body_timeout:  # it came on since: watch it again for the rest of the time
+            self._body = body
+            self._body_timer = self._loop.call_later(self._body_timeout - quiet, self._body_too_slow)
+            return
+        body.set_exception(ViewerBodyTimeout(f"the viewer sent no byte of its request body for {quiet:.0f} s"))
+        self.close()  # after the response: what the viewer sends next is not a request
+
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None
+        self._body = None
         super().connection_lost(exc)
 
     def handle_error(
@@ -190,7 +224,10 @@ class ViewerSite(web.BaseSite):
         kwargs = {**server._kwargs, "keepalive_timeout": self._timeouts.idle}
 
         def connection() -> ViewerProtocol:
-            return ViewerProtocol(server, loop=loop, header_timeout=self._timeouts.header, reject=reject, **kwargs)
+            timeouts = self._timeouts
+            return ViewerProtocol(
+                server, loop=loop, header_timeout=timeouts.header, body_timeout=timeouts.idle, reject=reject, **kwargs
+            )
 
         self._server = await loop.create_server(
             connection, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port or None

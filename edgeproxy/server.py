@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from edgeproxy import serving
 from edgeproxy.config import CustomOrigin, DirectoryOrigin, Distribution
-from edgeproxy.errors import ConfigError, RequestRejected, ViewerError
+from edgeproxy.errors import ConfigError, RequestRejected, ViewerBodyTimeout, ViewerError
 from edgeproxy.events.cloudfront import new_request_id
 from edgeproxy.exchange import Exchange, Observer, Observers, Outcome, ViewerRequest, XCache
 from edgeproxy.headers import as_received
@@ -225,9 +225,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 exchange.error = error
             except (asyncio.CancelledError, ConnectionResetError):
                 raise
+            except ViewerBodyTimeout:
+                pass  # answered below
             except Exception:
                 serving.log_internal_error(exchange.id, request)
                 exchange.error = ViewerError(MSG_INTERNAL)
+            if exchange.outcome is None and isinstance(stalled := request.content.exception(), ViewerBodyTimeout):
+                # The viewer's body stopped coming (listener.py): whatever failed for want of it (the function that
+                # reads it, the origin it streams to) failed because of that, and the viewer is told so.
+                exchange.error = RequestRejected(408, str(stalled))
             outcome = exchange.outcome
             if outcome is None:
                 failure = exchange.error

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
+from edgeproxy.errors import ViewerBodyTimeout
 from edgeproxy.exchange import Body, Exchange, Observers, Outcome, Sent
 
 log = logging.getLogger("edgeproxy")
@@ -99,6 +100,8 @@ async def send(
     head aiohttp refuses to write that validation let through): logged with its traceback, and the viewer gets
     ``internal_error()`` if nothing went out yet, else its connection is closed. Never aiohttp's own 500."""
     where = f"{exchange.id} {request.method} {request.raw_path}"
+    if request.body_exists and isinstance(request.content.exception(), ViewerBodyTimeout):
+        response.force_close()  # the rest of that body is not a next request: "Connection: close" (RFC 9110 §15.5.9)
     try:
         exchange.responded = time.time()
         await response.prepare(request)

@@ -118,6 +118,59 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
         writer.close()
 
 
+# -- a request body that stops coming ---------------------------------------------------------------------------
+
+
+def _echo_length(event: dict[str, Any], context: object) -> Any:
+    if "requestContext" in event:  # ALB
+        return {"statusCode": 200, "body": str(len(event["body"]))}
+    return event["Records"][0]["cf"]["request"]
+
+
+@MODES
+@pytest.mark.parametrize("stalls", [True, False])
+async def test_a_request_body_that_stops_coming_for_the_idle_timeout_gets_a_408(
+    mode: str,
+    stalls: bool,
+    origin: Origin,
+    edgeproxy: EdgeProxyFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The load balancer: "HTTP 408: The client did not send data before the idle timeout period expired." A body that
+    # keeps coming, however slowly, is waited for.
+    if mode == "alb":
+        proxy = await edgeproxy(alb_target=_echo_length, idle_timeout=0.8)
+    else:
+        config_file = tmp_path / "edgeproxy.toml"
+        config_file.write_text(
+            f'[origins.app]\nurl = "{origin.url}"\n[default_behavior]\norigin = "app"\n'
+            'allowed_methods = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]\n'
+        )
+        proxy = await edgeproxy(config_file=config_file, idle_timeout=0.8)
+    reader, writer = await _connect(proxy)
+    try:
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nab")
+        for part in (b"cd", b"ef"):
+            await asyncio.sleep(0.5)  # slower than the whole idle timeout in all, but never quiet that long
+            if not stalls:
+                writer.write(part)
+        with caplog.at_level(logging.WARNING, logger="edgeproxy"):
+            status_line, headers = await _response(reader)
+        if stalls:
+            assert status_line == b"HTTP/1.1 408 Request Timeout"
+            assert b"Connection: close" in headers
+            assert await _closed_without_a_response(reader)
+            assert any("no byte of its request body for 1 s" in message for message in caplog.messages)
+            assert not any(record.exc_info for record in caplog.records)
+        else:
+            assert status_line.startswith(b"HTTP/1.1 200")
+            if mode == "cloudfront":
+                assert origin.last.body == b"abcdef"
+    finally:
+        writer.close()
+
+
 # -- requests the HTTP parser rejects: the mode's own 400 page and one log line --------------------------------------
 
 
