@@ -40,6 +40,7 @@ MSG_INVALID = "The Lambda function result failed validation."
 MSG_URI = "Lambda function invalid URI format."
 
 QUERYSTRING_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#]")
+URI_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#?]")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 DNS_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.1: a token
@@ -239,22 +240,21 @@ def _check_request(
         if request.get(name, original) != original:
             yield Violation(MSG_INVALID, f"request.{name} is read-only (changed {original!r} to {request[name]!r})")
     uri, querystring = request["uri"], request.get("querystring", "")
-    # Not strings, or control characters: nothing that could be sent, whatever the strictness.
+    # What could not go on a request line as it is (not strings, a uri not a path, spaces, control characters, '#', a
+    # '?' in the uri) is refused whatever the strictness: sent, the origin would get a request line that says
+    # something else, or that it cannot parse. The docs name the querystring's characters; the uri's are the same
+    # on the request line ("We recommend that you use percent encoding for the URI and query string").
     if not isinstance(uri, str):
         raise _invalid(f"request.uri must be a string starting with '/', got {uri!r}", MSG_URI)
     if not isinstance(querystring, str):
         raise _invalid(f"request.querystring must be a string, got {type(querystring).__name__}", MSG_URI)
-    if match := CONTROL_CHARACTER.search(uri):
-        raise _invalid(f"request.uri contains {match.group()!r} (no control characters)", MSG_URI)
-    if match := CONTROL_CHARACTER.search(querystring):
+    if not uri.startswith("/"):
+        raise _invalid(f"request.uri must be a string starting with '/', got {uri!r}", MSG_URI)
+    if match := URI_FORBIDDEN.search(uri):
+        raise _invalid(f"request.uri contains {match.group()!r} (no spaces, control characters, '#' or '?')", MSG_URI)
+    if match := QUERYSTRING_FORBIDDEN.search(querystring):
         raise _invalid(
             f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')", MSG_URI
-        )
-    if not uri.startswith("/"):
-        yield Violation(MSG_URI, f"request.uri must be a string starting with '/', got {uri!r}")
-    if match := QUERYSTRING_FORBIDDEN.search(querystring):
-        yield Violation(
-            MSG_URI, f"request.querystring contains {match.group()!r} (no spaces, control characters or '#')"
         )
     if len(uri) + len(querystring) >= URI_AND_QUERY_LIMIT:
         yield Violation(

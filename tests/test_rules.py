@@ -446,7 +446,10 @@ def set_fields(**fields: Any) -> Mutation:
         ({"uri": "no-slash"}, "must be a string starting with '/'"),
         ({"uri": ""}, "must be a string starting with '/'"),
         ({"uri": 7}, "must be a string starting with '/'"),
-        ({"uri": "/a\r\nX-Injected: 1"}, "request.uri contains '\\r' (no control characters)"),
+        ({"uri": "/a\r\nX-Injected: 1"}, "request.uri contains '\\r' (no spaces, control characters, '#' or '?')"),
+        ({"uri": "/a b"}, "request.uri contains ' '"),  # on the request line: "GET /a b HTTP/1.1"
+        ({"uri": "/a#b"}, "request.uri contains '#'"),
+        ({"uri": "/a?b=1"}, "request.uri contains '?'"),  # the query would silently become "b=1?<querystring>"
         ({"uri": "/a\x00"}, "request.uri contains '\\x00'"),
         ({"uri": "/a\tb"}, "request.uri contains '\\t'"),
         ({"querystring": "a b"}, "contains ' '"),
@@ -470,6 +473,16 @@ def test_uri_and_querystring(trigger: Trigger, fields: Json, detail: str | None)
     else:
         assert found is not None
         assert (found[0], detail in found[1]) == (MSG_URI, True), found
+
+
+@pytest.mark.parametrize(
+    "fields", [{"uri": "no-slash"}, {"uri": "/a b"}, {"uri": "/a#b"}, {"querystring": "a b"}, {"querystring": "a#b"}]
+)
+def test_a_uri_or_querystring_that_cannot_go_on_a_request_line_is_refused_even_when_lenient(fields: Json) -> None:
+    # lenient mode lets through what CloudFront would refuse but could be sent; these could not be, as they are.
+    with pytest.raises(LambdaValidationError) as refused:
+        run("viewer-request", set_fields(**fields), strictness=Strictness(lenient=True))
+    assert refused.value.message == MSG_URI
 
 
 # -- generated and replaced responses (§2.3) ------------------------------------------------------------------------
