@@ -37,7 +37,7 @@ from edgeproxy.config import ERROR_CACHING_MIN_TTL, Association, Behavior, Distr
 from edgeproxy.errors import FunctionError, OriginConnectionError, OriginTimeoutError, RequestRejected, ViewerError
 from edgeproxy.events import cloudfront
 from edgeproxy.exchange import AS_GIVEN, Body, Exchange, Invocation, Observers, Outcome, XCache, tee
-from edgeproxy.headers import end_to_end, is_disallowed
+from edgeproxy.headers import PRECONDITIONS, end_to_end, is_disallowed
 from edgeproxy.origin import CHUNK_SIZE, Origin, OriginResponse, RequestBody, origin_headers
 from edgeproxy.policies import Policies
 from edgeproxy.rules import STRICT, Checked, Strictness, validate
@@ -634,7 +634,8 @@ class Pipeline:
 
     async def _error_page(self, flow: _Flow, path: str, stack: AsyncExitStack) -> _Flow:
         """Fetch a custom error page through the behavior its path matches, as CloudFront does: a GET, from that
-        behavior's cache or its origin (with its origin triggers), never through viewer-request (§5.6)."""
+        behavior's cache or its origin (with its origin triggers), never through viewer-request (§5.6). The viewer's
+        preconditions are not the page's: it is fetched, and served, whole (a 304 would be a blank page)."""
         behavior = self.distribution.behavior_for(path)
         page = _Flow(flow.exchange, behavior, _Body(None), "GET", {})
         viewer_request = flow.exchange.viewer
@@ -645,7 +646,9 @@ class Pipeline:
                 uri=path,
                 querystring="",
                 headers=(
-                    (name, value) for name, value in end_to_end(viewer_request.headers) if not is_disallowed(name)
+                    (name, value)
+                    for name, value in end_to_end(viewer_request.headers)
+                    if not is_disallowed(name) and name.lower() not in PRECONDITIONS
                 ),
             )
         )
