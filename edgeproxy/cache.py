@@ -36,6 +36,9 @@ ERRORS_CACHED_WITH_MAX_AGE = frozenset({400, 403, 405, 412, 415})
 # ... and those whose no-store, no-cache or private the cache respects (for the others it caches them for the error
 # caching minimum TTL anyway): "Control how long CloudFront caches errors".
 ERRORS_RESPECTING_NO_CACHE = frozenset({404, 410, 414, 501})
+# "How CloudFront processes HTTP 3xx status codes" (http-3xx-status-codes.html): "CloudFront caches 307 and 308
+# responses only when you include the Cache-Control header in responses from the origin"; other 3xx go by the TTLs.
+CACHED_ONLY_WITH_CACHE_CONTROL = frozenset({307, 308})
 DIRECTIVE = re.compile(r'\s*([A-Za-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*(?:,|$)')
 
 

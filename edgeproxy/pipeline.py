@@ -512,6 +512,9 @@ class Pipeline:
         elif status in (206, 304):
             flow.skip("cache-store", f"status {status} is not stored")
             return
+        elif status in cache.CACHED_ONLY_WITH_CACHE_CONTROL and "Cache-Control" not in headers:
+            flow.skip("cache-store", f"a {status} is cached only with a Cache-Control header")
+            return
         else:
             found = cache.ttl_for(headers, flow.policies.cache)
             if found is None:

@@ -275,6 +275,24 @@ async def test_no_store_under_a_min_ttl_of_zero_is_not_cached(
     assert [x_cache(await client.get("/c")) for _ in range(2)] == ["Miss", "Hit"]
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_307_and_308_are_cached_only_with_cache_control(
+    scripted: ScriptedOrigin, proxy: ProxyFactory, tmp_path: Path, clock: Clock, status: int
+) -> None:
+    # "CloudFront caches 307 and 308 responses only when you include the Cache-Control header in responses from the
+    # origin"; other 3xx "according to the settings in your CloudFront distribution and the headers in the response".
+    scripted.answer("/moved", status=status, headers=[("Location", "/new")])
+    scripted.answer("/said", status=status, headers=[("Location", "/new"), ("Cache-Control", "public")])
+    client = await served(proxy, tmp_path, clock, toml(scripted.url))
+    moved = [await client.get("/moved", allow_redirects=False) for _ in range(2)]
+    assert [(response.status, x_cache(response)) for response in moved] == [
+        (status, "Miss"),
+        (status, "Miss" if status in (307, 308) else "Hit"),
+    ]
+    said = [x_cache(await client.get("/said", allow_redirects=False)) for _ in range(2)]
+    assert said == ["Miss", "Hit"]  # any Cache-Control header; its lifetime (none here: the default TTL)
+
+
 # -- revalidation and stale objects ---------------------------------------------------------------------------------
 
 
