@@ -350,9 +350,21 @@ def invalidation_problem(path: str) -> str | None:
 
 def merged_headers(stored: CIMultiDict[str], fresh: CIMultiDict[str], keep: Sequence[str]) -> CIMultiDict[str]:
     """A stored response's headers updated with a 304's (RFC 9111 §3.2): each name the 304 carries replaces the
-    stored ones, except ``keep`` (the framing and the content's own headers)."""
+    stored ones, except ``keep`` (the framing and the content's own headers). The stored order is kept: a replaced
+    name's new values stand where its first stored one stood, and names the object did not have come last."""
     kept = {name.lower() for name in keep}
-    replaced = {name.lower() for name in fresh if name.lower() not in kept}
-    merged = CIMultiDict((name, value) for name, value in stored.items() if name.lower() not in replaced)
-    merged.extend((name, value) for name, value in fresh.items() if name.lower() in replaced)
+    replacing: dict[str, list[tuple[str, str]]] = {}
+    for name, value in fresh.items():
+        if name.lower() not in kept:
+            replacing.setdefault(name.lower(), []).append((name, value))
+    merged: CIMultiDict[str] = CIMultiDict()
+    for name, value in stored.items():
+        lower = name.lower()
+        if lower not in replacing:
+            merged.add(name, value)
+        elif lower not in merged:
+            merged.extend(replacing[lower])
+    for lower, values in replacing.items():
+        if lower not in merged:
+            merged.extend(values)
     return merged

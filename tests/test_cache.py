@@ -324,6 +324,38 @@ async def test_an_expired_object_is_revalidated_and_a_304_is_a_refresh_hit(
     assert len(scripted.seen) == 3
 
 
+async def test_a_refresh_hit_keeps_the_cached_header_order_with_the_304s_values_in_place(
+    scripted: ScriptedOrigin, proxy: ProxyFactory, tmp_path: Path, clock: Clock
+) -> None:
+    scripted.answer(
+        "/a", headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=10"), ("X-Version", "1")], body=b"version 1"
+    )
+    client = await served(proxy, tmp_path, clock, toml(scripted.url))
+    await (await client.get("/a")).read()
+    hit = await client.get("/a")
+    scripted.answer(
+        "/a", headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=10"), ("X-Version", "2")], body=b"version 1"
+    )
+    clock.advance(11)
+    refreshed = await client.get("/a")
+    assert x_cache(refreshed) == "RefreshHit"
+    assert list(refreshed.headers) == list(hit.headers)  # the order as cached (and as a hit sends it)
+    assert (refreshed.headers["X-Version"], refreshed.headers["Content-Length"]) == ("2", "9")
+
+
+def test_merged_headers_replace_in_place_and_append_what_is_new() -> None:
+    stored = headers(("Content-Type", "text/plain"), ("Date", "d1"), ("X-Two", "a"), ("X-Two", "b"), ("ETag", "e"))
+    fresh = headers(("Date", "d2"), ("x-two", "c"), ("Content-Type", "text/html"), ("X-New", "n"))
+    merged = cache.merged_headers(stored, fresh, keep=("Content-Type",))
+    assert list(merged.items()) == [
+        ("Content-Type", "text/plain"),
+        ("Date", "d2"),
+        ("x-two", "c"),
+        ("ETag", "e"),
+        ("X-New", "n"),
+    ]
+
+
 async def test_a_stale_object_stands_in_for_an_origin_5xx_for_the_error_caching_min_ttl(
     scripted: ScriptedOrigin, proxy: ProxyFactory, tmp_path: Path, clock: Clock
 ) -> None:
