@@ -549,7 +549,14 @@ class Pipeline:
 
     def _stored_headers(self, flow: _Flow) -> CIMultiDict[str]:
         """The headers a cached object is stored with: as the viewer gets them now (after origin-response), less a
-        ``Set-Cookie`` the origin said not to cache (``Cache-Control: no-cache="Set-Cookie"``)."""
+        ``Set-Cookie`` the origin said not to cache (``Cache-Control: no-cache="Set-Cookie"``).
+
+        Every other ``Set-Cookie`` is kept, forwarded cookie or not: the current "Cache content based on cookies"
+        (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Cookies.html) says that with all or an
+        allow list of cookies forwarded CloudFront "caches the Set-Cookie headers with the object returned from the
+        origin, and sends those Set-Cookie headers to viewers on all cache hits". The older guide's "caches only the
+        whitelisted cookies" / "does not cache [cookies not in the viewer request]" is no longer documented. With
+        no cookies forwarded there is no Set-Cookie to store (:meth:`_passed_on` removed it, as that page says)."""
         assert flow.response is not None
         if flow.headers_changed or flow.wire_headers is None:
             headers = origin_headers(cloudfront.to_wire_headers(flow.response["headers"]))
