@@ -36,6 +36,9 @@ ERRORS_CACHED_WITH_MAX_AGE = frozenset({400, 403, 405, 412, 415})
 # ... and those whose no-store, no-cache or private the cache respects (for the others it caches them for the error
 # caching minimum TTL anyway): "Control how long CloudFront caches errors".
 ERRORS_RESPECTING_NO_CACHE = frozenset({404, 410, 414, 501})
+# "How CloudFront processes HTTP 3xx status codes" (http-3xx-status-codes.html): "CloudFront caches 307 and 308
+# responses only when you include the Cache-Control header in responses from the origin"; other 3xx go by the TTLs.
+CACHED_ONLY_WITH_CACHE_CONTROL = frozenset({307, 308})
 DIRECTIVE = re.compile(r'\s*([A-Za-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*(?:,|$)')
 
 
@@ -347,9 +350,21 @@ def invalidation_problem(path: str) -> str | None:
 
 def merged_headers(stored: CIMultiDict[str], fresh: CIMultiDict[str], keep: Sequence[str]) -> CIMultiDict[str]:
     """A stored response's headers updated with a 304's (RFC 9111 §3.2): each name the 304 carries replaces the
-    stored ones, except ``keep`` (the framing and the content's own headers)."""
+    stored ones, except ``keep`` (the framing and the content's own headers). The stored order is kept: a replaced
+    name's new values stand where its first stored one stood, and names the object did not have come last."""
     kept = {name.lower() for name in keep}
-    replaced = {name.lower() for name in fresh if name.lower() not in kept}
-    merged = CIMultiDict((name, value) for name, value in stored.items() if name.lower() not in replaced)
-    merged.extend((name, value) for name, value in fresh.items() if name.lower() in replaced)
+    replacing: dict[str, list[tuple[str, str]]] = {}
+    for name, value in fresh.items():
+        if name.lower() not in kept:
+            replacing.setdefault(name.lower(), []).append((name, value))
+    merged: CIMultiDict[str] = CIMultiDict()
+    for name, value in stored.items():
+        lower = name.lower()
+        if lower not in replacing:
+            merged.add(name, value)
+        elif lower not in merged:
+            merged.extend(replacing[lower])
+    for lower, values in replacing.items():
+        if lower not in merged:
+            merged.extend(values)
     return merged

@@ -86,6 +86,12 @@ SET_TOWARD_ORIGIN = frozenset({"host", "user-agent", "via", "x-forwarded-for"})
 # §7.7: the headers an Application Load Balancer sets itself; the client's values are replaced or appended to.
 SET_BY_ALB = frozenset({"x-amzn-trace-id", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
 
+# RFC 9110 §13.1: the viewer's preconditions, which are about the resource it asked for. A custom error page standing in
+# for that resource is fetched without them and served whole ("Generating custom error responses",
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/GeneratingCustomErrorResponses.html: the viewer
+# gets the page).
+PRECONDITIONS = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range"})
+
 # aiohttp's client adds these when missing; an origin must see only what the viewer or the function sent.
 CLIENT_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 

@@ -37,7 +37,7 @@ from edgeproxy.config import ERROR_CACHING_MIN_TTL, Association, Behavior, Distr
 from edgeproxy.errors import FunctionError, OriginConnectionError, OriginTimeoutError, RequestRejected, ViewerError
 from edgeproxy.events import cloudfront
 from edgeproxy.exchange import AS_GIVEN, Body, Exchange, Invocation, Observers, Outcome, XCache, tee
-from edgeproxy.headers import end_to_end, is_disallowed
+from edgeproxy.headers import PRECONDITIONS, end_to_end, is_disallowed
 from edgeproxy.origin import CHUNK_SIZE, Origin, OriginResponse, RequestBody, origin_headers
 from edgeproxy.policies import Policies
 from edgeproxy.rules import STRICT, Checked, Strictness, validate
@@ -512,6 +512,9 @@ class Pipeline:
         elif status in (206, 304):
             flow.skip("cache-store", f"status {status} is not stored")
             return
+        elif status in cache.CACHED_ONLY_WITH_CACHE_CONTROL and "Cache-Control" not in headers:
+            flow.skip("cache-store", f"a {status} is cached only with a Cache-Control header")
+            return
         else:
             found = cache.ttl_for(headers, flow.policies.cache)
             if found is None:
@@ -546,7 +549,14 @@ class Pipeline:
 
     def _stored_headers(self, flow: _Flow) -> CIMultiDict[str]:
         """The headers a cached object is stored with: as the viewer gets them now (after origin-response), less a
-        ``Set-Cookie`` the origin said not to cache (``Cache-Control: no-cache="Set-Cookie"``)."""
+        ``Set-Cookie`` the origin said not to cache (``Cache-Control: no-cache="Set-Cookie"``).
+
+        Every other ``Set-Cookie`` is kept, forwarded cookie or not: the current "Cache content based on cookies"
+        (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Cookies.html) says that with all or an
+        allow list of cookies forwarded CloudFront "caches the Set-Cookie headers with the object returned from the
+        origin, and sends those Set-Cookie headers to viewers on all cache hits". The older guide's "caches only the
+        whitelisted cookies" / "does not cache [cookies not in the viewer request]" is no longer documented. With
+        no cookies forwarded there is no Set-Cookie to store (:meth:`_passed_on` removed it, as that page says)."""
         assert flow.response is not None
         if flow.headers_changed or flow.wire_headers is None:
             headers = origin_headers(cloudfront.to_wire_headers(flow.response["headers"]))
@@ -634,7 +644,8 @@ class Pipeline:
 
     async def _error_page(self, flow: _Flow, path: str, stack: AsyncExitStack) -> _Flow:
         """Fetch a custom error page through the behavior its path matches, as CloudFront does: a GET, from that
-        behavior's cache or its origin (with its origin triggers), never through viewer-request (§5.6)."""
+        behavior's cache or its origin (with its origin triggers), never through viewer-request (§5.6). The viewer's
+        preconditions are not the page's: it is fetched, and served, whole (a 304 would be a blank page)."""
         behavior = self.distribution.behavior_for(path)
         page = _Flow(flow.exchange, behavior, _Body(None), "GET", {})
         viewer_request = flow.exchange.viewer
@@ -645,7 +656,9 @@ class Pipeline:
                 uri=path,
                 querystring="",
                 headers=(
-                    (name, value) for name, value in end_to_end(viewer_request.headers) if not is_disallowed(name)
+                    (name, value)
+                    for name, value in end_to_end(viewer_request.headers)
+                    if not is_disallowed(name) and name.lower() not in PRECONDITIONS
                 ),
             )
         )

@@ -275,6 +275,24 @@ async def test_no_store_under_a_min_ttl_of_zero_is_not_cached(
     assert [x_cache(await client.get("/c")) for _ in range(2)] == ["Miss", "Hit"]
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_307_and_308_are_cached_only_with_cache_control(
+    scripted: ScriptedOrigin, proxy: ProxyFactory, tmp_path: Path, clock: Clock, status: int
+) -> None:
+    # "CloudFront caches 307 and 308 responses only when you include the Cache-Control header in responses from the
+    # origin"; other 3xx "according to the settings in your CloudFront distribution and the headers in the response".
+    scripted.answer("/moved", status=status, headers=[("Location", "/new")])
+    scripted.answer("/said", status=status, headers=[("Location", "/new"), ("Cache-Control", "public")])
+    client = await served(proxy, tmp_path, clock, toml(scripted.url))
+    moved = [await client.get("/moved", allow_redirects=False) for _ in range(2)]
+    assert [(response.status, x_cache(response)) for response in moved] == [
+        (status, "Miss"),
+        (status, "Miss" if status in (307, 308) else "Hit"),
+    ]
+    said = [x_cache(await client.get("/said", allow_redirects=False)) for _ in range(2)]
+    assert said == ["Miss", "Hit"]  # any Cache-Control header; its lifetime (none here: the default TTL)
+
+
 # -- revalidation and stale objects ---------------------------------------------------------------------------------
 
 
@@ -304,6 +322,38 @@ async def test_an_expired_object_is_revalidated_and_a_304_is_a_refresh_hit(
     assert (x_cache(changed), await changed.read()) == ("RefreshHit", b"version 2")  # a 200 to the revalidation
     assert x_cache(await client.get("/a")) == "Hit"
     assert len(scripted.seen) == 3
+
+
+async def test_a_refresh_hit_keeps_the_cached_header_order_with_the_304s_values_in_place(
+    scripted: ScriptedOrigin, proxy: ProxyFactory, tmp_path: Path, clock: Clock
+) -> None:
+    scripted.answer(
+        "/a", headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=10"), ("X-Version", "1")], body=b"version 1"
+    )
+    client = await served(proxy, tmp_path, clock, toml(scripted.url))
+    await (await client.get("/a")).read()
+    hit = await client.get("/a")
+    scripted.answer(
+        "/a", headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=10"), ("X-Version", "2")], body=b"version 1"
+    )
+    clock.advance(11)
+    refreshed = await client.get("/a")
+    assert x_cache(refreshed) == "RefreshHit"
+    assert list(refreshed.headers) == list(hit.headers)  # the order as cached (and as a hit sends it)
+    assert (refreshed.headers["X-Version"], refreshed.headers["Content-Length"]) == ("2", "9")
+
+
+def test_merged_headers_replace_in_place_and_append_what_is_new() -> None:
+    stored = headers(("Content-Type", "text/plain"), ("Date", "d1"), ("X-Two", "a"), ("X-Two", "b"), ("ETag", "e"))
+    fresh = headers(("Date", "d2"), ("x-two", "c"), ("Content-Type", "text/html"), ("X-New", "n"))
+    merged = cache.merged_headers(stored, fresh, keep=("Content-Type",))
+    assert list(merged.items()) == [
+        ("Content-Type", "text/plain"),
+        ("Date", "d2"),
+        ("x-two", "c"),
+        ("ETag", "e"),
+        ("X-New", "n"),
+    ]
 
 
 async def test_a_stale_object_stands_in_for_an_origin_5xx_for_the_error_caching_min_ttl(

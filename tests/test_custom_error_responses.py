@@ -129,3 +129,50 @@ async def test_a_custom_error_response_needs_its_page_for_a_response_code(tmp_pa
             tmp_path, config("http://a", "http://b", errors="[[custom_error_responses]]\nerror_code = 412\n")
         )
     assert raised.value.key == "custom_error_responses[0].error_code"
+
+
+def folder_pages(app: str, tmp_path: Path, *, errors: str, pages_policy: str = '"CachingOptimized"') -> str:
+    """``config`` with the pages in an S3-style folder origin (which answers a matching If-None-Match with a 304)."""
+    (tmp_path / "pages" / "errors").mkdir(parents=True, exist_ok=True)
+    for name in ("404.html", "502.html"):
+        (tmp_path / "pages" / "errors" / name).write_bytes(b"<h1>" + name.encode() + b"</h1>")
+    return (
+        f'[origins.app]\nurl = "{app}"\n[origins.pages]\ndirectory = "pages"\n'
+        f'[[behaviors]]\npath_pattern = "/errors/*"\norigin = "pages"\n'
+        + (f"cache_policy = {pages_policy}\n" if pages_policy else "")
+        + '[default_behavior]\norigin = "app"\ncache_policy = "CachingOptimized"\n'
+        + errors
+    )
+
+
+@pytest.mark.parametrize("pages_policy", ['"CachingOptimized"', ""])  # "": legacy, the viewer's headers forwarded
+async def test_a_viewer_revalidating_a_custom_error_page_gets_the_whole_page(
+    scripted: ScriptedOrigin, proxy: ProxyFactory, tmp_path: Path, clock: Clock, pages_policy: str
+) -> None:
+    # The viewer's conditional headers are about the resource it asked for, not the page standing in for it: the
+    # page is served whole, never a 304 turned into a blank 200.
+    scripted.answer("/missing", status=404)
+    text = folder_pages(
+        scripted.url, tmp_path, errors=NOT_FOUND_PAGE + "response_code = 200\n", pages_policy=pages_policy
+    )
+    client = await serve(proxy, tmp_path, clock, text)
+    first = await client.get("/missing")
+    assert (first.status, await first.read()) == (200, b"<h1>404.html</h1>")
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    for conditional in ({"If-None-Match": etag}, {"If-Modified-Since": modified}):
+        again = await client.get("/missing", headers=conditional)
+        assert (again.status, await again.read()) == (200, b"<h1>404.html</h1>"), conditional
+        assert again.headers["X-Cache"] == "Error from cloudfront"
+
+
+async def test_a_viewer_revalidating_the_page_of_an_unreachable_origin_gets_the_whole_page(
+    proxy: ProxyFactory, tmp_path: Path, clock: Clock, unused_tcp_port: int
+) -> None:
+    errors = '[[custom_error_responses]]\nerror_code = 502\nresponse_page_path = "/errors/502.html"\n'
+    client = await serve(
+        proxy, tmp_path, clock, folder_pages(f"http://127.0.0.1:{unused_tcp_port}", tmp_path, errors=errors)
+    )
+    first = await client.get("/anything")
+    assert (first.status, await first.read()) == (502, b"<h1>502.html</h1>")
+    again = await client.get("/anything", headers={"If-None-Match": first.headers["ETag"]})
+    assert (again.status, await again.read()) == (502, b"<h1>502.html</h1>")
