@@ -557,11 +557,7 @@ class Pipeline:
         origin, and sends those Set-Cookie headers to viewers on all cache hits". The older guide's "caches only the
         whitelisted cookies" / "does not cache [cookies not in the viewer request]" is no longer documented. With
         no cookies forwarded there is no Set-Cookie to store (:meth:`_passed_on` removed it, as that page says)."""
-        assert flow.response is not None
-        if flow.headers_changed or flow.wire_headers is None:
-            headers = origin_headers(cloudfront.to_wire_headers(flow.response["headers"]))
-        else:
-            headers = origin_headers(flow.wire_headers)
+        headers = _response_headers(flow)
         no_cache = cache.directives(headers).get("no-cache")
         if no_cache is not None and "set-cookie" in {name.strip().lower() for name in no_cache.split(",")}:
             headers.popall("Set-Cookie", None)
@@ -798,14 +794,10 @@ class Pipeline:
     def _outcome(self, flow: _Flow) -> Outcome:
         response = flow.response
         assert response is not None
-        if flow.headers_changed or flow.wire_headers is None:
-            headers = origin_headers(cloudfront.to_wire_headers(response["headers"]))
-        else:
-            headers = origin_headers(flow.wire_headers)
         return Outcome(
             status=int(response["status"]),
             reason=response.get("statusDescription"),
-            headers=headers,
+            headers=_response_headers(flow),
             body=flow.response_body,
             length=flow.response_length,
             x_cache=flow.x_cache,
@@ -820,6 +812,20 @@ def _announced_length(fetched: OriginResponse) -> int | None:
     if announced.isascii() and announced.isdigit():
         return int(announced)
     return len(fetched.body) if isinstance(fetched.body, bytes) else None
+
+
+def _response_headers(flow: _Flow) -> CIMultiDict[str]:
+    """The response's headers as they go on: the origin's (or the cached object's) byte for byte, unless a trigger
+    changed them; then the event's, followed by those of the origin's that no function was shown (§3.3's disallowed
+    ones, such as an API Gateway origin's ``X-Amzn-RequestId``): a function cannot have meant to remove what it
+    could not see, and returning the response unchanged keeps them too."""
+    assert flow.response is not None
+    if not flow.headers_changed and flow.wire_headers is not None:
+        return origin_headers(flow.wire_headers)
+    headers = cloudfront.to_wire_headers(flow.response["headers"])
+    if flow.wire_headers is not None:
+        headers.extend((name, value) for name, value in flow.wire_headers.items() if is_disallowed(name))
+    return origin_headers(headers)
 
 
 def _visible(headers: CIMultiDict[str]) -> list[tuple[str, str]]:

@@ -13,7 +13,16 @@ from yarl import URL
 
 from edgeproxy import testing
 from edgeproxy.exchange import Exchange, Observer
-from tests.conftest import GZIPPED, PASS_THROUGH, RECORD_EVENTS, HandlerWriter, Origin, ProxyFactory, recorded_events
+from tests.conftest import (
+    GZIPPED,
+    PASS_THROUGH,
+    RECORD_EVENTS,
+    HandlerWriter,
+    Origin,
+    ProxyFactory,
+    SnippetWriter,
+    recorded_events,
+)
 
 FOUR = ("viewer-request", "origin-request", "origin-response", "viewer-response")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{54}==$")
@@ -231,6 +240,23 @@ async def test_response_triggers_replace_body_and_headers(
     assert (response.status, await response.text()) == (200, "ok")
     assert response.headers["Content-Length"] == "2"
     assert response.headers["X-Viewer"] == "seen"
+
+
+@pytest.mark.parametrize("trigger", ["origin-response", "viewer-response"])
+@pytest.mark.parametrize("changes", [False, True])
+async def test_origin_headers_no_function_sees_reach_the_viewer_whether_or_not_a_function_changes_the_response(
+    trigger: str, changes: bool, origin: Origin, proxy: ProxyFactory, snippet: SnippetWriter
+) -> None:
+    # Disallowed headers are "not exposed to edge functions" (§3.3); a function that adds a header cannot have
+    # meant to remove the ones it was never shown (an API Gateway origin's X-Amzn-RequestId).
+    ref = snippet("response['headers']['x-added'] = [{'key': 'X-Added', 'value': '1'}]" if changes else "pass")
+    client = await proxy(origin=origin.url, functions={trigger: ref})
+    response = await client.get("/headers?X-Amzn-RequestId=abc&X-Accel-Buffering=no&X-Shown=yes")
+    assert response.status == 200
+    assert response.headers.getall("X-Amzn-RequestId") == ["abc"]
+    assert response.headers.getall("X-Accel-Buffering") == ["no"]
+    assert response.headers.getall("X-Shown") == ["yes"]
+    assert response.headers.getall("X-Added", []) == (["1"] if changes else [])
 
 
 @pytest.mark.parametrize(
