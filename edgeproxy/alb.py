@@ -41,7 +41,9 @@ MAX_REQUEST_BODY_BYTES = 1024 * 1024  # §7.3: over 1 MB -> 413 LambdaRequestToo
 MAX_LINE_BYTES = 16 * 1024  # §7.3: request line and each header (aiohttp's parser answers 400 past them)
 MAX_HEADER_BYTES = 64 * 1024  # §7.3: the whole request header -> 400
 MAX_FORWARDED_FOR = 30  # §7.3: more addresses in X-Forwarded-For -> 463
-MAX_TRACE_HEADER_BYTES = 7 * 1024  # §7.7: past it, the trace header is rewritten to a new Root
+# §7.7, request tracing: "If the HTTP headers are greater than 7 KB, the load balancer rewrites the X-Amzn-Trace-Id
+# header with a Root field": the request's headers in all, as they came (each "Name: value\r\n").
+MAX_TRACE_HEADER_BYTES = 7 * 1024
 IDLE_TIMEOUT = 60.0  # the load balancer's connection idle timeout (attribute idle_timeout.timeout_seconds), by default
 TRACE_ROOT = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}")
 
@@ -51,11 +53,17 @@ def new_trace_id() -> str:
     return f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
 
 
-def trace_header(given: str | None) -> str:
-    """The ``X-Amzn-Trace-Id`` the load balancer forwards (§7.7). Absent, invalid (no valid ``Root``) or over 7 KB:
-    a new ``Root``. A valid ``Root``: ``Self=...;`` is inserted in front and every other field kept; an existing
-    ``Self`` is updated in place instead."""
-    if given is None or len(given.encode()) > MAX_TRACE_HEADER_BYTES:
+def header_bytes(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """The size of a request's header lines, each ``Name: value`` with its CRLF."""
+    return sum(len(name) + len(value) + 4 for name, value in raw_headers)
+
+
+def trace_header(given: str | None, header_bytes: int = 0) -> str:
+    """The ``X-Amzn-Trace-Id`` the load balancer forwards (§7.7), given the client's and the size of the request's
+    headers (``header_bytes``). Absent, invalid (no valid ``Root``), or with headers over 7 KB: a new ``Root``. A
+    valid ``Root``: ``Self=...;`` is inserted in front and every other field kept; an existing ``Self`` is updated in
+    place instead."""
+    if given is None or max(header_bytes, len(given.encode())) > MAX_TRACE_HEADER_BYTES:
         return f"Root={new_trace_id()}"
     fields = [part.strip() for part in given.split(";") if part.strip()]
     values = dict(part.partition("=")[::2] for part in fields)
@@ -234,9 +242,9 @@ def _check_request(request: web.Request, path: str) -> None:
         raise AlbError(405, None, "the load balancer does not allow TRACE")
     if "websocket" in request.headers.get("Upgrade", "").lower():
         raise AlbError(400, "LambdaWebsocketNotSupported", "a WebSocket upgrade to a Lambda target")
-    header_bytes = sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
-    if header_bytes > MAX_HEADER_BYTES:
-        raise AlbError(400, None, f"the request headers are {header_bytes} bytes (limit {MAX_HEADER_BYTES})")
+    size = header_bytes(request.raw_headers)
+    if size > MAX_HEADER_BYTES:
+        raise AlbError(400, None, f"the request headers are {size} bytes (limit {MAX_HEADER_BYTES})")
     for name, value in request.raw_headers:
         try:
             value.decode("utf-8")
@@ -332,7 +340,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     target = request.app[TARGET]
     observers = target.observers
     group = target.group
-    trace = trace_header(request.headers.get("X-Amzn-Trace-Id"))
+    trace = trace_header(request.headers.get("X-Amzn-Trace-Id"), header_bytes(request.raw_headers))
     path, querystring = serving.request_target(request)
     viewer = ViewerRequest(
         client_ip=request.remote or "127.0.0.1",

@@ -249,7 +249,10 @@ def alb_event(
             client_ip=_checked_client_ip(client_ip),
             port=80,
             proto="http",
-            trace=alb.trace_header({name.lower(): value for name, value in given}.get("x-amzn-trace-id")),
+            trace=alb.trace_header(
+                {name.lower(): value for name, value in given}.get("x-amzn-trace-id"),
+                alb.header_bytes((name.encode(), value.encode()) for name, value in client_headers),
+            ),
         ),
         body=data,
         multi_value=multi_value_headers,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from edgeproxy import EdgeProxyFactory
 from edgeproxy.alb import HEALTH, TARGET, trace_header
 from edgeproxy.config import HealthCheck
 from tests.conftest import BINARY, Client, HandlerWriter, ProxyFactory, raw_url, wait_for_checks
@@ -209,6 +210,19 @@ def test_trace_header_rules() -> None:
     assert "Self=1-00000000-" not in updated
     assert re.fullmatch(f"Root={ROOT_ID}", trace_header("Root=not-a-trace-id"))
     assert re.fullmatch(f"Root={ROOT_ID}", trace_header("Tenant=42"))
+    # "If the HTTP headers are greater than 7 KB, the load balancer rewrites the X-Amzn-Trace-Id header with a Root
+    # field": all of them, not the trace header alone.
+    assert re.fullmatch(f"Self={ROOT_ID};{root}", trace_header(root, header_bytes=7 * 1024))
+    assert re.fullmatch(f"Root={ROOT_ID}", trace_header(f"{root};Tenant=42", header_bytes=7 * 1024 + 1))
+
+
+async def test_a_request_whose_headers_are_over_7_kb_gets_a_new_trace_root(edgeproxy: EdgeProxyFactory) -> None:
+    proxy = await edgeproxy(alb_target=lambda event, context: {"statusCode": 200, "body": json.dumps(event)})
+    root = "Root=1-67891233-abcdef012345678912345678"
+    async with proxy.client.get("/", headers={"X-Amzn-Trace-Id": root, "Cookie": "c=" + "a" * 8000}) as response:
+        event = await response.json(content_type=None)
+    assert re.fullmatch(f"Root={ROOT_ID}", event["headers"]["x-amzn-trace-id"])
+    assert root not in event["headers"]["x-amzn-trace-id"]
 
 
 @MODES
