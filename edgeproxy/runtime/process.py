@@ -282,7 +282,6 @@ class Environment:
             self._stray.write_raw(text)
             if self._stray.lines:
                 self._stray.emit()
-                self._stray.lines.clear()
         elif self.call is not None and self.pool.function.language == "python":
             log.write(text)  # a Python print, shown with its request id
         else:
@@ -292,7 +291,6 @@ class Environment:
         (self.log or self._stray).line(text)
         if self.log is None:
             self._stray.emit()
-            self._stray.lines.clear()
 
     def _drain_output(self) -> None:
         while self._output_open:

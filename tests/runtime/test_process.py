@@ -278,6 +278,40 @@ async def test_a_crash_ends_only_its_own_environment(
     assert after != before
 
 
+# -- output ----------------------------------------------------------------------------------------------------
+
+CHATTY = """
+import sys
+def handler(event, context):
+    for number in range(20 * 1024):  # 20 MB
+        print(f"{number:05d} " + "x" * 1018)
+    sys.stdout.write("partial")  # a line left open: Lambda's log shows it before END
+    return event["Records"][0]["cf"]["request"]
+"""
+
+
+async def test_a_handler_that_prints_a_lot_costs_the_proxy_a_bounded_log(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await serve(
+        proxy, tmp_path, origin, {"origin-request": {"handler": f"{write(tmp_path, 'chatty.py', CHATTY)}:handler"}}
+    )
+    assert (await client.get("/")).status == 200
+    [record] = [record.getMessage() for record in caplog.records if "START RequestId" in record.getMessage()]
+    assert len(record) < 2.1e6  # its first and last MB, not its 20
+    lines = record.split("\n")
+    request_id = lines[0].split("RequestId: ")[1].split()[0]
+    assert lines[0].startswith("[chatty origin-request] START RequestId: ")
+    [notice] = [index for index, line in enumerate(lines) if "[edgeproxy]" in line]
+    printed = [int(line.split("\t")[1][:5]) for line in lines[1:-3] if "\t" in line]
+    assert printed == list(range(notice - 1)) + list(range(20 * 1024 - (len(printed) - notice + 1), 20 * 1024))
+    left_out = 20 * 1024 - len(printed)
+    assert lines[notice].startswith(f"[chatty origin-request] [edgeproxy] {left_out} lines (")
+    assert lines[-3] == f"[chatty origin-request] {request_id}\tpartial"
+    assert lines[-2] == f"[chatty origin-request] END RequestId: {request_id}"
+    assert lines[-1].startswith(f"[chatty origin-request] REPORT RequestId: {request_id}\t")
+
+
 # -- memory ----------------------------------------------------------------------------------------------------
 
 HUNGRY = """
