@@ -312,6 +312,35 @@ async def test_a_handler_that_prints_a_lot_costs_the_proxy_a_bounded_log(
     assert lines[-1].startswith(f"[chatty origin-request] REPORT RequestId: {request_id}\t")
 
 
+LOGS = """
+import logging
+logging.basicConfig(level=logging.INFO)  # a no-op on Lambda, whose runtime set up the root logger first
+logger = logging.getLogger()
+def handler(event, context):
+    logger.info("info line")
+    logger.warning("warning line")
+    return event["Records"][0]["cf"]["request"]
+"""
+
+
+async def test_logging_is_set_up_before_the_function_is_imported(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await serve(
+        proxy, tmp_path, origin, {"viewer-request": {"handler": f"{write(tmp_path, 'logs.py', LOGS)}:handler"}}
+    )
+    assert (await client.get("/")).status == 200
+    [record] = [record.getMessage() for record in caplog.records if "START RequestId" in record.getMessage()]
+    lines = record.split("\n")
+    request_id = lines[0].split("RequestId: ")[1].split()[0]
+    assert len(lines) == 4  # START, one line, END, REPORT
+    assert re.fullmatch(
+        rf"\[logs viewer-request\] {request_id}\t\[WARNING\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z"
+        rf"\t{request_id}\twarning line",
+        lines[1],
+    )
+
+
 # -- memory ----------------------------------------------------------------------------------------------------
 
 HUNGRY = """
