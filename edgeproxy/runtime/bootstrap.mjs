@@ -382,7 +382,7 @@ if (handler !== null) {
   handlerIsAsync = isAsync(handler);
   initPhase = false;
   whenDrained(() => {
-    send('N');
+    send('N', peakRss());
     setImmediate(next);
   });
 }

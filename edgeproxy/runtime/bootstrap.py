@@ -13,10 +13,10 @@ The wire: frames of a 4-byte big-endian length (of what follows), a 1-byte kind 
 
 * proxy -> runtime: ``I`` an invocation (JSON: ``id``, ``deadline`` in epoch ms, ``arn``, ``part``, ``event``).
 * runtime -> proxy: ``S`` started (JSON: the runtime's version); ``N`` init done, ready for the next invocation
-  (Runtime API ``/next``); ``X`` the init failed (``/init/error``, Lambda's error JSON; the process then exits);
-  ``R`` the result (``/response``): the peak RSS in kB, a newline, the JSON; ``U`` the result is the event's
-  ``part`` (request or response) unchanged: the peak RSS; ``E`` the handler failed (``/error``): the peak RSS, a
-  newline, Lambda's error JSON.
+  (Runtime API ``/next``): the peak RSS in kB; ``X`` the init failed (``/init/error``, Lambda's error JSON; the
+  process then exits); ``R`` the result (``/response``): the peak RSS in kB, a newline, the JSON; ``U`` the result
+  is the event's ``part`` (request or response) unchanged: the peak RSS; ``E`` the handler failed (``/error``): the
+  peak RSS, a newline, Lambda's error JSON.
 
 Usage: ``python bootstrap.py REQUEST_FD RESPONSE_FD HANDLER_FILE HANDLER_NAME``. The proxy runs it through
 :data:`LAUNCHER` instead (``python -c LAUNCHER bootstrap.py REQUEST_FD ...``), which imports this file as a module:
@@ -384,7 +384,7 @@ def main(argv: list[str]) -> None:
         sys.exit(1)
     call = Invoker(handler)
     flush()
-    send(b"N")
+    send(b"N", peak_rss())
     while True:
         frame = receive()
         if frame is None:  # the proxy has gone

@@ -105,7 +105,8 @@ def ready(runtime: Runtime) -> dict[str, Any]:
     kind, payload = runtime.frame()
     assert kind == "S"
     version: dict[str, Any] = json.loads(payload)
-    assert runtime.frame() == ("N", b"")
+    kind, peak = runtime.frame()
+    assert (kind, peak.isdigit()) == ("N", True)  # ready, with its peak RSS in kB
     return version
 
 

@@ -189,6 +189,7 @@ import os
 def handler(event, context):
     if event["Records"][0]["cf"]["request"]["uri"] == "/pid":
         return {"status": "200", "body": str(os.getpid())}
+    hog = b"x" * (40 << 20)  # resident: its REPORT says so
     while True:
         pass
 """
@@ -210,7 +211,11 @@ async def test_a_timeout_kills_the_environment_and_nothing_keeps_spinning(
     assert (response.status, response.headers["X-Cache"]) == (503, "LambdaExecutionError from cloudfront")
     assert 1.0 <= elapsed < 5  # at its deadline (a generous bound for a loaded machine)
     assert "timed out after 1 s" in response.headers["X-Edgeproxy-Error"]
-    assert any(line.endswith("Task timed out after 1.00 seconds") for line in lambda_lines(caplog))
+    lines = lambda_lines(caplog)
+    assert any(line.endswith("Task timed out after 1.00 seconds") for line in lines)
+    # Lambda's REPORT has the invocation's peak memory after a timeout too.
+    [report] = [line for line in lines if "REPORT RequestId" in line and "Billed Duration: 1000 ms" in line]
+    assert 40 <= int(re.findall(r"\tMax Memory Used: (\d+) MB", report)[0]) < 128
     assert await processes.gone([spinning]) == []  # killed and reaped: not even a zombie
     # By the CPU time of the proxy's children (those alive and those reaped): nothing spins any more.
     before = processes.children_cpu_seconds()
@@ -273,6 +278,7 @@ async def test_a_crash_ends_only_its_own_environment(
     assert re.search(r"\] RequestId: [0-9a-f-]{36} Error: ", lines[index])
     assert lines[index + 1].endswith("] Runtime.ExitError")  # Lambda's two-line event, before END
     assert lines[index + 2].split("] ")[1].startswith("END RequestId:")
+    assert re.search(r"\tMemory Size: 128 MB\tMax Memory Used: \d+ MB", lines[index + 3])  # as Lambda's REPORT has it
     assert await processes.gone([before]) == []
     after = int(await (await client.get("/pid")).text())  # the proxy survived, and the next request is served
     assert after != before
