@@ -531,12 +531,16 @@ async def test_going_over_its_memory_size_kills_a_node_environment(
     assert any(line.endswith("Error: Runtime exited with error: signal: killed") for line in lambda_lines(caplog))
 
 
-async def test_a_node_timeout_kills_its_environment(proxy: ProxyFactory, origin: Origin, tmp_path: Path) -> None:
+async def test_a_node_timeout_kills_its_environment(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     write(tmp_path, "spin.js", "exports.handler = async () => { for (;;) {} };")
     client = await serve(proxy, tmp_path, origin, "viewer-request", "spin.js:handler", timeout=1)
     [pid] = environments("spin.js")
     response = await client.get("/")
     assert (response.status, response.headers["X-Cache"]) == (503, "LambdaExecutionError from cloudfront")
+    [report] = [line for line in lambda_lines(caplog) if "REPORT RequestId" in line]
+    assert re.search(r"\tMemory Size: 128 MB\tMax Memory Used: \d+ MB", report)  # its peak, read at the deadline
     assert await processes.gone([pid]) == []
     before = processes.children_cpu_seconds()
     await asyncio.sleep(0.5)
