@@ -225,6 +225,35 @@ async def test_a_callback_waits_for_the_event_loop_unless_told_not_to(
     ]  # ...until now
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "(e, c, callback) => { callback(null, FIRST); callback(new Error('late error')); }",
+        "(e, c, callback) => { callback(null, FIRST); callback(null, SECOND); }",
+        "async (e, c, callback) => { callback(null, FIRST); return SECOND; }",
+        "(e, c, callback) => { callback(null, FIRST); c.succeed(SECOND); }",
+        "(e, c, callback) => { c.succeed(FIRST); callback(null, SECOND); }",
+        "(e, c) => { c.done(null, FIRST); c.fail(new Error('late error')); }",
+    ],
+    ids=[
+        "callback-then-error",
+        "callback-twice",
+        "callback-then-return",
+        "callback-then-succeed",
+        "succeed-then-callback",
+        "done-then-fail",
+    ],
+)
+async def test_the_first_completion_call_wins(source: str, proxy: ProxyFactory, origin: Origin, tmp_path: Path) -> None:
+    # CallbackContext.js wraps callback, succeed, fail and done in one onlyAllowFirstCall; a returned promise goes
+    # through the same wrapped succeed and fail (Runtime.js).
+    first, second = GENERATED % "'first'", GENERATED % "'second'"
+    write(tmp_path, "twice.js", f"const FIRST = {first}, SECOND = {second};\nexports.handler = {source};")
+    client = await serve(proxy, tmp_path, origin, "viewer-request", "twice.js:handler")
+    response = await client.get("/")
+    assert (response.status, await response.text()) == (200, "first")
+
+
 async def test_a_handler_that_returns_nothing_and_calls_nothing_back_answers_null(
     proxy: ProxyFactory, origin: Origin, tmp_path: Path
 ) -> None:
@@ -233,6 +262,31 @@ async def test_a_handler_that_returns_nothing_and_calls_nothing_back_answers_nul
     response = await client.get("/")
     # null, once the event loop is empty: CloudFront's "JSON output must be an object type" (502), as for Python's None
     assert (response.status, response.headers["X-Cache"]) == (502, "LambdaValidationError from cloudfront")
+
+
+async def test_an_async_handler_whose_promise_never_settles_fails_with_runtime_nodejs_exit(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Runtime.js _setDefaultExitListener: for an async handler, the empty event loop is an error (Errors.js NodeJsExit)
+    write(tmp_path, "stuck.js", "exports.handler = async () => { await new Promise(() => {}); };")
+    client = await serve(proxy, tmp_path, origin, "viewer-request", "stuck.js:handler")
+    [pid] = environments("stuck.js")
+    response = await client.get("/")
+    assert (response.status, response.headers["X-Cache"]) == (503, "LambdaExecutionError from cloudfront")
+    assert (
+        "raised Runtime.NodeJsExit: The Lambda runtime client detected an unexpected Node.js exit code. This is "
+        in (response.headers["X-Edgeproxy-Error"])
+    )
+    [logged] = [entry for entry in console(lambda_lines(caplog)) if entry["level"] == "ERROR"]
+    prefix, _, record = logged["message"].partition(" \t")
+    error = json.loads(record)
+    assert (prefix, error["errorType"]) == ("Invoke Error", "Runtime.NodeJsExit")
+    assert error["errorMessage"] == (
+        "The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly caused by a Promise "
+        "that was never settled. For more information, see https://nodejs.org/docs/latest/api/process.html#exit-codes"
+    )
+    assert (await client.get("/")).status == 503
+    assert environments("stuck.js") == [pid]  # the environment lives on
 
 
 async def test_results_are_validated_as_pythons_are(proxy: ProxyFactory, origin: Origin, tmp_path: Path) -> None:
@@ -477,12 +531,16 @@ async def test_going_over_its_memory_size_kills_a_node_environment(
     assert any(line.endswith("Error: Runtime exited with error: signal: killed") for line in lambda_lines(caplog))
 
 
-async def test_a_node_timeout_kills_its_environment(proxy: ProxyFactory, origin: Origin, tmp_path: Path) -> None:
+async def test_a_node_timeout_kills_its_environment(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     write(tmp_path, "spin.js", "exports.handler = async () => { for (;;) {} };")
     client = await serve(proxy, tmp_path, origin, "viewer-request", "spin.js:handler", timeout=1)
     [pid] = environments("spin.js")
     response = await client.get("/")
     assert (response.status, response.headers["X-Cache"]) == (503, "LambdaExecutionError from cloudfront")
+    [report] = [line for line in lambda_lines(caplog) if "REPORT RequestId" in line]
+    assert re.search(r"\tMemory Size: 128 MB\tMax Memory Used: \d+ MB", report)  # its peak, read at the deadline
     assert await processes.gone([pid]) == []
     before = processes.children_cpu_seconds()
     await asyncio.sleep(0.5)

@@ -180,6 +180,11 @@ function namedError(name, message) {
   return error;
 }
 
+// As UserFunction.js tells an async handler (the constructor's name; a function returning a promise is not one).
+function isAsync(fn) {
+  return fn.constructor !== undefined && fn.constructor.name === 'AsyncFunction';
+}
+
 async function loadHandler() {
   const extension = path.extname(handlerFile);
   const esm = extension === '.mjs' || (extension === '.js' && isEsmPackage(path.dirname(handlerFile)));
@@ -200,7 +205,7 @@ async function loadHandler() {
   if (typeof handler !== 'function') {
     throw namedError('Runtime.HandlerNotFound', `${moduleName}.${handlerProperty} is not a function`);
   }
-  if (handler.length >= 3 && handler.constructor.name !== 'AsyncFunction' && !process.env.AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING) {
+  if (handler.length >= 3 && !isAsync(handler) && !process.env.AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING) {
     console.warn(
       'AWS Lambda plans to remove support for callback-based function handlers starting with Node.js 24. You will ' +
         'need to update this function to use an async handler to use Node.js 24 or later. For more information and ' +
@@ -214,7 +219,8 @@ async function loadHandler() {
 // --- invocations ------------------------------------------------------------------------------------------------
 
 let handler = null;
-let current = null; // the invocation running: { id, part, before, completed, pending }
+let handlerIsAsync = false;
+let current = null; // the invocation running: { id, before, finished, answered, onEmpty }
 
 function next() {
   const frame = receive();
@@ -222,8 +228,8 @@ function next() {
   invoke(JSON.parse(frame.payload.toString('utf8')));
 }
 
-function post(kind, payload) {
-  const invocation = current;
+function post(invocation, kind, payload) {
+  invocation.answered = true;
   whenDrained(() => {
     send(kind, payload);
     if (current === invocation) current = null;
@@ -242,28 +248,30 @@ function succeed(invocation, result) {
     });
     return;
   }
-  if (body === invocation.before) post('U', peakRss());
-  else post('R', Buffer.concat([Buffer.from(peakRss() + '\n'), Buffer.from(body === undefined ? 'null' : body)]));
+  if (body === invocation.before) post(invocation, 'U', peakRss());
+  else post(invocation, 'R', Buffer.concat([Buffer.from(peakRss() + '\n'), Buffer.from(body === undefined ? 'null' : body)]));
 }
 
-function fail(error) {
+function fail(invocation, error) {
   logError('Invoke Error', error);
-  post('E', peakRss() + '\n' + errorPayload(error));
+  post(invocation, 'E', peakRss() + '\n' + errorPayload(error));
 }
 
-function makeContext(invocation, complete) {
-  let waits = true;
+// What the runtime posts for an async handler whose promise is still pending when the event loop empties
+// (Errors.js NodeJsExit, Runtime.js _setDefaultExitListener).
+function nodeJsExit() {
+  const error = new Error(
+    'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly caused by a Promise ' +
+      'that was never settled. For more information, see https://nodejs.org/docs/latest/api/process.html#exit-codes',
+  );
+  error.name = 'Runtime.NodeJsExit';
+  return error;
+}
+
+// The context's data (InvokeContext.js attachEnvironmentData).
+function environmentData(invocation) {
   const env = process.env;
   return {
-    get callbackWaitsForEmptyEventLoop() {
-      return waits;
-    },
-    set callbackWaitsForEmptyEventLoop(value) {
-      waits = value;
-    },
-    succeed: (result) => complete(null, result, true),
-    fail: (error) => complete(error === undefined ? 'handled' : error, undefined, true),
-    done: (error, result) => complete(error, result, true),
     functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
     functionName: env.AWS_LAMBDA_FUNCTION_NAME,
     memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
@@ -279,62 +287,73 @@ function makeContext(invocation, complete) {
 
 function invoke(message) {
   const { event, part } = message;
-  const invocation = { id: message.id, completed: false, pending: undefined, callbackCalled: false };
+  const invocation = { id: message.id, finished: false, answered: false };
   invocation.before = part ? JSON.stringify(event.Records[0].cf[part]) : undefined;
+  // When the event loop empties before an answer: an async handler fails, any other answers null (Runtime.js
+  // _setDefaultExitListener); a callback that waits for the empty loop replaces it with its result.
+  invocation.onEmpty = handlerIsAsync ? () => fail(invocation, nodeJsExit()) : () => succeed(invocation, null);
   current = invocation;
   currentRequestId = message.id;
-  let context;
-  // callback(error, result) and context.succeed/fail/done: the first call counts (CallbackContext.js).
-  const complete = (error, result, immediately) => {
-    if (invocation.completed) {
-      console.warn('Invocation has already been reported as done. Cannot call complete more than once per invocation.');
-      return;
-    }
-    invocation.callbackCalled = true;
-    if (error !== null && error !== undefined) {
-      invocation.completed = true;
-      fail(error);
-    } else if (!immediately && context.callbackWaitsForEmptyEventLoop) {
-      invocation.pending = { result }; // posted when the event loop is empty (beforeExit)
-    } else {
-      invocation.completed = true;
-      succeed(invocation, result);
-    }
+  // callback, succeed, fail and done share one "finished" flag: the first call to any of them counts, the others
+  // are ignored, and a returned promise settles through the same succeed and fail (CallbackContext.js
+  // onlyAllowFirstCall, Runtime.js).
+  const firstCallOnly = (complete) => (...args) => {
+    if (invocation.finished) return;
+    invocation.finished = true;
+    complete(...args);
   };
-  context = makeContext({ ...message }, complete);
+  let waits = true;
+  const done = (error, result) => {
+    invocation.onEmpty = null;
+    if (error !== null && error !== undefined) fail(invocation, error);
+    else succeed(invocation, result);
+  };
+  const callback = firstCallOnly((error, result) => {
+    if (error !== null && error !== undefined) done(error);
+    else if (!waits) done(null, result);
+    else invocation.onEmpty = () => done(null, result); // posted when the event loop is empty (beforeExit)
+  });
+  const context = {
+    get callbackWaitsForEmptyEventLoop() {
+      return waits;
+    },
+    set callbackWaitsForEmptyEventLoop(value) {
+      waits = value;
+    },
+    succeed: firstCallOnly((result) => done(null, result)),
+    fail: firstCallOnly((error) => done(error === undefined || error === null ? 'handled' : error)),
+    done: firstCallOnly(done),
+    ...environmentData(message),
+  };
   let returned;
   try {
-    returned = handler(event, context, (error, result) => complete(error, result, false));
+    returned = handler(event, context, callback);
   } catch (error) {
-    complete(error === undefined || error === null ? new Error(String(error)) : error, undefined, true);
+    callback(error);
     return;
   }
   if (returned && typeof returned.then === 'function') {
-    // A promise's settlement is the response, without waiting for the event loop (Runtime.js).
-    returned.then(
-      (result) => complete(null, result, true),
-      (error) => complete(error === undefined || error === null ? new Error(String(error)) : error, undefined, true),
-    );
+    returned.then(context.succeed, context.fail);
   }
 }
 
-// The event loop is empty: a callback's result waiting for it goes out; a handler that returned no promise and
-// called nothing back answers null (Runtime.js's beforeExit hook).
+// The event loop is empty: the invocation's answer for that case goes out (see invoke).
 process.on('beforeExit', () => {
   const invocation = current;
-  if (invocation === null || invocation.completed) {
-    if (invocation === null) next();
+  if (invocation === null) {
+    next();
     return;
   }
-  invocation.completed = true;
-  succeed(invocation, invocation.pending === undefined ? null : invocation.pending.result);
+  const onEmpty = invocation.onEmpty;
+  invocation.onEmpty = null;
+  if (onEmpty) onEmpty();
 });
 
 function dieWith(prefix, error, initPhase) {
   logError(prefix, error);
   whenDrained(() => {
     if (initPhase) send('X', errorPayload(error));
-    else if (current !== null && !current.completed) send('E', peakRss() + '\n' + errorPayload(error));
+    else if (current !== null && !current.answered) send('E', peakRss() + '\n' + errorPayload(error));
     process.exit(prefix === 'Unhandled Promise Rejection' ? 128 : 129);
   });
 }
@@ -360,9 +379,10 @@ try {
   dieWith('Uncaught Exception', error, true); // as the runtime's uncaughtException hook reports an init failure
 }
 if (handler !== null) {
+  handlerIsAsync = isAsync(handler);
   initPhase = false;
   whenDrained(() => {
-    send('N');
+    send('N', peakRss());
     setImmediate(next);
   });
 }

@@ -13,10 +13,10 @@ The wire: frames of a 4-byte big-endian length (of what follows), a 1-byte kind 
 
 * proxy -> runtime: ``I`` an invocation (JSON: ``id``, ``deadline`` in epoch ms, ``arn``, ``part``, ``event``).
 * runtime -> proxy: ``S`` started (JSON: the runtime's version); ``N`` init done, ready for the next invocation
-  (Runtime API ``/next``); ``X`` the init failed (``/init/error``, Lambda's error JSON; the process then exits);
-  ``R`` the result (``/response``): the peak RSS in kB, a newline, the JSON; ``U`` the result is the event's
-  ``part`` (request or response) unchanged: the peak RSS; ``E`` the handler failed (``/error``): the peak RSS, a
-  newline, Lambda's error JSON.
+  (Runtime API ``/next``): the peak RSS in kB; ``X`` the init failed (``/init/error``, Lambda's error JSON; the
+  process then exits); ``R`` the result (``/response``): the peak RSS in kB, a newline, the JSON; ``U`` the result
+  is the event's ``part`` (request or response) unchanged: the peak RSS; ``E`` the handler failed (``/error``): the
+  peak RSS, a newline, Lambda's error JSON.
 
 Usage: ``python bootstrap.py REQUEST_FD RESPONSE_FD HANDLER_FILE HANDLER_NAME``. The proxy runs it through
 :data:`LAUNCHER` instead (``python -c LAUNCHER bootstrap.py REQUEST_FD ...``), which imports this file as a module:
@@ -208,28 +208,65 @@ current_request_id = ""
 
 
 def install_logging() -> None:
-    """As Lambda's runtime does for a function that uses ``logging``: a handler on the root logger writing
-    ``[LEVEL]\\ttimestamp\\trequest id\\tmessage`` (installed after the init, when the module imported logging)."""
+    """Lambda's logging set-up (awslambdaric bootstrap.py ``_setup_logging``, text format): UTC timestamps for every
+    formatter, a handler on the root logger writing ``[LEVEL]\\ttimestamp\\trequest id\\tmessage`` to standard
+    output, and the root level from ``AWS_LAMBDA_LOG_LEVEL`` when it names one (the root logger stays at WARNING
+    otherwise). Installed before the function's own code can see ``logging``: see :class:`LoggingImport`."""
     import logging
 
-    class RequestId(logging.Filter):
+    class LambdaLoggerHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            sys.stdout.write(self.format(record))  # no handleError, as there: a failed format reaches the caller
+
+    class LambdaLoggerFilter(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             record.aws_request_id = current_request_id
             return True
 
-    handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+    logging.Formatter.converter = time.gmtime
+    handler = LambdaLoggerHandler()
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+        )
     )
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    handler.addFilter(RequestId())
-    handler.terminator = ""
+    handler.addFilter(LambdaLoggerFilter())
     root = logging.getLogger()
+    setting = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
+    level = {"TRACE": "DEBUG"}.get(setting, setting).upper() if setting else ""  # as _get_log_level_from_env_var
+    if level in logging._nameToLevel:
+        root.setLevel(level)
     root.addHandler(handler)
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
-    if level:
-        root.setLevel({"TRACE": "DEBUG", "FATAL": "CRITICAL"}.get(level, level))
+
+
+class LoggingImport:
+    """Lambda's runtime sets up logging before it imports the function, so that a ``logging.basicConfig()`` of the
+    function's is a no-op there; importing logging here would cost every cold start some 10 ms (it brings traceback,
+    tokenize, threading, string...). Instead this finder, first on ``sys.meta_path``, lets the first import of
+    ``logging`` (by the function, a library or asyncio) run, then installs Lambda's set-up before that import
+    returns: no code sees ``logging`` without it."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "logging":
+            return None
+        sys.meta_path.remove(LoggingImport)
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None and spec.loader is not None:
+                break
+        else:
+            return None
+        loader: Any = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_then_install(module: Any) -> None:
+            exec_module(module)
+            install_logging()
+
+        loader.exec_module = exec_then_install
+        return spec
 
 
 def load_handler() -> Any:
@@ -268,8 +305,6 @@ def load_handler() -> Any:
     if not callable(handler):  # Lambda would fail each invocation; said at start-up instead
         init_error("Runtime.HandlerNotFound", f"Handler '{HANDLER_NAME}' on module '{module_name}' is not callable")
         return None
-    if "logging" in sys.modules:
-        install_logging()
     return handler
 
 
@@ -340,12 +375,16 @@ def main(argv: list[str]) -> None:
     sys.path[0] = os.path.dirname(HANDLER_FILE)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each line reaches the log as printed
+    if "logging" in sys.modules:  # imported already (by a sitecustomize, say)
+        install_logging()
+    else:
+        sys.meta_path.insert(0, LoggingImport)
     handler = load_handler()
     if handler is None:
         sys.exit(1)
     call = Invoker(handler)
     flush()
-    send(b"N")
+    send(b"N", peak_rss())
     while True:
         frame = receive()
         if frame is None:  # the proxy has gone

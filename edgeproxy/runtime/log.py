@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,21 @@ from typing import Any
 log = logging.getLogger("edgeproxy.lambda")
 
 
+# How much of an invocation's output its log holds: the first HEAD characters (after its platform lines) and the
+# last TAIL; what comes between is left out, and counted. Lambda sends all of it to CloudWatch Logs, a line at a time;
+# the proxy holds an invocation's log to write it as one record, so it holds a bounded part: a handler that prints
+# hundreds of MB costs the proxy two MB, and the log one record of that size.
+HEAD = TAIL = 1 << 20
+# A line longer than this is logged in pieces of this size (a print that never ends its line is held so far).
+LINE = 1 << 18
+
+
 @dataclass(slots=True)
 class InvocationLog:
     """The lines of one invocation, each prefixed like ``[name trigger] <request id>\\t``. Emitted as one multi-line
-    record when the invocation ends, which keeps concurrent invocations' lines together and costs one write."""
+    record when the invocation ends, which keeps concurrent invocations' lines together and costs one write. Its
+    output is held up to :data:`HEAD` and :data:`TAIL` characters: the lines between are left out, with a line
+    saying how many."""
 
     prefix: str
     aws_request_id: str
@@ -36,19 +48,58 @@ class InvocationLog:
     init_duration_ms: float | None = None
     max_memory_used_mb: int | None = None
     raw_pending: str = ""
+    held: int = 0  # characters of output in ``lines``
+    tail: deque[str] = field(default_factory=deque)  # the latest output, once HEAD is reached, and its characters
+    tail_held: int = 0
+    left_out: int = 0  # lines left out before the tail, and their characters
+    left_out_chars: int = 0
 
     def write(self, text: str) -> None:
         """Output of a Python handler (a print): each line prefixed with the request id, as edgeproxy shows them."""
-        lines = (self.pending + text).split("\n")
-        self.pending = lines.pop()
-        self.lines.extend(f"{self.prefix} {self.aws_request_id}\t{line}" for line in lines)
+        self.pending = self._output(self.pending + text, f"{self.prefix} {self.aws_request_id}\t")
 
     def write_raw(self, text: str) -> None:
         """Output that carries its own request id (a Node.js console line: ``timestamp\\trequestId\\tLEVEL\\t...``),
         or none (init output): each line prefixed only with the function and trigger."""
-        lines = (self.raw_pending + text).split("\n")
-        self.raw_pending = lines.pop()
-        self.lines.extend(f"{self.prefix} {line}" for line in lines)
+        self.raw_pending = self._output(self.raw_pending + text, f"{self.prefix} ")
+
+    def _output(self, text: str, prefix: str) -> str:
+        """Hold the complete lines of ``text`` (and the pieces of a line past :data:`LINE`); returns the rest."""
+        lines = text.split("\n")
+        rest = lines.pop()
+        while len(rest) > LINE:
+            lines.append(rest[:LINE])
+            rest = rest[LINE:]
+        for line in lines:
+            self._hold(prefix + line)
+        return rest
+
+    def _hold(self, line: str) -> None:
+        size = len(line)
+        if not self.tail and self.held + size <= HEAD:
+            self.lines.append(line)
+            self.held += size
+            return
+        self.tail.append(line)
+        self.tail_held += size
+        while self.tail_held > TAIL:
+            dropped = len(self.tail.popleft())
+            self.tail_held -= dropped
+            self.left_out += 1
+            self.left_out_chars += dropped
+
+    def _settle(self) -> None:
+        """The tail joins the lines, after a line saying what was left out before it."""
+        if self.left_out:
+            self.lines.append(
+                f"{self.prefix} [edgeproxy] {self.left_out} lines ({self.left_out_chars / 1e6:.1f} MB) of output left "
+                f"out here: edgeproxy logs an invocation's first and last {HEAD >> 20} MB of output"
+            )
+            self.left_out = self.left_out_chars = 0
+        self.lines.extend(self.tail)
+        self.held += self.tail_held
+        self.tail.clear()
+        self.tail_held = 0
 
     def flush(self) -> None:
         """End the lines still open (a print without its newline)."""
@@ -58,22 +109,21 @@ class InvocationLog:
             self.write_raw("\n")
 
     def line(self, text: str) -> None:
-        """A line of Lambda's own (``START``, ``END``, ``REPORT``, ``Task timed out...``)."""
+        """A line of Lambda's own (``START``, ``END``, ``REPORT``, ``Task timed out...``), after the output so far
+        (a line left open ends here, as Lambda's log has it); never left out."""
+        self.flush()
+        self._settle()
         self.lines.append(f"{self.prefix} {text}")
 
-    def end(self, *lines: str, level: int = logging.INFO) -> None:
-        """Lambda's last lines (``END``, ``REPORT``), then :meth:`emit`."""
-        if self.pending:
-            self.write("\n")
-        prefix = self.prefix
-        self.lines.extend(f"{prefix} {line}" for line in lines)
-        self.emit(level)
-
     def emit(self, level: int = logging.INFO) -> None:
+        """Log the lines held as one record, and start afresh."""
         self.flush()
+        self._settle()
         if self.lines and log.isEnabledFor(level):
             # makeRecord + handle, not log.log: no caller lookup (the caller is always this line).
             log.handle(log.makeRecord(log.name, level, __file__, 0, "\n".join(self.lines), (), None))
+        self.lines.clear()
+        self.held = 0
 
 
 current: contextvars.ContextVar[InvocationLog | None] = contextvars.ContextVar("edgeproxy_invocation", default=None)

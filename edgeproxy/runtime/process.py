@@ -144,6 +144,7 @@ class Environment:
         self.failure: InitFailed | None = None
         self.call: _Call | None = None
         self.out_of_memory = False
+        self.peak_kb = 0  # its peak resident size as far as the proxy knows (what it reported, what was seen)
         self.release_when_answered = False
         self.counted = True  # toward its pool's count (until it is dead)
         self.idle_since = 0.0
@@ -218,6 +219,7 @@ class Environment:
             )
         elif kind == READY:
             self.init_ms = (time.monotonic() - self.started) * 1000
+            self.peak_kb = int(bytes(payload) or b"0")
             if self.state == "starting":
                 self.state = "ready"
                 if self.ready is not None and not self.ready.done():
@@ -240,6 +242,7 @@ class Environment:
         newline = bytes(payload[:24]).find(b"\n")
         peak_kb = int(bytes(payload if newline < 0 else payload[:newline]) or b"0")
         body = payload[newline + 1 :] if newline >= 0 else payload[:0]
+        self.peak_kb = max(self.peak_kb, peak_kb)
         pool = self.pool
         if peak_kb * 1024 > pool.memory_bytes:  # it went over its memory at some point: Lambda would have killed it
             self.kill_for_memory()
@@ -282,7 +285,6 @@ class Environment:
             self._stray.write_raw(text)
             if self._stray.lines:
                 self._stray.emit()
-                self._stray.lines.clear()
         elif self.call is not None and self.pool.function.language == "python":
             log.write(text)  # a Python print, shown with its request id
         else:
@@ -292,7 +294,6 @@ class Environment:
         (self.log or self._stray).line(text)
         if self.log is None:
             self._stray.emit()
-            self._stray.lines.clear()
 
     def _drain_output(self) -> None:
         while self._output_open:
@@ -403,6 +404,7 @@ class Environment:
             self.ready.set_exception(self._init_failure(status))
         call, self.call = self.call, None
         if call is not None and not call.future.done():
+            self._report_peak(call)
             call.future.set_exception(RuntimeExited(status, out_of_memory=self.out_of_memory))
 
     def _init_failure(self, status: str) -> InitFailed:
@@ -474,6 +476,8 @@ class Environment:
         except asyncio.CancelledError:
             if self.call is call:
                 if time.monotonic() >= context.deadline - 0.001:
+                    self.peak_kb = max(self.peak_kb, _peak_kb(self.pid) or 0)
+                    self._report_peak(call)
                     self.kill()  # timed out: no process keeps running it
                 else:
                     call.abandoned = True
@@ -481,6 +485,12 @@ class Environment:
                     self.log = None
                     loop.call_at(context.deadline, self._deadline_passed, call)
             raise
+
+    def _report_peak(self, call: _Call) -> None:
+        """An invocation that ended without an answer (a timeout, an exit) reports its environment's peak memory, as
+        Lambda's REPORT does: read at the deadline; after an exit, the highest it reported or was seen at."""
+        if call.log is not None and self.peak_kb:
+            call.log.max_memory_used_mb = math.ceil(self.peak_kb / 1024)
 
     def _deadline_passed(self, call: _Call) -> None:
         if self.call is call:
@@ -840,7 +850,10 @@ class ProcessExecutor:
             if now - call.started < MEMORY_CHECK:
                 continue  # most invocations answer before their first check
             resident = environment.resident_bytes()
-            if resident is not None and resident > environment.pool.memory_bytes:
+            if resident is None:
+                continue
+            environment.peak_kb = max(environment.peak_kb, resident // 1024)
+            if resident > environment.pool.memory_bytes:
                 environment.kill_for_memory()
         if self.busy and not loop.is_closed():
             self._watcher = loop.call_later(MEMORY_CHECK, self._check_memory, loop)
@@ -878,6 +891,16 @@ class ProcessExecutor:
         for pool in self.pools.values():
             pool.idle.clear()
         _stop(self.processes)  # any left (none, unless one could not be reaped above)
+
+
+def _peak_kb(pid: int) -> int | None:
+    """A running process's peak resident size in kB (``VmHWM``); ``None`` where there is no /proc."""
+    try:
+        status = (PROC / str(pid) / "status").read_bytes()
+        start = status.index(b"VmHWM:")
+        return int(status[start + 6 : status.index(b"kB", start)])
+    except (OSError, ValueError):
+        return None
 
 
 def _read_available(fd: int) -> bytes | None:

@@ -105,7 +105,8 @@ def ready(runtime: Runtime) -> dict[str, Any]:
     kind, payload = runtime.frame()
     assert kind == "S"
     version: dict[str, Any] = json.loads(payload)
-    assert runtime.frame() == ("N", b"")
+    kind, peak = runtime.frame()
+    assert (kind, peak.isdigit()) == ("N", True)  # ready, with its peak RSS in kB
     return version
 
 
@@ -264,6 +265,67 @@ def test_logging_gets_lambdas_format_with_the_request_id(tmp_path: Path, started
     assert runtime.invoke(EVENT)[0] == "R"
     output = runtime.close()
     assert re.fullmatch(r"\[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\treq-1\tone record\n", output)
+
+
+LAMBDA_LINE = r"\[{level}\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\t{request_id}\t{message}\n"
+
+
+def test_basic_config_at_import_is_a_no_op_as_on_lambda(tmp_path: Path, started: list[Runtime]) -> None:
+    # awslambdaric's run() puts its handler on the root logger before it imports the function: basicConfig then
+    # does nothing, and the root logger stays at WARNING.
+    source = """
+    import logging
+    logging.basicConfig(level=logging.INFO)
+    logger = logging.getLogger()
+    logger.warning("at import")
+    def handler(event, context):
+        logger.info("info line")
+        logger.warning("warning line")
+        return None
+    """
+    runtime = start(tmp_path, started, source)
+    ready(runtime)
+    assert runtime.invoke(EVENT)[0] == "R"
+    output = runtime.close()
+    expected = LAMBDA_LINE.format(level="WARNING", request_id="", message="at import")
+    expected += LAMBDA_LINE.format(level="WARNING", request_id="req-1", message="warning line")
+    assert re.fullmatch(expected, output), output
+
+
+def test_logging_imported_in_the_handler_gets_lambdas_format(tmp_path: Path, started: list[Runtime]) -> None:
+    source = """
+    def handler(event, context):
+        import logging
+        logging.warning("imported late")
+        logging.getLogger("app").error("a named logger")
+        return None
+    """
+    runtime = start(tmp_path, started, source)
+    ready(runtime)
+    assert runtime.invoke(EVENT)[0] == "R"
+    output = runtime.close()
+    expected = LAMBDA_LINE.format(level="WARNING", request_id="req-1", message="imported late")
+    expected += LAMBDA_LINE.format(level="ERROR", request_id="req-1", message="a named logger")
+    assert re.fullmatch(expected, output), output
+
+
+@pytest.mark.parametrize(
+    ("setting", "logged"), [("DEBUG", ["DEBUG", "INFO"]), ("TRACE", ["DEBUG", "INFO"]), ("bogus", [])]
+)
+def test_aws_lambda_log_level_sets_the_root_level(
+    setting: str, logged: list[str], tmp_path: Path, started: list[Runtime]
+) -> None:
+    source = """
+    import logging
+    def handler(event, context):
+        logging.debug("debug")
+        logging.info("info")
+        return None
+    """
+    runtime = start(tmp_path, started, source, env={"AWS_LAMBDA_LOG_LEVEL": setting})
+    ready(runtime)
+    assert runtime.invoke(EVENT)[0] == "R"
+    assert re.findall(r"^\[([A-Z]+)\]", runtime.close(), re.MULTILINE) == logged
 
 
 def test_an_async_def_handler_runs_on_a_loop_of_its_own(tmp_path: Path, started: list[Runtime]) -> None:

@@ -189,6 +189,7 @@ import os
 def handler(event, context):
     if event["Records"][0]["cf"]["request"]["uri"] == "/pid":
         return {"status": "200", "body": str(os.getpid())}
+    hog = b"x" * (40 << 20)  # resident: its REPORT says so
     while True:
         pass
 """
@@ -210,7 +211,11 @@ async def test_a_timeout_kills_the_environment_and_nothing_keeps_spinning(
     assert (response.status, response.headers["X-Cache"]) == (503, "LambdaExecutionError from cloudfront")
     assert 1.0 <= elapsed < 5  # at its deadline (a generous bound for a loaded machine)
     assert "timed out after 1 s" in response.headers["X-Edgeproxy-Error"]
-    assert any(line.endswith("Task timed out after 1.00 seconds") for line in lambda_lines(caplog))
+    lines = lambda_lines(caplog)
+    assert any(line.endswith("Task timed out after 1.00 seconds") for line in lines)
+    # Lambda's REPORT has the invocation's peak memory after a timeout too.
+    [report] = [line for line in lines if "REPORT RequestId" in line and "Billed Duration: 1000 ms" in line]
+    assert 40 <= int(re.findall(r"\tMax Memory Used: (\d+) MB", report)[0]) < 128
     assert await processes.gone([spinning]) == []  # killed and reaped: not even a zombie
     # By the CPU time of the proxy's children (those alive and those reaped): nothing spins any more.
     before = processes.children_cpu_seconds()
@@ -273,9 +278,73 @@ async def test_a_crash_ends_only_its_own_environment(
     assert re.search(r"\] RequestId: [0-9a-f-]{36} Error: ", lines[index])
     assert lines[index + 1].endswith("] Runtime.ExitError")  # Lambda's two-line event, before END
     assert lines[index + 2].split("] ")[1].startswith("END RequestId:")
+    assert re.search(r"\tMemory Size: 128 MB\tMax Memory Used: \d+ MB", lines[index + 3])  # as Lambda's REPORT has it
     assert await processes.gone([before]) == []
     after = int(await (await client.get("/pid")).text())  # the proxy survived, and the next request is served
     assert after != before
+
+
+# -- output ----------------------------------------------------------------------------------------------------
+
+CHATTY = """
+import sys
+def handler(event, context):
+    for number in range(20 * 1024):  # 20 MB
+        print(f"{number:05d} " + "x" * 1018)
+    sys.stdout.write("partial")  # a line left open: Lambda's log shows it before END
+    return event["Records"][0]["cf"]["request"]
+"""
+
+
+async def test_a_handler_that_prints_a_lot_costs_the_proxy_a_bounded_log(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await serve(
+        proxy, tmp_path, origin, {"origin-request": {"handler": f"{write(tmp_path, 'chatty.py', CHATTY)}:handler"}}
+    )
+    assert (await client.get("/")).status == 200
+    [record] = [record.getMessage() for record in caplog.records if "START RequestId" in record.getMessage()]
+    assert len(record) < 2.1e6  # its first and last MB, not its 20
+    lines = record.split("\n")
+    request_id = lines[0].split("RequestId: ")[1].split()[0]
+    assert lines[0].startswith("[chatty origin-request] START RequestId: ")
+    [notice] = [index for index, line in enumerate(lines) if "[edgeproxy]" in line]
+    printed = [int(line.split("\t")[1][:5]) for line in lines[1:-3] if "\t" in line]
+    assert printed == list(range(notice - 1)) + list(range(20 * 1024 - (len(printed) - notice + 1), 20 * 1024))
+    left_out = 20 * 1024 - len(printed)
+    assert lines[notice].startswith(f"[chatty origin-request] [edgeproxy] {left_out} lines (")
+    assert lines[-3] == f"[chatty origin-request] {request_id}\tpartial"
+    assert lines[-2] == f"[chatty origin-request] END RequestId: {request_id}"
+    assert lines[-1].startswith(f"[chatty origin-request] REPORT RequestId: {request_id}\t")
+
+
+LOGS = """
+import logging
+logging.basicConfig(level=logging.INFO)  # a no-op on Lambda, whose runtime set up the root logger first
+logger = logging.getLogger()
+def handler(event, context):
+    logger.info("info line")
+    logger.warning("warning line")
+    return event["Records"][0]["cf"]["request"]
+"""
+
+
+async def test_logging_is_set_up_before_the_function_is_imported(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await serve(
+        proxy, tmp_path, origin, {"viewer-request": {"handler": f"{write(tmp_path, 'logs.py', LOGS)}:handler"}}
+    )
+    assert (await client.get("/")).status == 200
+    [record] = [record.getMessage() for record in caplog.records if "START RequestId" in record.getMessage()]
+    lines = record.split("\n")
+    request_id = lines[0].split("RequestId: ")[1].split()[0]
+    assert len(lines) == 4  # START, one line, END, REPORT
+    assert re.fullmatch(
+        rf"\[logs viewer-request\] {request_id}\t\[WARNING\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z"
+        rf"\t{request_id}\twarning line",
+        lines[1],
+    )
 
 
 # -- memory ----------------------------------------------------------------------------------------------------
