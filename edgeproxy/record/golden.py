@@ -12,6 +12,7 @@ compared on status and headers only.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import difflib
 import functools
@@ -44,6 +45,10 @@ VOLATILE_HEADERS = frozenset({"date", "age", "x-amz-cf-id", "x-amz-cf-pop", "via
 REQUEST_ID = "<request id>"
 OriginFrom = Literal["recording", "live"]
 ENTRIES_PER_JOB = 1000  # below this, a process of its own costs more than it saves (its start, its cold starts)
+REJECTED_NOTE = (
+    "the proxy's HTTP parser rejected the request as the recording has it (not HTTP/1.1: a space or a raw non-ASCII "
+    "character in its URL, a header name that is not a token...), so no function ran"
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class EntryResult:
     recorded_status: int
     status: int | None
     differences: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why it may differ, printed when it does
 
     @property
     def same(self) -> bool:
@@ -76,7 +82,8 @@ class EntryResult:
 
     def lines(self) -> list[str]:
         head = f"#{self.index + 1} {self.method} {self.target}: {self.recorded_status} recorded, {self.status} replayed"
-        return [head, *(f"  {line}" for difference in self.differences for line in str(difference).splitlines())]
+        details = [str(difference) for difference in self.differences] + [f"note: {note}" for note in self.notes]
+        return [head, *(f"  {line}" for detail in details for line in detail.splitlines())]
 
 
 @dataclass
@@ -116,6 +123,7 @@ class ReplayReport:
                     "recordedStatus": result.recorded_status,
                     "status": result.status,
                     "differences": [difference.__dict__ for difference in result.differences],
+                    "notes": result.notes if result.differences else [],
                 }
                 for result in self.results
             ],
@@ -129,27 +137,23 @@ class _Exchanges(Observer):
 
     def __init__(self) -> None:
         self._by_id: dict[str, Exchange] = {}
-        self._in_order: asyncio.Queue[Exchange] = asyncio.Queue()
-        self._arrived = asyncio.Event()
+        self._in_order: collections.deque[Exchange] = collections.deque()
 
     def exchange_done(self, exchange: Exchange) -> None:
         if exchange.mode == "alb":
-            self._in_order.put_nowait(exchange)
+            self._in_order.append(exchange)
         else:
             self._by_id[exchange.id] = exchange
-            self._arrived.set()
 
-    async def of(self, headers: CIMultiDict[str]) -> Exchange | None:
+    def of(self, headers: CIMultiDict[str]) -> Exchange | None:
+        """The exchange of a response read whole, or ``None`` when there was none: the proxy's HTTP parser rejected
+        the request (its error page is all the viewer got). An exchange is done before the last bytes of its
+        response go out (``serving.send``), on this event loop, which the proxy runs on: by the time its response
+        has been read, it is here; nothing is waited for."""
         request_id = headers.get("X-Amz-Cf-Id")
         if request_id is None:
-            return await asyncio.wait_for(self._in_order.get(), 30)
-        if (done := self._by_id.pop(request_id, None)) is not None:
-            return done  # the usual case: an exchange is done before its response's last bytes are read
-        async with asyncio.timeout(30):
-            while request_id not in self._by_id:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return self._by_id.pop(request_id)
+            return self._in_order.popleft() if self._in_order else None
+        return self._by_id.pop(request_id, None)
 
 
 @dataclass(frozen=True)
@@ -375,9 +379,15 @@ async def _replay_groups(plan: _Plan, groups: list[list[int]]) -> list[EntryResu
                 while not pending.empty():
                     for index in pending.get_nowait():
                         entry = plan.recording.entries[index]
-                        results[index] = await _one(session, proxy.url, index, entry, exchanges, plan.comparer)
+                        results[index] = await _one(session, proxy.url, index, entry, exchanges, plan)
 
-        await asyncio.gather(*(worker() for _ in range(min(plan.concurrency, len(groups)) or 1)))
+        workers = [asyncio.create_task(worker()) for _ in range(min(plan.concurrency, len(groups)) or 1)]
+        try:
+            await asyncio.gather(*workers)
+        finally:  # one stopped by bad input stops the others
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
     finally:
         await proxy.close()
     return [results[index] for index in sorted(results)]
@@ -405,7 +415,7 @@ async def _one(
     index: int,
     entry: Mapping[str, Any],
     exchanges: _Exchanges,
-    comparer: _Comparer,
+    plan: _Plan,
 ) -> EntryResult:
     request = entry.get("request") or {}
     method = str(request.get("method", "GET"))
@@ -421,11 +431,17 @@ async def _one(
             data = await response.read()
             result.status = response.status
             headers = as_received(response.raw_headers, response.headers)
+    except ValueError as exc:  # what aiohttp will not put on the wire (a method not a token, a CR LF in a header...)
+        raise RecordingError(
+            f"{plan.path}: entry {index + 1} ({method} {target}): its request cannot be sent as HTTP/1.1: {exc}"
+        ) from None
     except aiohttp.ClientError as exc:
         result.differences.append(Difference("response", f"status {result.recorded_status}", f"no response ({exc})"))
         return result
-    exchange = await exchanges.of(headers)
-    result.differences += comparer.compare(entry, response.status, headers, data, exchange)
+    exchange = exchanges.of(headers)
+    if exchange is None:
+        result.notes.append(REJECTED_NOTE)
+    result.differences += plan.comparer.compare(entry, response.status, headers, data, exchange)
     return result
 
 
@@ -457,8 +473,8 @@ class _Comparer:
         recorded_body = body_of(recorded.get("content"))
         if recorded_body is not None:
             differences += self._body(recorded_body, self._decoded(body, headers), ids)
-        if exchange is not None and "_invocations" in entry:
-            differences += self._invocations(entry["_invocations"], exchange.invocations, ids)
+        if "_invocations" in entry:  # no exchange: no function ran
+            differences += self._invocations(entry["_invocations"], exchange.invocations if exchange else [], ids)
         return differences
 
     @staticmethod

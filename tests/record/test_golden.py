@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import replay
-from edgeproxy.record.golden import _shares
+from edgeproxy.record.golden import REJECTED_NOTE, _shares
 from edgeproxy.record.har import read
 from edgeproxy.testing import start
 
@@ -319,3 +319,76 @@ async def test_a_replaying_process_that_dies_is_reported_with_how_it_ended(
     assert "a replaying process" in result.stderr
     assert "ended without its results: exit status 3" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def browser_har(folder: Path, *requests: dict[str, object], name: str = "other-tool.har") -> Path:
+    """A HAR in a browser's shape (no pipeline), one entry per request (``url``, and what else a request has), each
+    recorded as a 200 with the body ``ok``."""
+    entries = [
+        {
+            "startedDateTime": f"2026-11-30T14:02:{index:02d}.000Z",
+            "time": 1,
+            "request": {
+                "method": "GET",
+                "httpVersion": "http/2.0",
+                "headers": [],
+                "queryString": [],
+                "cookies": [],
+                "headersSize": -1,
+                "bodySize": 0,
+                **request,
+            },
+            "response": {
+                "status": 200,
+                "statusText": "",
+                "httpVersion": "http/2.0",
+                "headers": [],
+                "cookies": [],
+                "content": {"size": 2, "mimeType": "text/plain", "text": "ok"},
+                "redirectURL": "",
+                "headersSize": -1,
+                "bodySize": -1,
+            },
+            "cache": {},
+            "timings": {"send": 0, "wait": 1, "receive": 0},
+        }
+        for index, request in enumerate(requests)
+    ]
+    path = folder / name
+    document = {"log": {"version": "1.2", "creator": {"name": "OtherTool", "version": "1"}, "entries": entries}}
+    path.write_text(json.dumps(document, ensure_ascii=False))
+    return path
+
+
+def test_a_request_the_http_parser_rejects_is_compared_as_the_400_the_viewer_gets(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "ok").write_text("ok")
+    base = "https://d111111abcdef8.cloudfront.net"
+    recording = browser_har(
+        tmp_path,
+        {"url": f"{base}/a b"},
+        {"url": f"{base}/xé"},
+        {"url": f"{base}/ok", "headers": [{"name": "bad header", "value": "v"}]},
+        {"url": f"{base}/ok"},
+    )
+    result = run_replay(str(recording), "--origin", str(site), "--origin-from", "live", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.strip().splitlines()
+    for head in ("#1 GET /a b: 200 recorded, 400 replayed", "#2 GET /xé: 200 recorded, 400 replayed"):
+        assert head in lines
+    assert "#3 GET /ok: 200 recorded, 400 replayed" in lines
+    assert "  status: recorded 200, replayed 400" in lines
+    assert lines.count(f"  note: {REJECTED_NOTE}") == 3
+    assert lines[-1] == "replay: 1 same, 3 differ"
+
+
+def test_a_request_that_cannot_be_sent_as_http_is_bad_input_naming_its_entry(tmp_path: Path) -> None:
+    recording = browser_har(
+        tmp_path, {"url": "https://example.com/ok"}, {"url": "https://example.com/b", "method": "G T"}
+    )
+    result = run_replay(str(recording), "--origin", str(tmp_path), "--origin-from", "live", cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert f"edgeproxy: {recording}: entry 2 (G T /b): its request cannot be sent as HTTP/1.1: " in result.stderr
