@@ -110,6 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     replaying.add_argument(
         "--ignore-header", action="append", default=[], metavar="NAME", help="a header never compared (repeatable)"
     )
+    replaying.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="the real value of a request header the recording holds as [REDACTED] (a Cookie gives its cookies' "
+        "values, by name); repeatable",
+    )
     replaying.add_argument("--json", action="store_true", help="print the report as JSON")
     replaying.add_argument(
         "--jobs",
@@ -279,6 +288,14 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    """``--header 'NAME: VALUE'``."""
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME: VALUE")
+    return name.strip(), value.strip()
 
 
 def _redaction_flags(parser: argparse.ArgumentParser) -> None:
@@ -602,6 +619,7 @@ def replay(args: argparse.Namespace) -> int:
         ignore_headers=args.ignore_header,
         redact=args.redact,
         default_redactions=not args.no_default_redactions,
+        headers=args.header,
         **source,
     )
     if args.json:

@@ -38,7 +38,7 @@ from edgeproxy.errors import EdgeProxyError
 from edgeproxy.exchange import Exchange, Invocation, Observer
 from edgeproxy.headers import HOP_BY_HOP, as_received
 from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, read
-from edgeproxy.record.redact import Redactor
+from edgeproxy.record.redact import Redactor, redacted_parameters, unredacted
 
 # Different on every request by design; ignored in viewer responses and trigger results alike.
 VOLATILE_HEADERS = frozenset({"date", "age", "x-amz-cf-id", "x-amz-cf-pop", "via"})
@@ -169,6 +169,7 @@ class _Plan:
     start_arguments: dict[str, Any]
     concurrency: int  # connections at a time, in each process
     groups: list[list[int]]
+    secrets: dict[str, str]  # real values of redacted headers, by lower-case name
 
 
 def _plan(
@@ -178,6 +179,7 @@ def _plan(
     concurrency: int,
     redact: Iterable[str],
     default_redactions: bool,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
     start_arguments: dict[str, Any],
 ) -> _Plan:
     recording_path = Path(path)
@@ -207,7 +209,9 @@ def _plan(
         arguments.update(recording=recording, record_mode="none")  # read once: here
     comparer = _Comparer(recording, Redactor.make(redact, defaults=default_redactions), ignored)
     concurrency = 1 if alb else max(1, concurrency)
-    return _Plan(recording_path, recording, comparer, arguments, concurrency, list(groups.values()))
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    secrets = {name.lower(): value for name, value in pairs}
+    return _Plan(recording_path, recording, comparer, arguments, concurrency, list(groups.values()), secrets)
 
 
 async def replay(
@@ -218,6 +222,7 @@ async def replay(
     concurrency: int = 8,
     redact: Iterable[str] = (),
     default_redactions: bool = True,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     **start_arguments: Any,
 ) -> ReplayReport:
     """Replay the recording at ``path`` through a distribution started with :func:`edgeproxy.testing.start`'s
@@ -226,9 +231,13 @@ async def replay(
     ``origin_from``: ``"recording"`` answers origin requests from the recording, ``"live"`` sends them to the
     origin; the default is ``"recording"`` when the file holds origin exchanges (and must be given otherwise).
     ``ignore_headers`` adds names to the volatile ones that are never compared (Date, Age, X-Amz-Cf-Id,
-    X-Amz-Cf-Pop, Via). Raises :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed.
-    It runs in this process; :func:`replay_in_processes` spreads a long recording over several."""
-    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
+    X-Amz-Cf-Pop, Via). ``headers`` gives back secrets the recording holds redacted (``edgeproxy replay --header``):
+    a request header recorded as ``[REDACTED]`` is sent with the value given for its name (a ``Cookie`` given gives
+    its cookies' values, by name, to the redacted cookies of a recorded one); nothing is added to a request. An entry
+    that differs while its request was sent with redacted values says so. Raises
+    :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed. It runs in this process;
+    :func:`replay_in_processes` spreads a long recording over several."""
+    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, headers, start_arguments)
     return ReplayReport(plan.path, await _replay_groups(plan, plan.groups))
 
 
@@ -242,6 +251,7 @@ def replay_in_processes(
     concurrency: int = 8,
     redact: Iterable[str] = (),
     default_redactions: bool = True,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     **start_arguments: Any,
 ) -> ReplayReport:
     """:func:`replay`, with the entries shared out over ``jobs`` processes (``edgeproxy replay --jobs``): each is a
@@ -253,7 +263,7 @@ def replay_in_processes(
     made by ``loop_factory``)."""
     import edgeproxy.testing  # noqa: F401  (imported once, here, rather than in every process forked)
 
-    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
+    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, headers, start_arguments)
     # The recording, read, lives until the process ends: out of the cyclic collector's sight (its full collections
     # would walk every one of its objects), and so left unwritten in the forked processes' memory.
     gc.freeze()
@@ -398,15 +408,17 @@ def _target(request: Mapping[str, Any]) -> str:
     return url.raw_path_qs
 
 
-def _request_headers(request: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _request_headers(request: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
     """The recorded viewer's own headers, as it sent them: less HTTP/2 pseudo-headers and the framing of its
-    connection (the replay's own connection frames the body)."""
+    connection (the replay's own connection frames the body), with the ``secrets`` given back to what the recording
+    holds redacted; and what stays redacted, named (:func:`~edgeproxy.record.redact.unredacted`)."""
     framing = HOP_BY_HOP | {"content-length"}
-    return [
+    recorded = [
         (name, value)
         for name, value in header_pairs(request.get("headers"))
         if not name.startswith(":") and name.lower() not in framing
     ]
+    return unredacted(recorded, secrets)
 
 
 async def _one(
@@ -424,13 +436,17 @@ async def _one(
     result = EntryResult(index, method, target, int(recorded.get("status") or 0), None)
     url = URL(f"{base}{target}", encoded=True)
     body = body_of(request.get("postData"))
+    headers, redacted = _request_headers(request, plan.secrets)
+    if redacted := redacted + redacted_parameters(url.raw_query_string):
+        result.notes.append(
+            "its request was recorded with redacted values, and was sent with them as '[REDACTED]': "
+            f"{', '.join(redacted)}; give the real ones with --header 'NAME: VALUE' (replay(headers=...) in Python)"
+        )
     try:
-        async with session.request(
-            method, url, headers=_request_headers(request), data=body, allow_redirects=False
-        ) as response:
+        async with session.request(method, url, headers=headers, data=body, allow_redirects=False) as response:
             data = await response.read()
             result.status = response.status
-            headers = as_received(response.raw_headers, response.headers)
+            received = as_received(response.raw_headers, response.headers)
     except ValueError as exc:  # what aiohttp will not put on the wire (a method not a token, a CR LF in a header...)
         raise RecordingError(
             f"{plan.path}: entry {index + 1} ({method} {target}): its request cannot be sent as HTTP/1.1: {exc}"
@@ -438,10 +454,10 @@ async def _one(
     except aiohttp.ClientError as exc:
         result.differences.append(Difference("response", f"status {result.recorded_status}", f"no response ({exc})"))
         return result
-    exchange = exchanges.of(headers)
+    exchange = exchanges.of(received)
     if exchange is None:
         result.notes.append(REJECTED_NOTE)
-    result.differences += plan.comparer.compare(entry, response.status, headers, data, exchange)
+    result.differences += plan.comparer.compare(entry, response.status, received, data, exchange)
     return result
 
 

@@ -266,5 +266,45 @@ def custom_header_names(value: Any) -> set[str]:
     }
 
 
+def unredacted(
+    headers: Iterable[tuple[str, str]], supplied: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Recorded request headers with their secrets given back, for a replay: each value recorded as ``[REDACTED]``
+    becomes the one ``supplied`` (keyed by lower-case name) has for its name, and a supplied ``Cookie`` gives the
+    values of the redacted cookies of a recorded ``Cookie``, by name. Nothing is added. Also what stays redacted,
+    named (``header X-Api-Key``, ``cookie session``): the secret is not in the file, so it is sent as recorded."""
+    given_cookies = {key.strip(): value for key, _, value in _pairs(supplied.get("cookie", ""))}
+    restored, still = [], []
+    for name, value in headers:
+        lower = name.lower()
+        if value == REDACTED:
+            if lower in supplied:
+                value = supplied[lower]
+            else:
+                still.append(f"header {name}")
+        elif lower == "cookie" and REDACTED in value:
+            pairs = []
+            for pair in value.split(";"):
+                key, equals, item = pair.partition("=")
+                if equals and item.strip() == REDACTED:
+                    if key.strip() in given_cookies:
+                        pair = f"{key}={given_cookies[key.strip()]}"
+                    else:
+                        still.append(f"cookie {key.strip()}")
+                pairs.append(pair)
+            value = ";".join(pairs)
+        restored.append((name, value))
+    return restored, still
+
+
+def redacted_parameters(query: str) -> list[str]:
+    """The query parameters of a recorded raw query string whose values were redacted, named."""
+    return [f"query parameter {unquote_plus(name)}" for name, equals, value in _pairs(query, "&") if value == REDACTED]
+
+
+def _pairs(text: str, separator: str = ";") -> list[tuple[str, str, str]]:
+    return [part.strip().partition("=") for part in text.split(separator) if part.strip()]
+
+
 def _unquoted(name: str) -> str:
     return unquote_plus(name).lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import json
@@ -392,3 +393,42 @@ def test_a_request_that_cannot_be_sent_as_http_is_bad_input_naming_its_entry(tmp
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert f"edgeproxy: {recording}: entry 2 (G T /b): its request cannot be sent as HTTP/1.1: " in result.stderr
+
+
+BASIC_AUTH = "Basic " + base64.b64encode(b"edge:correct-horse-battery-staple").decode()
+
+
+async def test_redacted_credentials_are_supplied_at_replay_and_named_when_they_were_not(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    origin = await aiohttp_server(origin_app())
+    config = tmp_path / "edgeproxy.toml"
+    basic_auth = Path(__file__).parents[2] / "sample_functions" / "basic_auth.py"
+    config.write_text(
+        f'[origins.app]\nurl = "{str(origin.make_url("")).rstrip("/")}"\n[default_behavior]\norigin = "app"\n'
+        f'[default_behavior.functions]\nviewer-request = "{basic_auth}:handler"\n'
+    )
+    recording = tmp_path / "private.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all", redact=["session"])
+    try:
+        headers = {"Authorization": BASIC_AUTH, "Cookie": "theme=dark; session=s3cret"}
+        async with proxy.client.get("/private", headers=headers) as response:
+            assert response.status == 200
+    finally:
+        await proxy.close()
+    assert BASIC_AUTH not in recording.read_text()
+
+    sent = run_replay(str(recording), "--config", str(config), cwd=tmp_path)
+    assert sent.returncode == 1, sent.stderr
+    assert "#1 GET /private: 200 recorded, 401 replayed" in sent.stdout
+    assert (
+        "  note: its request was recorded with redacted values, and was sent with them as '[REDACTED]': header "
+        "Authorization, cookie session; give the real ones with --header 'NAME: VALUE' (replay(headers=...) in Python)"
+    ) in sent.stdout.splitlines()
+
+    supplied = run_replay(
+        str(recording), "--config", str(config), "--header", f"authorization: {BASIC_AUTH}", cwd=tmp_path
+    )
+    assert (supplied.returncode, supplied.stdout.strip()) == (0, "replay: 1 same, 0 differ"), supplied.stdout
+    report = await replay(recording, config_file=config, headers={"Authorization": BASIC_AUTH})
+    assert report.same, str(report)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from edgeproxy.record.redact import REDACTED, Redactor, custom_header_names
+from edgeproxy.record.redact import REDACTED, Redactor, custom_header_names, redacted_parameters, unredacted
 from edgeproxy.testing import start
 
 SECRETS = {
@@ -103,3 +103,22 @@ def test_lambda_at_edge_events_and_the_custom_headers_they_carry() -> None:
     assert redacted["origin"]["custom"]["customHeaders"]["x-k"][0]["value"] == REDACTED
     assert request["querystring"] == "token=1"  # a copy: the event itself is left alone
     assert custom_header_names(event) == {"x-k"}
+
+
+def test_supplied_values_replace_redacted_ones_of_their_name_only() -> None:
+    recorded = [
+        ("Authorization", REDACTED),
+        ("X-Api-Key", REDACTED),
+        ("Cookie", f"theme=dark; session={REDACTED}; other={REDACTED}"),
+        ("X-Plain", "as recorded"),
+    ]
+    supplied = {"authorization": "Basic abc", "x-plain": "not this", "cookie": "session=s3cret; theme=light"}
+    headers, still = unredacted(recorded, supplied)
+    assert headers == [
+        ("Authorization", "Basic abc"),
+        ("X-Api-Key", REDACTED),
+        ("Cookie", f"theme=dark; session=s3cret; other={REDACTED}"),
+        ("X-Plain", "as recorded"),
+    ]
+    assert still == ["header X-Api-Key", "cookie other"]
+    assert redacted_parameters(f"a=1&token={REDACTED}&b") == ["query parameter token"]
