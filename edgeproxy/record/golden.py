@@ -36,7 +36,7 @@ from yarl import URL
 
 from edgeproxy.errors import EdgeProxyError
 from edgeproxy.exchange import Exchange, Invocation, Observer
-from edgeproxy.headers import HOP_BY_HOP, as_received
+from edgeproxy.headers import HOP_BY_HOP, as_received, end_to_end
 from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, read
 from edgeproxy.record.redact import Redactor, redacted_parameters, unredacted
 
@@ -478,14 +478,19 @@ class _Comparer:
         exchange: Exchange | None,
     ) -> list[Difference]:
         recorded = entry.get("response") or {}
-        recorded_headers = [
-            (name, value) for name, value in header_pairs(recorded.get("headers")) if not name.startswith(":")
-        ]
+        # Hop-by-hop headers (RFC 9110 §7.6.1: Connection, Keep-Alive, Transfer-Encoding... and those Connection
+        # names) describe a connection, the recorded viewer's or the replay's, not the response: never compared.
+        recorded_headers = list(
+            end_to_end(
+                CIMultiDict(pair for pair in header_pairs(recorded.get("headers")) if not pair[0].startswith(":"))
+            )
+        )
+        replayed_headers = self.redactor.headers_list(end_to_end(headers))
         ids = {str(entry.get("_requestId", "")), *self._ids(recorded_headers), *(self._ids(headers.items()))} - {""}
         differences = []
         if int(recorded.get("status") or 0) != status:
             differences.append(Difference("status", str(recorded.get("status")), str(status)))
-        differences += self._headers(recorded_headers, self.redactor.headers_list(headers.items()), ids)
+        differences += self._headers(recorded_headers, replayed_headers, ids)
         recorded_body = body_of(recorded.get("content"))
         if recorded_body is not None:
             differences += self._body(recorded_body, self._decoded(body, headers), ids)

@@ -322,9 +322,11 @@ async def test_a_replaying_process_that_dies_is_reported_with_how_it_ended(
     assert "Traceback" not in result.stderr
 
 
-def browser_har(folder: Path, *requests: dict[str, object], name: str = "other-tool.har") -> Path:
+def browser_har(
+    folder: Path, *requests: dict[str, object], name: str = "other-tool.har", response: dict[str, object] | None = None
+) -> Path:
     """A HAR in a browser's shape (no pipeline), one entry per request (``url``, and what else a request has), each
-    recorded as a 200 with the body ``ok``."""
+    recorded as a 200 with the body ``ok`` (and what ``response`` sets)."""
     entries = [
         {
             "startedDateTime": f"2026-11-30T14:02:{index:02d}.000Z",
@@ -349,6 +351,7 @@ def browser_har(folder: Path, *requests: dict[str, object], name: str = "other-t
                 "redirectURL": "",
                 "headersSize": -1,
                 "bodySize": -1,
+                **(response or {}),
             },
             "cache": {},
             "timings": {"send": 0, "wait": 1, "receive": 0},
@@ -432,3 +435,30 @@ async def test_redacted_credentials_are_supplied_at_replay_and_named_when_they_w
     assert (supplied.returncode, supplied.stdout.strip()) == (0, "replay: 1 same, 0 differ"), supplied.stdout
     report = await replay(recording, config_file=config, headers={"Authorization": BASIC_AUTH})
     assert report.same, str(report)
+
+
+async def test_hop_by_hop_response_headers_are_not_compared(tmp_path: Path, aiohttp_server: AiohttpServer) -> None:
+    origin = await aiohttp_server(origin_app())
+    config = write_distribution(tmp_path, str(origin.make_url("")).rstrip("/"), version="1")
+    recording = tmp_path / "golden.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+    try:
+        async with proxy.client.get("/a", headers={"Connection": "close"}) as response:  # answered "close"
+            assert response.headers["Connection"] == "close"
+    finally:
+        await proxy.close()
+    result = run_replay(str(recording), "--config", str(config), cwd=tmp_path)  # sent on a kept-alive connection
+    assert (result.returncode, result.stdout.strip()) == (0, "replay: 1 same, 0 differ"), result.stdout
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "ok").write_text("ok")
+    hop_by_hop = [
+        {"name": "Connection", "value": "keep-alive, X-Hop"},
+        {"name": "Keep-Alive", "value": "timeout=5"},
+        {"name": "X-Hop", "value": "this connection's"},
+        {"name": "Transfer-Encoding", "value": "chunked"},
+    ]
+    browsers = browser_har(tmp_path, {"url": "https://example.com/ok"}, response={"headers": hop_by_hop})
+    result = run_replay(str(browsers), "--origin", str(site), "--origin-from", "live", cwd=tmp_path)
+    assert (result.returncode, result.stdout.strip()) == (0, "replay: 1 same, 0 differ"), result.stdout
