@@ -329,7 +329,8 @@ def _recording_flags(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAMES",
         help="what identifies an origin request (comma-separated or repeated: method, scheme, host, port, path, "
-        "query, uri, body, headers; default method,host,path,query)",
+        "query, uri, body (read by its Content-Type, as vcrpy does), raw_body, headers; default "
+        "method,host,path,query)",
     )
     _redaction_flags(parser)
 
