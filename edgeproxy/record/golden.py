@@ -19,6 +19,7 @@ import functools
 import gc
 import gzip
 import hashlib
+import importlib
 import json
 import os
 import pickle
@@ -493,7 +494,11 @@ class _Comparer:
         differences += self._headers(recorded_headers, replayed_headers, ids)
         recorded_body = body_of(recorded.get("content"))
         if recorded_body is not None:
-            differences += self._body(recorded_body, self._decoded(body, headers), ids)
+            decoded = self._decoded(body, headers)
+            if isinstance(decoded, str):
+                differences.append(Difference("body", f"{len(recorded_body)} bytes", decoded))
+            else:
+                differences += self._body(recorded_body, decoded, ids)
         if "_invocations" in entry:  # no exchange: no function ran
             differences += self._invocations(entry["_invocations"], exchange.invocations if exchange else [], ids)
         return differences
@@ -521,18 +526,27 @@ class _Comparer:
                 differences.append(Difference(f"header {spelled}", _values(left.get(name)), _values(right.get(name))))
         return differences
 
-    def _decoded(self, body: bytes, headers: CIMultiDict[str]) -> bytes:
-        """A browser's HAR holds bodies decoded: so is the replayed one before comparing."""
-        encoding = headers.get("Content-Encoding", "").strip().lower()
-        if not self.browser or encoding in ("", "identity"):
+    def _decoded(self, body: bytes, headers: CIMultiDict[str]) -> bytes | str:
+        """A browser's HAR holds bodies decoded: so is the replayed one before comparing (its codings undone last
+        first). Bytes a decoder refuses stay as they are; a coding with no decoder here is why it cannot be
+        compared (the text)."""
+        codings = [part.strip().lower() for part in headers.get("Content-Encoding", "").split(",")]
+        if not self.browser:
             return body
-        try:
-            if encoding == "gzip":
-                return gzip.decompress(body)
-            if encoding == "deflate":
-                return zlib.decompress(body)
-        except (OSError, zlib.error):
-            return body
+        for coding in reversed([coding for coding in codings if coding not in ("", "identity")]):
+            decode = decoder(coding)
+            if decode is None:
+                missing = DECODER_MODULES.get(coding)
+                why = (
+                    f"no decoder for {coding} is installed ({' or '.join(missing)})"
+                    if missing
+                    else (f"edgeproxy has no decoder for {coding}")
+                )
+                return f"{coding}-encoded: not compared, as {why}"
+            try:
+                body = decode(body)
+            except Exception:  # not what its Content-Encoding says (zlib.error, OSError, brotli.error...)
+                return body
         return body
 
     @staticmethod
@@ -595,6 +609,33 @@ class _Comparer:
         if isinstance(value, str):
             return _without_ids(value, ids)
         return value
+
+
+# Where the decoders of content codings the standard library lacks may be, none a dependency of edgeproxy's (only the
+# comparison of a browser's HAR decodes a body): aiohttp's own choices for br and zstd, and zstandard.
+DECODER_MODULES = {"br": ("brotli", "brotlicffi"), "zstd": ("zstandard",)}
+
+
+@functools.cache
+def decoder(coding: str) -> Callable[[bytes], bytes] | None:
+    """The decoder of an HTTP content coding (lower case), or ``None`` when none is installed here: gzip and deflate
+    from the standard library; br from ``brotli`` or ``brotlicffi``; zstd from ``compression.zstd`` (Python 3.14),
+    ``backports.zstd`` or ``zstandard``."""
+    if coding in ("gzip", "x-gzip"):
+        return gzip.decompress
+    if coding == "deflate":
+        return zlib.decompress
+    candidates = {"br": ("brotli", "brotlicffi"), "zstd": ("compression.zstd", "backports.zstd")}.get(coding, ())
+    for name in candidates:
+        with contextlib.suppress(ImportError):
+            decompress: Callable[[bytes], bytes] = importlib.import_module(name).decompress
+            return decompress
+    if coding == "zstd":
+        with contextlib.suppress(ImportError):
+            zstandard = importlib.import_module("zstandard")
+            # A frame written as it was sent has no content size: a decompressobj does not need one.
+            return lambda data: bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+    return None
 
 
 def _recorded_result(item: Mapping[str, Any]) -> Any:

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import contextlib
 import gzip
+import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -15,13 +17,14 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import replay
-from edgeproxy.record.golden import REJECTED_NOTE, _shares
+from edgeproxy.record.golden import REJECTED_NOTE, _shares, decoder
 from edgeproxy.record.har import read
 from edgeproxy.testing import start
 
@@ -462,3 +465,41 @@ async def test_hop_by_hop_response_headers_are_not_compared(tmp_path: Path, aioh
     browsers = browser_har(tmp_path, {"url": "https://example.com/ok"}, response={"headers": hop_by_hop})
     result = run_replay(str(browsers), "--origin", str(site), "--origin-from", "live", cwd=tmp_path)
     assert (result.returncode, result.stdout.strip()) == (0, "replay: 1 same, 0 differ"), result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip"])
+async def test_a_browsers_body_is_compared_decoded_or_said_to_be_undecodable(
+    encoding: str, aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """The bodies of a browser's HAR are decoded; so is the replayed one, with whatever decoder is installed here for
+    br and zstd (brotli, zstandard... none is a dependency): with none, the entry says it could not compare."""
+    page = b"<h1>hello from production</h1>\n"
+    decode = decoder(encoding)
+    if decode is not None:
+        modules = {"br": ("brotli", "brotlicffi"), "zstd": ("compression.zstd", "backports.zstd", "zstandard")}
+        encode = next(m for m in modules.get(encoding, (encoding,)) if importlib.util.find_spec(m.split(".")[0]))
+        encoded = importlib.import_module(encode).compress(page)
+        assert decode(encoded) == page
+    else:
+        encoded = b"whatever it is, it cannot be read here"
+
+    async def compressed(request: web.Request) -> web.Response:
+        return web.Response(body=encoded, headers={"Content-Type": "text/html", "Content-Encoding": encoding})
+
+    app = web.Application()
+    app.router.add_get("/page", compressed)
+    origin = await aiohttp_server(app)
+    headers = [{"name": "content-encoding", "value": encoding}]
+    recording = browser_har(
+        tmp_path,
+        {"url": "https://d111111abcdef8.cloudfront.net/page"},
+        response={"headers": headers, "content": {"size": len(page), "mimeType": "text/html", "text": page.decode()}},
+    )
+    report = await replay(recording, origin=str(origin.make_url("")), origin_from="live")
+    if decode is not None:
+        assert report.same, str(report)
+    else:
+        assert [str(difference) for difference in report.differ[0].differences] == [
+            f"body: recorded {len(page)} bytes, replayed {encoding}-encoded: not compared, as no decoder for "
+            f"{encoding} is installed ({'brotli or brotlicffi' if encoding == 'br' else 'zstandard'})"
+        ]
