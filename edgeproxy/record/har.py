@@ -28,6 +28,7 @@ import functools
 import gc
 import json
 import os
+import re
 import time
 import weakref
 from array import array
@@ -151,14 +152,51 @@ def response_cookies(headers: Iterable[tuple[str, str]]) -> list[dict[str, Any]]
         for attribute in attributes:
             field, _, setting = attribute.strip().partition("=")
             lower = field.lower()
-            if lower in ("path", "domain", "expires"):
+            if lower in ("path", "domain"):
                 cookie[lower] = setting
+            elif lower == "expires" and (expires := cookie_date(setting)) is not None:
+                cookie["expires"] = expires  # HAR 1.2: "Cookie expiration time. (ISO 8601)"
             elif lower == "httponly":
                 cookie["httpOnly"] = True
             elif lower == "secure":
                 cookie["secure"] = True
         cookies.append(cookie)
     return cookies
+
+
+_DATE_DELIMITERS = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
+_TIME = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\D|$)")
+_DAY = re.compile(r"(\d{1,2})(?:\D|$)")
+_YEAR = re.compile(r"(\d{2,4})(?:\D|$)")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def cookie_date(text: str) -> str | None:
+    """A Set-Cookie ``Expires`` date as browsers read it (RFC 6265 §5.1.1: the first time, day of month, month and
+    year among its tokens, whatever the format), in ISO 8601 as HAR wants it; ``None`` when it is not a date."""
+    time_of_day = day = month = year = None
+    for token in _DATE_DELIMITERS.split(text):
+        if not token:
+            continue
+        if time_of_day is None and (match := _TIME.match(token)):
+            time_of_day = tuple(int(part) for part in match.groups())
+        elif day is None and (match := _DAY.match(token)):
+            day = int(match.group(1))
+        elif month is None and token[:3].lower() in _MONTHS:
+            month = _MONTHS.index(token[:3].lower()) + 1
+        elif year is None and (match := _YEAR.match(token)):
+            year = int(match.group(1))
+    if time_of_day is None or day is None or month is None or year is None:
+        return None
+    year += 1900 if 70 <= year <= 99 else 2000 if year <= 69 else 0
+    hour, minute, second = time_of_day
+    if year < 1601 or hour > 23 or minute > 59 or second > 59:
+        return None
+    try:
+        moment = datetime(year, month, day, hour, minute, second)
+    except ValueError:  # not a day of that month
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _query(raw: str) -> list[dict[str, str]]:
