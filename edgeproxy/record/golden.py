@@ -38,8 +38,9 @@ from yarl import URL
 from edgeproxy.errors import EdgeProxyError
 from edgeproxy.exchange import Exchange, Invocation, Observer
 from edgeproxy.headers import HOP_BY_HOP, as_received, end_to_end
-from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, read
+from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs
 from edgeproxy.record.redact import Redactor, redacted_parameters, unredacted
+from edgeproxy.record.session import read_for_replay
 
 # Different on every request by design; ignored in viewer responses and trigger results alike.
 VOLATILE_HEADERS = frozenset({"date", "age", "x-amz-cf-id", "x-amz-cf-pop", "via"})
@@ -93,6 +94,7 @@ class ReplayReport:
 
     path: Path
     results: list[EntryResult]
+    warnings: list[str] = field(default_factory=list)  # said on stderr too (the "edgeproxy" logger)
 
     @property
     def differ(self) -> list[EntryResult]:
@@ -116,6 +118,7 @@ class ReplayReport:
             "recording": str(self.path),
             "same": len(self.results) - len(self.differ),
             "differ": len(self.differ),
+            "warnings": self.warnings,
             "entries": [
                 {
                     "index": result.index,
@@ -171,6 +174,7 @@ class _Plan:
     concurrency: int  # connections at a time, in each process
     groups: list[list[int]]
     secrets: dict[str, str]  # real values of redacted headers, by lower-case name
+    warnings: list[str]
 
 
 def _plan(
@@ -184,7 +188,7 @@ def _plan(
     start_arguments: dict[str, Any],
 ) -> _Plan:
     recording_path = Path(path)
-    recording = read(recording_path)
+    recording = read_for_replay(recording_path)  # says so when it was cut short
     alb = has_origin = False
     groups: dict[tuple[str, str], list[int]] = {}
     for index, entry in enumerate(recording.heads()):  # one pass: a long recording is parsed an entry at a time
@@ -212,7 +216,8 @@ def _plan(
     concurrency = 1 if alb else max(1, concurrency)
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     secrets = {name.lower(): value for name, value in pairs}
-    return _Plan(recording_path, recording, comparer, arguments, concurrency, list(groups.values()), secrets)
+    warnings = [recording.cut_short_warning] if recording.cut_short_warning else []
+    return _Plan(recording_path, recording, comparer, arguments, concurrency, list(groups.values()), secrets, warnings)
 
 
 async def replay(
@@ -239,7 +244,7 @@ async def replay(
     :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed. It runs in this process;
     :func:`replay_in_processes` spreads a long recording over several."""
     plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, headers, start_arguments)
-    return ReplayReport(plan.path, await _replay_groups(plan, plan.groups))
+    return ReplayReport(plan.path, await _replay_groups(plan, plan.groups), plan.warnings)
 
 
 def replay_in_processes(
@@ -273,8 +278,8 @@ def replay_in_processes(
         jobs = len(os.sched_getaffinity(0)) if len(plan.recording.entries) >= ENTRIES_PER_JOB else 1
     shares = _shares(groups, max(1, jobs))
     if len(shares) <= 1:
-        return ReplayReport(plan.path, _run_share(plan, groups, loop_factory))
-    return ReplayReport(plan.path, _in_forks(plan, shares, loop_factory))
+        return ReplayReport(plan.path, _run_share(plan, groups, loop_factory), plan.warnings)
+    return ReplayReport(plan.path, _in_forks(plan, shares, loop_factory), plan.warnings)
 
 
 def _shares(groups: list[list[int]], jobs: int) -> list[list[list[int]]]:

@@ -423,6 +423,13 @@ class Recording:
     cut_short: bool = False
 
     @property
+    def cut_short_warning(self) -> str | None:
+        """What a reader that replays it says of a file cut short (``None`` for a whole one)."""
+        if not self.cut_short:
+            return None
+        return f"{self.path} was cut short: replaying the {len(self.entries)} exchanges that completed"
+
+    @property
     def is_edgeproxys(self) -> bool:
         """Whether edgeproxy wrote it (its entries carry the pipeline); a browser's HAR does not."""
         return any("_mode" in entry for entry in self.heads())
@@ -566,7 +573,8 @@ def _indexed(path: Path, file: BinaryIO) -> Recording | None:
     killed mid-write, a power loss): that line alone is parsed here, to check it. Every other line as
     :func:`entry` writes it is only looked at (its start time is read from its first bytes), and is parsed when it
     is read: a day of traffic is indexed at the speed of the disk. A line of another shape (edited by hand) is
-    parsed. Reading stops at the first line that is not a JSON object (a file cut short). ``None`` for a file
+    parsed. Reading stops at the first line that is not a JSON object: the last line, cut short; any line before it
+    is damage (only the last line can have been cut short), a :class:`RecordingError` naming it. ``None`` for a file
     edgeproxy did not write a line at a time (not its head, or not even one entry)."""
     head = file.readline()
     if not (head.startswith(_OWN_HEAD) and head.endswith(b'"entries": [\n')):
@@ -583,9 +591,15 @@ def _indexed(path: Path, file: BinaryIO) -> Recording | None:
             break
         started = _start_of(entry_line)
         if started is None:
-            if not starts and line.endswith(b"\n"):
-                return None  # a whole line, and no entry: not a file written a line at a time
-            break
+            rest = file.read()
+            if not rest.strip(b"\x00\t\r\n "):
+                break  # the last line, cut short (what a power loss leaves past it may be zeros)
+            if not starts and not any(_start_of(later.removesuffix(b",")) is not None for later in rest.split(b"\n")):
+                return None  # no line is an entry: not a file written a line at a time
+            raise RecordingError(
+                f"{path}: line {len(starts) + 2} is not a whole JSON object, and lines follow it: the file was damaged "
+                "(only a recording's last line can have been cut short)"
+            )
         spans.extend((position, position + len(entry_line)))
         starts.append(started)
         position += len(line)

@@ -503,3 +503,29 @@ async def test_a_browsers_body_is_compared_decoded_or_said_to_be_undecodable(
             f"body: recorded {len(page)} bytes, replayed {encoding}-encoded: not compared, as no decoder for "
             f"{encoding} is installed ({'brotli or brotlicffi' if encoding == 'br' else 'zstandard'})"
         ]
+
+
+async def test_a_recording_cut_short_is_replayed_with_a_warning_and_a_damaged_one_is_bad_input(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    origin = await aiohttp_server(origin_app())
+    config = write_distribution(tmp_path, str(origin.make_url("")).rstrip("/"), version="1")
+    recording = tmp_path / "golden.har"
+    await record_through(config, recording, ("/a", "/b", "/c"))
+    whole = recording.read_bytes()
+
+    recording.write_bytes(whole[: len(whole) - 40])  # the last entry cut short (power loss)
+    result = run_replay(str(recording), "--config", str(config), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warning = f"{recording} was cut short: replaying the 2 exchanges that completed"
+    assert warning in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["same"], report["warnings"]) == (2, [warning])
+
+    lines = whole.split(b"\n")
+    lines[2] = lines[2][:30]  # the second entry's line cut off in the middle of the file
+    recording.write_bytes(b"\n".join(lines))
+    result = run_replay(str(recording), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"edgeproxy: {recording}: line 3 is not a whole JSON object" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -327,3 +327,18 @@ def test_readers_take_a_byte_order_mark_browser_header_shapes_and_sort_by_start(
 )
 def test_a_cookie_date_is_read_as_browsers_read_it(date: str, iso: str | None) -> None:
     assert cookie_date(date) == iso
+
+
+def test_a_line_that_is_not_an_entry_before_the_last_is_damage_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    for n in range(4):
+        file.append({"startedDateTime": f"2026-12-01T00:00:0{n}.000Z", "n": n})
+    file.close()
+    lines = path.read_text().split("\n")
+    for damaged in (1, 3, 4):  # the first entry's line, one in the middle, the last one (the closing brackets follow)
+        cut = lines.copy()
+        cut[damaged] = cut[damaged][:10]  # cut off short: it does not even look like an entry
+        path.write_text("\n".join(cut))
+        with pytest.raises(RecordingError, match=rf"r.har: line {damaged + 1} is not a whole JSON object"):
+            read(path)
