@@ -38,7 +38,7 @@ from yarl import URL
 from edgeproxy.errors import EdgeProxyError
 from edgeproxy.exchange import Exchange, Invocation, Observer
 from edgeproxy.headers import HOP_BY_HOP, as_received, end_to_end
-from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs
+from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, request_body
 from edgeproxy.record.redact import Redactor, redacted_parameters, unredacted
 from edgeproxy.record.session import read_for_replay
 
@@ -441,7 +441,10 @@ async def _one(
     recorded = entry.get("response") or {}
     result = EntryResult(index, method, target, int(recorded.get("status") or 0), None)
     url = URL(f"{base}{target}", encoded=True)
-    body = body_of(request.get("postData"))
+    try:
+        body = request_body(request)
+    except ValueError as exc:
+        raise RecordingError(f"{plan.path}: entry {index + 1} ({method} {target}): {exc}") from None
     headers, redacted = _request_headers(request, plan.secrets)
     if redacted := redacted + redacted_parameters(url.raw_query_string):
         result.notes.append(

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, overload
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_plus
 
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -126,6 +126,55 @@ def body_of(record: Mapping[str, Any] | None) -> bytes | None:
     if "base64" in (record.get("encoding"), record.get("_encoding")):
         return base64.b64decode(text)
     return text.encode("utf-8", "surrogateescape")
+
+
+def request_body(request: Mapping[str, Any]) -> bytes | None:
+    """The body of a HAR ``request``: its ``postData.text``, or, as HAR 1.2 has "text and params fields are mutually
+    exclusive", the body its ``params`` make for their type: a form (as browsers encode one) or multipart, with the
+    boundary its Content-Type names. ``None`` with no postData; ``ValueError`` for params no body can be made of
+    (another type, a multipart one with no boundary)."""
+    post = request.get("postData")
+    if not isinstance(post, Mapping):
+        return None
+    body = body_of(post)
+    params = post.get("params")
+    if body is not None or not isinstance(params, list) or not params:
+        return body
+    headers = CIMultiDict(header_pairs(request.get("headers")))
+    mime = str(post.get("mimeType") or headers.get("Content-Type", ""))
+    media_type, _, parameters = mime.partition(";")
+    media_type = media_type.strip().lower()
+    fields = [param for param in params if isinstance(param, Mapping)]
+    if media_type == "application/x-www-form-urlencoded":
+        return "&".join(
+            f"{_form_encoded(param.get('name'))}={_form_encoded(param.get('value'))}" for param in fields
+        ).encode()
+    boundary = next(
+        (
+            value.strip().strip('"')
+            for key, _, value in (p.partition("=") for p in parameters.split(";"))
+            if key.strip().lower() == "boundary"
+        ),
+        None,
+    )
+    if media_type == "multipart/form-data" and boundary:
+        parts = []
+        for param in fields:
+            disposition = f'form-data; name="{param.get("name", "")}"'
+            if param.get("fileName") is not None:
+                disposition += f'; filename="{param["fileName"]}"'
+            head = f"Content-Disposition: {disposition}\r\n"
+            if param.get("contentType"):
+                head += f"Content-Type: {param['contentType']}\r\n"
+            parts.append(f"--{boundary}\r\n{head}\r\n{param.get('value', '')}\r\n")
+        return ("".join(parts) + f"--{boundary}--\r\n").encode("utf-8", "surrogateescape")
+    raise ValueError(f"its postData has params but no text, and no body of type {mime!r} can be made of params")
+
+
+def _form_encoded(value: Any) -> str:
+    """A form name or value as browsers encode it (the WHATWG application/x-www-form-urlencoded serializer: UTF-8,
+    a space as ``+``, all but ASCII letters, digits and ``*-._`` percent-encoded)."""
+    return quote_plus(str(value or ""), safe="*").replace("~", "%7E")
 
 
 def request_cookies(headers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:

@@ -25,7 +25,7 @@ from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import replay
 from edgeproxy.record.golden import REJECTED_NOTE, _shares, decoder
-from edgeproxy.record.har import read
+from edgeproxy.record.har import RecordingError, read
 from edgeproxy.testing import start
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "har"
@@ -529,3 +529,53 @@ async def test_a_recording_cut_short_is_replayed_with_a_warning_and_a_damaged_on
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert f"edgeproxy: {recording}: line 3 is not a whole JSON object" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_browsers_post_data_with_only_params_is_sent_as_the_body_they_make(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=f"{request.content_type} {await request.text()}")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", echo)
+    origin = await aiohttp_server(app)
+    form = "application/x-www-form-urlencoded"
+    multipart = "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk"
+    params = [{"name": "q", "value": "a b&c"}, {"name": "q", "value": "é~*"}, {"name": "empty", "value": ""}]
+    parts = [
+        {"name": "title", "value": "hi"},
+        {"name": "doc", "value": "text", "fileName": "a.txt", "contentType": "text/plain"},
+    ]
+    multipart_body = (
+        '------WebKitFormBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="title"\r\n\r\nhi\r\n'
+        '------WebKitFormBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="doc"; filename="a.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\ntext\r\n------WebKitFormBoundary7MA4YWxk--\r\n"
+    )
+    cases = [
+        ("/search", form, params, "application/x-www-form-urlencoded q=a+b%26c&q=%C3%A9%7E*&empty="),
+        ("/upload", multipart, parts, f"multipart/form-data {multipart_body}"),
+    ]
+    requests: list[dict[str, object]] = [
+        {
+            "url": f"https://example.com{path}",
+            "method": "POST",
+            "headers": [{"name": "content-type", "value": mime}],
+            "postData": {"mimeType": mime, "params": fields},
+        }
+        for path, mime, fields, _ in cases
+    ]
+    recording = browser_har(tmp_path, *requests)
+    document = json.loads(recording.read_text())
+    for entry, (*_, echoed) in zip(document["log"]["entries"], cases, strict=True):
+        entry["response"]["content"] = {"size": len(echoed), "mimeType": "text/plain", "text": echoed}
+    recording.write_text(json.dumps(document))
+    report = await replay(recording, origin=str(origin.make_url("")), origin_from="live")
+    assert report.same, str(report)
+
+    document["log"]["entries"][1]["request"]["postData"]["mimeType"] = "application/json"
+    for header in document["log"]["entries"][1]["request"]["headers"]:
+        header["value"] = "application/json"
+    recording.write_text(json.dumps(document))
+    with pytest.raises(RecordingError, match=r"entry 2 \(POST /upload\): its postData has params but no text"):
+        await replay(recording, origin=str(origin.make_url("")), origin_from="live")
