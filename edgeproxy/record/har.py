@@ -334,7 +334,7 @@ def _response(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
         "cookies": response_cookies(headers),
         "headers": name_values(headers),
         "content": content(body, sent.headers),
-        "redirectURL": sent.headers.get("Location", ""),
+        "redirectURL": redactor.header("Location", sent.headers.get("Location", "")),
         "headersSize": -1,
         "bodySize": len(body),
     }
