@@ -110,6 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     replaying.add_argument(
         "--ignore-header", action="append", default=[], metavar="NAME", help="a header never compared (repeatable)"
     )
+    replaying.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="the real value of a request header the recording holds as [REDACTED] (a Cookie gives its cookies' "
+        "values, by name); repeatable",
+    )
     replaying.add_argument("--json", action="store_true", help="print the report as JSON")
     replaying.add_argument(
         "--jobs",
@@ -282,6 +291,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def _header(text: str) -> tuple[str, str]:
+    """``--header 'NAME: VALUE'``."""
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME: VALUE")
+    return name.strip(), value.strip()
+
+
 def _redaction_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redact",
@@ -313,7 +330,8 @@ def _recording_flags(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAMES",
         help="what identifies an origin request (comma-separated or repeated: method, scheme, host, port, path, "
-        "query, uri, body, headers; default method,host,path,query)",
+        "query, uri, body (read by its Content-Type, as vcrpy does), raw_body, headers; default "
+        "method,host,path,query)",
     )
     _redaction_flags(parser)
 
@@ -603,6 +621,7 @@ def replay(args: argparse.Namespace) -> int:
         ignore_headers=args.ignore_header,
         redact=args.redact,
         default_redactions=not args.no_default_redactions,
+        headers=args.header,
         **source,
     )
     if args.json:

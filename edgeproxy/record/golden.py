@@ -12,12 +12,14 @@ compared on status and headers only.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import difflib
 import functools
 import gc
 import gzip
 import hashlib
+import importlib
 import json
 import os
 import pickle
@@ -35,15 +37,20 @@ from yarl import URL
 
 from edgeproxy.errors import EdgeProxyError
 from edgeproxy.exchange import Exchange, Invocation, Observer
-from edgeproxy.headers import HOP_BY_HOP, as_received
-from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, read
-from edgeproxy.record.redact import Redactor
+from edgeproxy.headers import HOP_BY_HOP, as_received, end_to_end
+from edgeproxy.record.har import Recording, RecordingError, body_of, header_pairs, request_body
+from edgeproxy.record.redact import Redactor, redacted_parameters, unredacted
+from edgeproxy.record.session import read_for_replay
 
 # Different on every request by design; ignored in viewer responses and trigger results alike.
 VOLATILE_HEADERS = frozenset({"date", "age", "x-amz-cf-id", "x-amz-cf-pop", "via"})
 REQUEST_ID = "<request id>"
 OriginFrom = Literal["recording", "live"]
 ENTRIES_PER_JOB = 1000  # below this, a process of its own costs more than it saves (its start, its cold starts)
+REJECTED_NOTE = (
+    "the proxy's HTTP parser rejected the request as the recording has it (not HTTP/1.1: a space or a raw non-ASCII "
+    "character in its URL, a header name that is not a token...), so no function ran"
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class EntryResult:
     recorded_status: int
     status: int | None
     differences: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why it may differ, printed when it does
 
     @property
     def same(self) -> bool:
@@ -76,7 +84,8 @@ class EntryResult:
 
     def lines(self) -> list[str]:
         head = f"#{self.index + 1} {self.method} {self.target}: {self.recorded_status} recorded, {self.status} replayed"
-        return [head, *(f"  {line}" for difference in self.differences for line in str(difference).splitlines())]
+        details = [str(difference) for difference in self.differences] + [f"note: {note}" for note in self.notes]
+        return [head, *(f"  {line}" for detail in details for line in detail.splitlines())]
 
 
 @dataclass
@@ -85,6 +94,7 @@ class ReplayReport:
 
     path: Path
     results: list[EntryResult]
+    warnings: list[str] = field(default_factory=list)  # said on stderr too (the "edgeproxy" logger)
 
     @property
     def differ(self) -> list[EntryResult]:
@@ -108,6 +118,7 @@ class ReplayReport:
             "recording": str(self.path),
             "same": len(self.results) - len(self.differ),
             "differ": len(self.differ),
+            "warnings": self.warnings,
             "entries": [
                 {
                     "index": result.index,
@@ -116,6 +127,7 @@ class ReplayReport:
                     "recordedStatus": result.recorded_status,
                     "status": result.status,
                     "differences": [difference.__dict__ for difference in result.differences],
+                    "notes": result.notes if result.differences else [],
                 }
                 for result in self.results
             ],
@@ -129,27 +141,23 @@ class _Exchanges(Observer):
 
     def __init__(self) -> None:
         self._by_id: dict[str, Exchange] = {}
-        self._in_order: asyncio.Queue[Exchange] = asyncio.Queue()
-        self._arrived = asyncio.Event()
+        self._in_order: collections.deque[Exchange] = collections.deque()
 
     def exchange_done(self, exchange: Exchange) -> None:
         if exchange.mode == "alb":
-            self._in_order.put_nowait(exchange)
+            self._in_order.append(exchange)
         else:
             self._by_id[exchange.id] = exchange
-            self._arrived.set()
 
-    async def of(self, headers: CIMultiDict[str]) -> Exchange | None:
+    def of(self, headers: CIMultiDict[str]) -> Exchange | None:
+        """The exchange of a response read whole, or ``None`` when there was none: the proxy's HTTP parser rejected
+        the request (its error page is all the viewer got). An exchange is done before the last bytes of its
+        response go out (``serving.send``), on this event loop, which the proxy runs on: by the time its response
+        has been read, it is here; nothing is waited for."""
         request_id = headers.get("X-Amz-Cf-Id")
         if request_id is None:
-            return await asyncio.wait_for(self._in_order.get(), 30)
-        if (done := self._by_id.pop(request_id, None)) is not None:
-            return done  # the usual case: an exchange is done before its response's last bytes are read
-        async with asyncio.timeout(30):
-            while request_id not in self._by_id:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return self._by_id.pop(request_id)
+            return self._in_order.popleft() if self._in_order else None
+        return self._by_id.pop(request_id, None)
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,8 @@ class _Plan:
     start_arguments: dict[str, Any]
     concurrency: int  # connections at a time, in each process
     groups: list[list[int]]
+    secrets: dict[str, str]  # real values of redacted headers, by lower-case name
+    warnings: list[str]
 
 
 def _plan(
@@ -174,10 +184,11 @@ def _plan(
     concurrency: int,
     redact: Iterable[str],
     default_redactions: bool,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
     start_arguments: dict[str, Any],
 ) -> _Plan:
     recording_path = Path(path)
-    recording = read(recording_path)
+    recording = read_for_replay(recording_path)  # says so when it was cut short
     alb = has_origin = False
     groups: dict[tuple[str, str], list[int]] = {}
     for index, entry in enumerate(recording.heads()):  # one pass: a long recording is parsed an entry at a time
@@ -203,7 +214,10 @@ def _plan(
         arguments.update(recording=recording, record_mode="none")  # read once: here
     comparer = _Comparer(recording, Redactor.make(redact, defaults=default_redactions), ignored)
     concurrency = 1 if alb else max(1, concurrency)
-    return _Plan(recording_path, recording, comparer, arguments, concurrency, list(groups.values()))
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    secrets = {name.lower(): value for name, value in pairs}
+    warnings = [recording.cut_short_warning] if recording.cut_short_warning else []
+    return _Plan(recording_path, recording, comparer, arguments, concurrency, list(groups.values()), secrets, warnings)
 
 
 async def replay(
@@ -214,6 +228,7 @@ async def replay(
     concurrency: int = 8,
     redact: Iterable[str] = (),
     default_redactions: bool = True,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     **start_arguments: Any,
 ) -> ReplayReport:
     """Replay the recording at ``path`` through a distribution started with :func:`edgeproxy.testing.start`'s
@@ -222,10 +237,14 @@ async def replay(
     ``origin_from``: ``"recording"`` answers origin requests from the recording, ``"live"`` sends them to the
     origin; the default is ``"recording"`` when the file holds origin exchanges (and must be given otherwise).
     ``ignore_headers`` adds names to the volatile ones that are never compared (Date, Age, X-Amz-Cf-Id,
-    X-Amz-Cf-Pop, Via). Raises :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed.
-    It runs in this process; :func:`replay_in_processes` spreads a long recording over several."""
-    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
-    return ReplayReport(plan.path, await _replay_groups(plan, plan.groups))
+    X-Amz-Cf-Pop, Via). ``headers`` gives back secrets the recording holds redacted (``edgeproxy replay --header``):
+    a request header recorded as ``[REDACTED]`` is sent with the value given for its name (a ``Cookie`` given gives
+    its cookies' values, by name, to the redacted cookies of a recorded one); nothing is added to a request. An entry
+    that differs while its request was sent with redacted values says so. Raises
+    :class:`~edgeproxy.record.har.RecordingError` for a file that cannot be replayed. It runs in this process;
+    :func:`replay_in_processes` spreads a long recording over several."""
+    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, headers, start_arguments)
+    return ReplayReport(plan.path, await _replay_groups(plan, plan.groups), plan.warnings)
 
 
 def replay_in_processes(
@@ -238,6 +257,7 @@ def replay_in_processes(
     concurrency: int = 8,
     redact: Iterable[str] = (),
     default_redactions: bool = True,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     **start_arguments: Any,
 ) -> ReplayReport:
     """:func:`replay`, with the entries shared out over ``jobs`` processes (``edgeproxy replay --jobs``): each is a
@@ -249,7 +269,7 @@ def replay_in_processes(
     made by ``loop_factory``)."""
     import edgeproxy.testing  # noqa: F401  (imported once, here, rather than in every process forked)
 
-    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, start_arguments)
+    plan = _plan(path, origin_from, ignore_headers, concurrency, redact, default_redactions, headers, start_arguments)
     # The recording, read, lives until the process ends: out of the cyclic collector's sight (its full collections
     # would walk every one of its objects), and so left unwritten in the forked processes' memory.
     gc.freeze()
@@ -258,8 +278,8 @@ def replay_in_processes(
         jobs = len(os.sched_getaffinity(0)) if len(plan.recording.entries) >= ENTRIES_PER_JOB else 1
     shares = _shares(groups, max(1, jobs))
     if len(shares) <= 1:
-        return ReplayReport(plan.path, _run_share(plan, groups, loop_factory))
-    return ReplayReport(plan.path, _in_forks(plan, shares, loop_factory))
+        return ReplayReport(plan.path, _run_share(plan, groups, loop_factory), plan.warnings)
+    return ReplayReport(plan.path, _in_forks(plan, shares, loop_factory), plan.warnings)
 
 
 def _shares(groups: list[list[int]], jobs: int) -> list[list[list[int]]]:
@@ -375,9 +395,15 @@ async def _replay_groups(plan: _Plan, groups: list[list[int]]) -> list[EntryResu
                 while not pending.empty():
                     for index in pending.get_nowait():
                         entry = plan.recording.entries[index]
-                        results[index] = await _one(session, proxy.url, index, entry, exchanges, plan.comparer)
+                        results[index] = await _one(session, proxy.url, index, entry, exchanges, plan)
 
-        await asyncio.gather(*(worker() for _ in range(min(plan.concurrency, len(groups)) or 1)))
+        workers = [asyncio.create_task(worker()) for _ in range(min(plan.concurrency, len(groups)) or 1)]
+        try:
+            await asyncio.gather(*workers)
+        finally:  # one stopped by bad input stops the others
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
     finally:
         await proxy.close()
     return [results[index] for index in sorted(results)]
@@ -388,15 +414,17 @@ def _target(request: Mapping[str, Any]) -> str:
     return url.raw_path_qs
 
 
-def _request_headers(request: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _request_headers(request: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
     """The recorded viewer's own headers, as it sent them: less HTTP/2 pseudo-headers and the framing of its
-    connection (the replay's own connection frames the body)."""
+    connection (the replay's own connection frames the body), with the ``secrets`` given back to what the recording
+    holds redacted; and what stays redacted, named (:func:`~edgeproxy.record.redact.unredacted`)."""
     framing = HOP_BY_HOP | {"content-length"}
-    return [
+    recorded = [
         (name, value)
         for name, value in header_pairs(request.get("headers"))
         if not name.startswith(":") and name.lower() not in framing
     ]
+    return unredacted(recorded, secrets)
 
 
 async def _one(
@@ -405,7 +433,7 @@ async def _one(
     index: int,
     entry: Mapping[str, Any],
     exchanges: _Exchanges,
-    comparer: _Comparer,
+    plan: _Plan,
 ) -> EntryResult:
     request = entry.get("request") or {}
     method = str(request.get("method", "GET"))
@@ -413,19 +441,32 @@ async def _one(
     recorded = entry.get("response") or {}
     result = EntryResult(index, method, target, int(recorded.get("status") or 0), None)
     url = URL(f"{base}{target}", encoded=True)
-    body = body_of(request.get("postData"))
     try:
-        async with session.request(
-            method, url, headers=_request_headers(request), data=body, allow_redirects=False
-        ) as response:
+        body = request_body(request)
+    except ValueError as exc:
+        raise RecordingError(f"{plan.path}: entry {index + 1} ({method} {target}): {exc}") from None
+    headers, redacted = _request_headers(request, plan.secrets)
+    if redacted := redacted + redacted_parameters(url.raw_query_string):
+        result.notes.append(
+            "its request was recorded with redacted values, and was sent with them as '[REDACTED]': "
+            f"{', '.join(redacted)}; give the real ones with --header 'NAME: VALUE' (replay(headers=...) in Python)"
+        )
+    try:
+        async with session.request(method, url, headers=headers, data=body, allow_redirects=False) as response:
             data = await response.read()
             result.status = response.status
-            headers = as_received(response.raw_headers, response.headers)
+            received = as_received(response.raw_headers, response.headers)
+    except ValueError as exc:  # what aiohttp will not put on the wire (a method not a token, a CR LF in a header...)
+        raise RecordingError(
+            f"{plan.path}: entry {index + 1} ({method} {target}): its request cannot be sent as HTTP/1.1: {exc}"
+        ) from None
     except aiohttp.ClientError as exc:
         result.differences.append(Difference("response", f"status {result.recorded_status}", f"no response ({exc})"))
         return result
-    exchange = await exchanges.of(headers)
-    result.differences += comparer.compare(entry, response.status, headers, data, exchange)
+    exchange = exchanges.of(received)
+    if exchange is None:
+        result.notes.append(REJECTED_NOTE)
+    result.differences += plan.comparer.compare(entry, response.status, received, data, exchange)
     return result
 
 
@@ -446,19 +487,28 @@ class _Comparer:
         exchange: Exchange | None,
     ) -> list[Difference]:
         recorded = entry.get("response") or {}
-        recorded_headers = [
-            (name, value) for name, value in header_pairs(recorded.get("headers")) if not name.startswith(":")
-        ]
+        # Hop-by-hop headers (RFC 9110 §7.6.1: Connection, Keep-Alive, Transfer-Encoding... and those Connection
+        # names) describe a connection, the recorded viewer's or the replay's, not the response: never compared.
+        recorded_headers = list(
+            end_to_end(
+                CIMultiDict(pair for pair in header_pairs(recorded.get("headers")) if not pair[0].startswith(":"))
+            )
+        )
+        replayed_headers = self.redactor.headers_list(end_to_end(headers))
         ids = {str(entry.get("_requestId", "")), *self._ids(recorded_headers), *(self._ids(headers.items()))} - {""}
         differences = []
         if int(recorded.get("status") or 0) != status:
             differences.append(Difference("status", str(recorded.get("status")), str(status)))
-        differences += self._headers(recorded_headers, self.redactor.headers_list(headers.items()), ids)
+        differences += self._headers(recorded_headers, replayed_headers, ids)
         recorded_body = body_of(recorded.get("content"))
         if recorded_body is not None:
-            differences += self._body(recorded_body, self._decoded(body, headers), ids)
-        if exchange is not None and "_invocations" in entry:
-            differences += self._invocations(entry["_invocations"], exchange.invocations, ids)
+            decoded = self._decoded(body, headers)
+            if isinstance(decoded, str):
+                differences.append(Difference("body", f"{len(recorded_body)} bytes", decoded))
+            else:
+                differences += self._body(recorded_body, decoded, ids)
+        if "_invocations" in entry:  # no exchange: no function ran
+            differences += self._invocations(entry["_invocations"], exchange.invocations if exchange else [], ids)
         return differences
 
     @staticmethod
@@ -484,18 +534,27 @@ class _Comparer:
                 differences.append(Difference(f"header {spelled}", _values(left.get(name)), _values(right.get(name))))
         return differences
 
-    def _decoded(self, body: bytes, headers: CIMultiDict[str]) -> bytes:
-        """A browser's HAR holds bodies decoded: so is the replayed one before comparing."""
-        encoding = headers.get("Content-Encoding", "").strip().lower()
-        if not self.browser or encoding in ("", "identity"):
+    def _decoded(self, body: bytes, headers: CIMultiDict[str]) -> bytes | str:
+        """A browser's HAR holds bodies decoded: so is the replayed one before comparing (its codings undone last
+        first). Bytes a decoder refuses stay as they are; a coding with no decoder here is why it cannot be
+        compared (the text)."""
+        codings = [part.strip().lower() for part in headers.get("Content-Encoding", "").split(",")]
+        if not self.browser:
             return body
-        try:
-            if encoding == "gzip":
-                return gzip.decompress(body)
-            if encoding == "deflate":
-                return zlib.decompress(body)
-        except (OSError, zlib.error):
-            return body
+        for coding in reversed([coding for coding in codings if coding not in ("", "identity")]):
+            decode = decoder(coding)
+            if decode is None:
+                missing = DECODER_MODULES.get(coding)
+                why = (
+                    f"no decoder for {coding} is installed ({' or '.join(missing)})"
+                    if missing
+                    else (f"edgeproxy has no decoder for {coding}")
+                )
+                return f"{coding}-encoded: not compared, as {why}"
+            try:
+                body = decode(body)
+            except Exception:  # not what its Content-Encoding says (zlib.error, OSError, brotli.error...)
+                return body
         return body
 
     @staticmethod
@@ -558,6 +617,33 @@ class _Comparer:
         if isinstance(value, str):
             return _without_ids(value, ids)
         return value
+
+
+# Where the decoders of content codings the standard library lacks may be, none a dependency of edgeproxy's (only the
+# comparison of a browser's HAR decodes a body): aiohttp's own choices for br and zstd, and zstandard.
+DECODER_MODULES = {"br": ("brotli", "brotlicffi"), "zstd": ("zstandard",)}
+
+
+@functools.cache
+def decoder(coding: str) -> Callable[[bytes], bytes] | None:
+    """The decoder of an HTTP content coding (lower case), or ``None`` when none is installed here: gzip and deflate
+    from the standard library; br from ``brotli`` or ``brotlicffi``; zstd from ``compression.zstd`` (Python 3.14),
+    ``backports.zstd`` or ``zstandard``."""
+    if coding in ("gzip", "x-gzip"):
+        return gzip.decompress
+    if coding == "deflate":
+        return zlib.decompress
+    candidates = {"br": ("brotli", "brotlicffi"), "zstd": ("compression.zstd", "backports.zstd")}.get(coding, ())
+    for name in candidates:
+        with contextlib.suppress(ImportError):
+            decompress: Callable[[bytes], bytes] = importlib.import_module(name).decompress
+            return decompress
+    if coding == "zstd":
+        with contextlib.suppress(ImportError):
+            zstandard = importlib.import_module("zstandard")
+            # A frame written as it was sent has no content size: a decompressobj does not need one.
+            return lambda data: bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+    return None
 
 
 def _recorded_result(item: Mapping[str, Any]) -> Any:

@@ -28,6 +28,7 @@ import functools
 import gc
 import json
 import os
+import re
 import time
 import weakref
 from array import array
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, overload
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_plus
 
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -127,6 +128,55 @@ def body_of(record: Mapping[str, Any] | None) -> bytes | None:
     return text.encode("utf-8", "surrogateescape")
 
 
+def request_body(request: Mapping[str, Any]) -> bytes | None:
+    """The body of a HAR ``request``: its ``postData.text``, or, as HAR 1.2 has "text and params fields are mutually
+    exclusive", the body its ``params`` make for their type: a form (as browsers encode one) or multipart, with the
+    boundary its Content-Type names. ``None`` with no postData; ``ValueError`` for params no body can be made of
+    (another type, a multipart one with no boundary)."""
+    post = request.get("postData")
+    if not isinstance(post, Mapping):
+        return None
+    body = body_of(post)
+    params = post.get("params")
+    if body is not None or not isinstance(params, list) or not params:
+        return body
+    headers = CIMultiDict(header_pairs(request.get("headers")))
+    mime = str(post.get("mimeType") or headers.get("Content-Type", ""))
+    media_type, _, parameters = mime.partition(";")
+    media_type = media_type.strip().lower()
+    fields = [param for param in params if isinstance(param, Mapping)]
+    if media_type == "application/x-www-form-urlencoded":
+        return "&".join(
+            f"{_form_encoded(param.get('name'))}={_form_encoded(param.get('value'))}" for param in fields
+        ).encode()
+    boundary = next(
+        (
+            value.strip().strip('"')
+            for key, _, value in (p.partition("=") for p in parameters.split(";"))
+            if key.strip().lower() == "boundary"
+        ),
+        None,
+    )
+    if media_type == "multipart/form-data" and boundary:
+        parts = []
+        for param in fields:
+            disposition = f'form-data; name="{param.get("name", "")}"'
+            if param.get("fileName") is not None:
+                disposition += f'; filename="{param["fileName"]}"'
+            head = f"Content-Disposition: {disposition}\r\n"
+            if param.get("contentType"):
+                head += f"Content-Type: {param['contentType']}\r\n"
+            parts.append(f"--{boundary}\r\n{head}\r\n{param.get('value', '')}\r\n")
+        return ("".join(parts) + f"--{boundary}--\r\n").encode("utf-8", "surrogateescape")
+    raise ValueError(f"its postData has params but no text, and no body of type {mime!r} can be made of params")
+
+
+def _form_encoded(value: Any) -> str:
+    """A form name or value as browsers encode it (the WHATWG application/x-www-form-urlencoded serializer: UTF-8,
+    a space as ``+``, all but ASCII letters, digits and ``*-._`` percent-encoded)."""
+    return quote_plus(str(value or ""), safe="*").replace("~", "%7E")
+
+
 def request_cookies(headers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     cookies = []
     for name, value in headers:
@@ -151,14 +201,51 @@ def response_cookies(headers: Iterable[tuple[str, str]]) -> list[dict[str, Any]]
         for attribute in attributes:
             field, _, setting = attribute.strip().partition("=")
             lower = field.lower()
-            if lower in ("path", "domain", "expires"):
+            if lower in ("path", "domain"):
                 cookie[lower] = setting
+            elif lower == "expires" and (expires := cookie_date(setting)) is not None:
+                cookie["expires"] = expires  # HAR 1.2: "Cookie expiration time. (ISO 8601)"
             elif lower == "httponly":
                 cookie["httpOnly"] = True
             elif lower == "secure":
                 cookie["secure"] = True
         cookies.append(cookie)
     return cookies
+
+
+_DATE_DELIMITERS = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
+_TIME = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\D|$)")
+_DAY = re.compile(r"(\d{1,2})(?:\D|$)")
+_YEAR = re.compile(r"(\d{2,4})(?:\D|$)")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def cookie_date(text: str) -> str | None:
+    """A Set-Cookie ``Expires`` date as browsers read it (RFC 6265 §5.1.1: the first time, day of month, month and
+    year among its tokens, whatever the format), in ISO 8601 as HAR wants it; ``None`` when it is not a date."""
+    time_of_day = day = month = year = None
+    for token in _DATE_DELIMITERS.split(text):
+        if not token:
+            continue
+        if time_of_day is None and (match := _TIME.match(token)):
+            time_of_day = tuple(int(part) for part in match.groups())
+        elif day is None and (match := _DAY.match(token)):
+            day = int(match.group(1))
+        elif month is None and token[:3].lower() in _MONTHS:
+            month = _MONTHS.index(token[:3].lower()) + 1
+        elif year is None and (match := _YEAR.match(token)):
+            year = int(match.group(1))
+    if time_of_day is None or day is None or month is None or year is None:
+        return None
+    year += 1900 if 70 <= year <= 99 else 2000 if year <= 69 else 0
+    hour, minute, second = time_of_day
+    if year < 1601 or hour > 23 or minute > 59 or second > 59:
+        return None
+    try:
+        moment = datetime(year, month, day, hour, minute, second)
+    except ValueError:  # not a day of that month
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _query(raw: str) -> list[dict[str, str]]:
@@ -247,7 +334,7 @@ def _response(exchange: Exchange, redactor: Redactor) -> dict[str, Any]:
         "cookies": response_cookies(headers),
         "headers": name_values(headers),
         "content": content(body, sent.headers),
-        "redirectURL": sent.headers.get("Location", ""),
+        "redirectURL": redactor.header("Location", sent.headers.get("Location", "")),
         "headersSize": -1,
         "bodySize": len(body),
     }
@@ -383,6 +470,13 @@ class Recording:
     path: Path
     entries: Sequence[dict[str, Any]]
     cut_short: bool = False
+
+    @property
+    def cut_short_warning(self) -> str | None:
+        """What a reader that replays it says of a file cut short (``None`` for a whole one)."""
+        if not self.cut_short:
+            return None
+        return f"{self.path} was cut short: replaying the {len(self.entries)} exchanges that completed"
 
     @property
     def is_edgeproxys(self) -> bool:
@@ -528,7 +622,8 @@ def _indexed(path: Path, file: BinaryIO) -> Recording | None:
     killed mid-write, a power loss): that line alone is parsed here, to check it. Every other line as
     :func:`entry` writes it is only looked at (its start time is read from its first bytes), and is parsed when it
     is read: a day of traffic is indexed at the speed of the disk. A line of another shape (edited by hand) is
-    parsed. Reading stops at the first line that is not a JSON object (a file cut short). ``None`` for a file
+    parsed. Reading stops at the first line that is not a JSON object: the last line, cut short; any line before it
+    is damage (only the last line can have been cut short), a :class:`RecordingError` naming it. ``None`` for a file
     edgeproxy did not write a line at a time (not its head, or not even one entry)."""
     head = file.readline()
     if not (head.startswith(_OWN_HEAD) and head.endswith(b'"entries": [\n')):
@@ -545,9 +640,15 @@ def _indexed(path: Path, file: BinaryIO) -> Recording | None:
             break
         started = _start_of(entry_line)
         if started is None:
-            if not starts and line.endswith(b"\n"):
-                return None  # a whole line, and no entry: not a file written a line at a time
-            break
+            rest = file.read()
+            if not rest.strip(b"\x00\t\r\n "):
+                break  # the last line, cut short (what a power loss leaves past it may be zeros)
+            if not starts and not any(_start_of(later.removesuffix(b",")) is not None for later in rest.split(b"\n")):
+                return None  # no line is an entry: not a file written a line at a time
+            raise RecordingError(
+                f"{path}: line {len(starts) + 2} is not a whole JSON object, and lines follow it: the file was damaged "
+                "(only a recording's last line can have been cut short)"
+            )
         spans.extend((position, position + len(entry_line)))
         starts.append(started)
         position += len(line)

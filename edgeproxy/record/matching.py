@@ -3,18 +3,22 @@ that matches none: the nearest recorded request, and what differed.
 
 Matchers: ``method``, ``scheme``, ``host`` (the origin's name as the event gives it), ``port``, ``path`` (the origin
 path and the uri, raw), ``query`` (raw and order-sensitive: ``a=1&b=2`` is not ``b=2&a=1``, as CloudFront's cache
-key sees it), ``uri`` (all of these), ``body`` (the bytes sent) and ``headers`` (every header, names
-case-insensitively, values and the order of repeats, less the request id CloudFront adds). Redacted values are
-compared redacted on both sides, so secrets never decide a match.
+key sees it), ``uri`` (all of these), ``body`` (vcrpy's: the body read by its Content-Type, see :func:`_body_key`),
+``raw_body`` (the bytes sent) and ``headers`` (every header, names case-insensitively, values and the order of
+repeats, less the request id CloudFront adds). Redacted values are compared redacted on both sides, so secrets never
+decide a match.
 """
 
 from __future__ import annotations
 
+import json
 import operator
 import sys
+import xmlrpc.client
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from yarl import URL
 
@@ -142,7 +146,69 @@ def _body_differ(recorded: Call, live: Call) -> str:
 MATCHERS: dict[str, Matcher] = {
     name: _field(name) for name in ("method", "scheme", "host", "port", "path", "query", "uri")
 }
-MATCHERS["body"] = MATCHERS["raw_body"] = Matcher(lambda call: call.body or b"", _body_differ)
+
+
+def _header(call: Call, name: str) -> str:
+    return next((value for key, value in call.headers if key.lower() == name), "").lower()
+
+
+def _json(body: bytes) -> Any:
+    return json.loads(body) if body else None
+
+
+def _form(body: bytes) -> Any:
+    return parse_qs(body.decode("ascii"))
+
+
+def _transformers(call: Call) -> tuple[Callable[[bytes], Any], ...]:
+    """vcrpy's (``vcr/matchers.py``, ``_checker_transformer_pairs``): a form by its Content-Type, JSON by its, an
+    XML-RPC call by a Content-Type of ``text/xml`` and ``xmlrpc`` in the User-Agent. Its de-chunking is not needed:
+    a body here is already what the chunks carried."""
+    content_type = _header(call, "content-type")
+    return tuple(
+        transform
+        for applies, transform in (
+            ("application/x-www-form-urlencoded" in content_type, _form),
+            ("application/json" in content_type, _json),
+            ("text/xml" in content_type and "xmlrpc" in _header(call, "user-agent"), xmlrpc.client.loads),
+        )
+        if applies
+    )
+
+
+def _body_key(call: Call) -> Any:
+    """vcrpy's ``body``: "the entire request body unmarshalled by content-type i.e. xmlrpc, json, form-urlencoded,
+    falling back on raw_body". JSON is compared as values (an object's keys in any order), a form as vcrpy's
+    ``parse_qs`` reads it (each name's values in order, the names in any), an XML-RPC call as its method and
+    parameters; a body its Content-Type's reading fails on, or with none, as its bytes. vcrpy compares two requests'
+    bodies raw when their Content-Types give different readings; here each body has its reading, so the same bytes
+    sent as JSON and as a form are two bodies."""
+    body = call.body or b""
+    readings = _transformers(call)
+    if not readings:
+        return body
+    value: Any = body
+    try:
+        for read in readings:
+            value = read(value)
+        key = (readings, _hashable(value))
+        hash(key)  # an XML-RPC DateTime or Binary does not hash
+    except Exception:  # not what its Content-Type says (ValueError, UnicodeError, an XML or XML-RPC error...)
+        return body
+    return key
+
+
+def _hashable(value: Any) -> Any:
+    """A parsed body as a key equal where the values are (dicts in any order, lists and tuples in theirs)."""
+    if isinstance(value, dict):
+        return frozenset((key, _hashable(item)) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return (type(value) is tuple, tuple(_hashable(item) for item in value))
+    return value
+
+
+MATCHERS["body"] = Matcher(_body_key, _body_differ)
+MATCHERS["raw_body"] = Matcher(lambda call: call.body or b"", _body_differ)
 MATCHERS["headers"] = Matcher(lambda call: _header_key(call), _headers_differ)
 
 

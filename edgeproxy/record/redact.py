@@ -16,7 +16,8 @@ REDACTED = "[REDACTED]"
 # Credentials a request carries; redacted unless --no-default-redactions.
 DEFAULT_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "x-amz-security-token"})
 _COOKIE_PAIR = re.compile(r"\s*([^=;\s]+)\s*=")
-_COOKIES = frozenset({"cookie", "set-cookie"})
+# Headers whose values hold --redact names: cookies, and the URL a redirect sends the viewer to (its query).
+_HOLDING_NAMES = frozenset({"cookie", "set-cookie", "location"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Redactor:
 
     def header(self, name: str, value: str) -> str:
         """A header's value as recorded: ``[REDACTED]`` for a redacted name; a ``Cookie`` or ``Set-Cookie`` with its
-        redacted cookies' values replaced."""
+        redacted cookies' values replaced, a ``Location`` with its redacted query parameters'."""
         lower = name.lower()
         if lower in self._all_headers:
             return REDACTED
@@ -89,6 +90,8 @@ class Redactor:
         if lower == "set-cookie" and self.names:
             cookie, semicolon, attributes = value.partition(";")
             return self._cookies(cookie, separator=";") + semicolon + attributes
+        if lower == "location" and self.names:
+            return self.url(value)
         return value
 
     def headers_list(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -96,7 +99,7 @@ class Redactor:
         if self.idle:
             return pairs
         names = {name.lower() for name, _ in pairs}
-        if self._all_headers.isdisjoint(names) and (not self.names or _COOKIES.isdisjoint(names)):
+        if self._all_headers.isdisjoint(names) and (not self.names or _HOLDING_NAMES.isdisjoint(names)):
             return pairs  # nothing to redact
         return [(name, self.header(name, value)) for name, value in pairs]
 
@@ -177,11 +180,13 @@ class Redactor:
         case in events and in results CloudFront accepts; a lenient run may let others through."""
         if self.idle:
             return False
-        if self._all_headers.isdisjoint(names) and (not self.names or _COOKIES.isdisjoint(names)):
+        if self._all_headers.isdisjoint(names) and (not self.names or _HOLDING_NAMES.isdisjoint(names)):
             if all(type(name) is str and name.islower() for name in names):
                 return False
             lower = {str(name).lower() for name in names}
-            return not self._all_headers.isdisjoint(lower) or (bool(self.names) and not _COOKIES.isdisjoint(lower))
+            return not self._all_headers.isdisjoint(lower) or (
+                bool(self.names) and not _HOLDING_NAMES.isdisjoint(lower)
+            )
         return True
 
     def _header_map(self, headers: Mapping[str, Any]) -> Any:
@@ -264,6 +269,46 @@ def custom_header_names(value: Any) -> set[str]:
         if isinstance(spec, dict) and isinstance(spec.get("customHeaders"), dict)
         for name in spec["customHeaders"]
     }
+
+
+def unredacted(
+    headers: Iterable[tuple[str, str]], supplied: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Recorded request headers with their secrets given back, for a replay: each value recorded as ``[REDACTED]``
+    becomes the one ``supplied`` (keyed by lower-case name) has for its name, and a supplied ``Cookie`` gives the
+    values of the redacted cookies of a recorded ``Cookie``, by name. Nothing is added. Also what stays redacted,
+    named (``header X-Api-Key``, ``cookie session``): the secret is not in the file, so it is sent as recorded."""
+    given_cookies = {key.strip(): value for key, _, value in _pairs(supplied.get("cookie", ""))}
+    restored, still = [], []
+    for name, value in headers:
+        lower = name.lower()
+        if value == REDACTED:
+            if lower in supplied:
+                value = supplied[lower]
+            else:
+                still.append(f"header {name}")
+        elif lower == "cookie" and REDACTED in value:
+            pairs = []
+            for pair in value.split(";"):
+                key, equals, item = pair.partition("=")
+                if equals and item.strip() == REDACTED:
+                    if key.strip() in given_cookies:
+                        pair = f"{key}={given_cookies[key.strip()]}"
+                    else:
+                        still.append(f"cookie {key.strip()}")
+                pairs.append(pair)
+            value = ";".join(pairs)
+        restored.append((name, value))
+    return restored, still
+
+
+def redacted_parameters(query: str) -> list[str]:
+    """The query parameters of a recorded raw query string whose values were redacted, named."""
+    return [f"query parameter {unquote_plus(name)}" for name, equals, value in _pairs(query, "&") if value == REDACTED]
+
+
+def _pairs(text: str, separator: str = ";") -> list[tuple[str, str, str]]:
+    return [part.strip().partition("=") for part in text.split(separator) if part.strip()]
 
 
 def _unquoted(name: str) -> str:

@@ -38,7 +38,7 @@ class ReplayOrigin:
         self.live = live
         self.index = Index(match_on)
         self.misses: list[ReplayMissError] = []
-        self._headers = "headers" in self.index.on
+        self._headers = "headers" in self.index.on or "body" in self.index.on  # body: read by its Content-Type
         self._body = "body" in self.index.on or "raw_body" in self.index.on
         with collector_paused():
             for position in range(len(recording.entries)):

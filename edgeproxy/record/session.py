@@ -158,8 +158,8 @@ def read_for_replay(path: Path) -> Recording:
     if not path.exists():
         raise RecordingError(f"{path}: no recording there (record it first: --record-mode all, or once)")
     recording = read(path)
-    if recording.cut_short:
-        log.warning("%s was cut short: replaying the %d exchanges that completed", path, len(recording.entries))
+    if recording.cut_short_warning:
+        log.warning("%s", recording.cut_short_warning)
     return recording
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
+import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -14,14 +17,15 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import replay
-from edgeproxy.record.golden import _shares
-from edgeproxy.record.har import read
+from edgeproxy.record.golden import REJECTED_NOTE, _shares, decoder
+from edgeproxy.record.har import RecordingError, read
 from edgeproxy.testing import start
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "har"
@@ -319,3 +323,259 @@ async def test_a_replaying_process_that_dies_is_reported_with_how_it_ended(
     assert "a replaying process" in result.stderr
     assert "ended without its results: exit status 3" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def browser_har(
+    folder: Path, *requests: dict[str, object], name: str = "other-tool.har", response: dict[str, object] | None = None
+) -> Path:
+    """A HAR in a browser's shape (no pipeline), one entry per request (``url``, and what else a request has), each
+    recorded as a 200 with the body ``ok`` (and what ``response`` sets)."""
+    entries = [
+        {
+            "startedDateTime": f"2026-11-30T14:02:{index:02d}.000Z",
+            "time": 1,
+            "request": {
+                "method": "GET",
+                "httpVersion": "http/2.0",
+                "headers": [],
+                "queryString": [],
+                "cookies": [],
+                "headersSize": -1,
+                "bodySize": 0,
+                **request,
+            },
+            "response": {
+                "status": 200,
+                "statusText": "",
+                "httpVersion": "http/2.0",
+                "headers": [],
+                "cookies": [],
+                "content": {"size": 2, "mimeType": "text/plain", "text": "ok"},
+                "redirectURL": "",
+                "headersSize": -1,
+                "bodySize": -1,
+                **(response or {}),
+            },
+            "cache": {},
+            "timings": {"send": 0, "wait": 1, "receive": 0},
+        }
+        for index, request in enumerate(requests)
+    ]
+    path = folder / name
+    document = {"log": {"version": "1.2", "creator": {"name": "OtherTool", "version": "1"}, "entries": entries}}
+    path.write_text(json.dumps(document, ensure_ascii=False))
+    return path
+
+
+def test_a_request_the_http_parser_rejects_is_compared_as_the_400_the_viewer_gets(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "ok").write_text("ok")
+    base = "https://d111111abcdef8.cloudfront.net"
+    recording = browser_har(
+        tmp_path,
+        {"url": f"{base}/a b"},
+        {"url": f"{base}/xé"},
+        {"url": f"{base}/ok", "headers": [{"name": "bad header", "value": "v"}]},
+        {"url": f"{base}/ok"},
+    )
+    result = run_replay(str(recording), "--origin", str(site), "--origin-from", "live", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.strip().splitlines()
+    for head in ("#1 GET /a b: 200 recorded, 400 replayed", "#2 GET /xé: 200 recorded, 400 replayed"):
+        assert head in lines
+    assert "#3 GET /ok: 200 recorded, 400 replayed" in lines
+    assert "  status: recorded 200, replayed 400" in lines
+    assert lines.count(f"  note: {REJECTED_NOTE}") == 3
+    assert lines[-1] == "replay: 1 same, 3 differ"
+
+
+def test_a_request_that_cannot_be_sent_as_http_is_bad_input_naming_its_entry(tmp_path: Path) -> None:
+    recording = browser_har(
+        tmp_path, {"url": "https://example.com/ok"}, {"url": "https://example.com/b", "method": "G T"}
+    )
+    result = run_replay(str(recording), "--origin", str(tmp_path), "--origin-from", "live", cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert f"edgeproxy: {recording}: entry 2 (G T /b): its request cannot be sent as HTTP/1.1: " in result.stderr
+
+
+BASIC_AUTH = "Basic " + base64.b64encode(b"edge:correct-horse-battery-staple").decode()
+
+
+async def test_redacted_credentials_are_supplied_at_replay_and_named_when_they_were_not(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    origin = await aiohttp_server(origin_app())
+    config = tmp_path / "edgeproxy.toml"
+    basic_auth = Path(__file__).parents[2] / "sample_functions" / "basic_auth.py"
+    config.write_text(
+        f'[origins.app]\nurl = "{str(origin.make_url("")).rstrip("/")}"\n[default_behavior]\norigin = "app"\n'
+        f'[default_behavior.functions]\nviewer-request = "{basic_auth}:handler"\n'
+    )
+    recording = tmp_path / "private.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all", redact=["session"])
+    try:
+        headers = {"Authorization": BASIC_AUTH, "Cookie": "theme=dark; session=s3cret"}
+        async with proxy.client.get("/private", headers=headers) as response:
+            assert response.status == 200
+    finally:
+        await proxy.close()
+    assert BASIC_AUTH not in recording.read_text()
+
+    sent = run_replay(str(recording), "--config", str(config), cwd=tmp_path)
+    assert sent.returncode == 1, sent.stderr
+    assert "#1 GET /private: 200 recorded, 401 replayed" in sent.stdout
+    assert (
+        "  note: its request was recorded with redacted values, and was sent with them as '[REDACTED]': header "
+        "Authorization, cookie session; give the real ones with --header 'NAME: VALUE' (replay(headers=...) in Python)"
+    ) in sent.stdout.splitlines()
+
+    supplied = run_replay(
+        str(recording), "--config", str(config), "--header", f"authorization: {BASIC_AUTH}", cwd=tmp_path
+    )
+    assert (supplied.returncode, supplied.stdout.strip()) == (0, "replay: 1 same, 0 differ"), supplied.stdout
+    report = await replay(recording, config_file=config, headers={"Authorization": BASIC_AUTH})
+    assert report.same, str(report)
+
+
+async def test_hop_by_hop_response_headers_are_not_compared(tmp_path: Path, aiohttp_server: AiohttpServer) -> None:
+    origin = await aiohttp_server(origin_app())
+    config = write_distribution(tmp_path, str(origin.make_url("")).rstrip("/"), version="1")
+    recording = tmp_path / "golden.har"
+    proxy = await start(config_file=config, recording=recording, record_mode="all")
+    try:
+        async with proxy.client.get("/a", headers={"Connection": "close"}) as response:  # answered "close"
+            assert response.headers["Connection"] == "close"
+    finally:
+        await proxy.close()
+    result = run_replay(str(recording), "--config", str(config), cwd=tmp_path)  # sent on a kept-alive connection
+    assert (result.returncode, result.stdout.strip()) == (0, "replay: 1 same, 0 differ"), result.stdout
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "ok").write_text("ok")
+    hop_by_hop = [
+        {"name": "Connection", "value": "keep-alive, X-Hop"},
+        {"name": "Keep-Alive", "value": "timeout=5"},
+        {"name": "X-Hop", "value": "this connection's"},
+        {"name": "Transfer-Encoding", "value": "chunked"},
+    ]
+    browsers = browser_har(tmp_path, {"url": "https://example.com/ok"}, response={"headers": hop_by_hop})
+    result = run_replay(str(browsers), "--origin", str(site), "--origin-from", "live", cwd=tmp_path)
+    assert (result.returncode, result.stdout.strip()) == (0, "replay: 1 same, 0 differ"), result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip"])
+async def test_a_browsers_body_is_compared_decoded_or_said_to_be_undecodable(
+    encoding: str, aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """The bodies of a browser's HAR are decoded; so is the replayed one, with whatever decoder is installed here for
+    br and zstd (brotli, zstandard... none is a dependency): with none, the entry says it could not compare."""
+    page = b"<h1>hello from production</h1>\n"
+    decode = decoder(encoding)
+    if decode is not None:
+        modules = {"br": ("brotli", "brotlicffi"), "zstd": ("compression.zstd", "backports.zstd", "zstandard")}
+        encode = next(m for m in modules.get(encoding, (encoding,)) if importlib.util.find_spec(m.split(".")[0]))
+        encoded = importlib.import_module(encode).compress(page)
+        assert decode(encoded) == page
+    else:
+        encoded = b"whatever it is, it cannot be read here"
+
+    async def compressed(request: web.Request) -> web.Response:
+        return web.Response(body=encoded, headers={"Content-Type": "text/html", "Content-Encoding": encoding})
+
+    app = web.Application()
+    app.router.add_get("/page", compressed)
+    origin = await aiohttp_server(app)
+    headers = [{"name": "content-encoding", "value": encoding}]
+    recording = browser_har(
+        tmp_path,
+        {"url": "https://d111111abcdef8.cloudfront.net/page"},
+        response={"headers": headers, "content": {"size": len(page), "mimeType": "text/html", "text": page.decode()}},
+    )
+    report = await replay(recording, origin=str(origin.make_url("")), origin_from="live")
+    if decode is not None:
+        assert report.same, str(report)
+    else:
+        assert [str(difference) for difference in report.differ[0].differences] == [
+            f"body: recorded {len(page)} bytes, replayed {encoding}-encoded: not compared, as no decoder for "
+            f"{encoding} is installed ({'brotli or brotlicffi' if encoding == 'br' else 'zstandard'})"
+        ]
+
+
+async def test_a_recording_cut_short_is_replayed_with_a_warning_and_a_damaged_one_is_bad_input(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    origin = await aiohttp_server(origin_app())
+    config = write_distribution(tmp_path, str(origin.make_url("")).rstrip("/"), version="1")
+    recording = tmp_path / "golden.har"
+    await record_through(config, recording, ("/a", "/b", "/c"))
+    whole = recording.read_bytes()
+
+    recording.write_bytes(whole[: len(whole) - 40])  # the last entry cut short (power loss)
+    result = run_replay(str(recording), "--config", str(config), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warning = f"{recording} was cut short: replaying the 2 exchanges that completed"
+    assert warning in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["same"], report["warnings"]) == (2, [warning])
+
+    lines = whole.split(b"\n")
+    lines[2] = lines[2][:30]  # the second entry's line cut off in the middle of the file
+    recording.write_bytes(b"\n".join(lines))
+    result = run_replay(str(recording), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"edgeproxy: {recording}: line 3 is not a whole JSON object" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_browsers_post_data_with_only_params_is_sent_as_the_body_they_make(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=f"{request.content_type} {await request.text()}")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", echo)
+    origin = await aiohttp_server(app)
+    form = "application/x-www-form-urlencoded"
+    multipart = "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk"
+    params = [{"name": "q", "value": "a b&c"}, {"name": "q", "value": "é~*"}, {"name": "empty", "value": ""}]
+    parts = [
+        {"name": "title", "value": "hi"},
+        {"name": "doc", "value": "text", "fileName": "a.txt", "contentType": "text/plain"},
+    ]
+    multipart_body = (
+        '------WebKitFormBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="title"\r\n\r\nhi\r\n'
+        '------WebKitFormBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="doc"; filename="a.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\ntext\r\n------WebKitFormBoundary7MA4YWxk--\r\n"
+    )
+    cases = [
+        ("/search", form, params, "application/x-www-form-urlencoded q=a+b%26c&q=%C3%A9%7E*&empty="),
+        ("/upload", multipart, parts, f"multipart/form-data {multipart_body}"),
+    ]
+    requests: list[dict[str, object]] = [
+        {
+            "url": f"https://example.com{path}",
+            "method": "POST",
+            "headers": [{"name": "content-type", "value": mime}],
+            "postData": {"mimeType": mime, "params": fields},
+        }
+        for path, mime, fields, _ in cases
+    ]
+    recording = browser_har(tmp_path, *requests)
+    document = json.loads(recording.read_text())
+    for entry, (*_, echoed) in zip(document["log"]["entries"], cases, strict=True):
+        entry["response"]["content"] = {"size": len(echoed), "mimeType": "text/plain", "text": echoed}
+    recording.write_text(json.dumps(document))
+    report = await replay(recording, origin=str(origin.make_url("")), origin_from="live")
+    assert report.same, str(report)
+
+    document["log"]["entries"][1]["request"]["postData"]["mimeType"] = "application/json"
+    for header in document["log"]["entries"][1]["request"]["headers"]:
+        header["value"] = "application/json"
+    recording.write_text(json.dumps(document))
+    with pytest.raises(RecordingError, match=r"entry 2 \(POST /upload\): its postData has params but no text"):
+        await replay(recording, origin=str(origin.make_url("")), origin_from="live")

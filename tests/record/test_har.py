@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from aiohttp import web
 
-from edgeproxy.record.har import HEAD, TAIL, Entries, HarFile, RecordingError, body_of, header_pairs, read
+from edgeproxy.record.har import HEAD, TAIL, Entries, HarFile, RecordingError, body_of, cookie_date, header_pairs, read
 from edgeproxy.testing import start
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "fixtures" / "har" / "har-1.2.schema.json").read_text())
@@ -31,6 +31,9 @@ def origin_app() -> web.Application:
         response = web.Response(text=f"echo {await request.read()!r}", reason="Fine")
         response.headers.add("Set-Cookie", "a=1; Path=/; HttpOnly")
         response.headers.add("Set-Cookie", "b=2")
+        response.headers.add("Set-Cookie", "c=3; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Secure")
+        response.headers.add("Set-Cookie", "d=4; expires=Thu, 01-Jan-70 00:00:01 GMT")  # as browsers read it: 1970
+        response.headers.add("Set-Cookie", "e=5; Expires=soon")
         return response
 
     app = web.Application()
@@ -111,9 +114,17 @@ async def test_a_recording_is_har_1_2_with_the_pipeline_inside(tmp_path: Path) -
     assert request["cookies"] == [{"name": "s", "value": "1"}, {"name": "t", "value": "2"}]
     response = page["response"]
     assert (response["status"], response["statusText"]) == (200, "Fine")
-    assert [c["name"] for c in response["cookies"]] == ["a", "b"]
+    assert [c["name"] for c in response["cookies"]] == ["a", "b", "c", "d", "e"]
     assert response["cookies"][0]["httpOnly"] is True
-    assert [h["value"] for h in response["headers"] if h["name"].lower() == "set-cookie"] == [
+    # HAR 1.2: "expires | string | Cookie expiration time. (ISO 8601)"; left out when it is not a date.
+    assert [c.get("expires") for c in response["cookies"]] == [
+        None,
+        None,
+        "2026-10-21T07:28:00.000Z",
+        "1970-01-01T00:00:01.000Z",
+        None,
+    ]
+    assert [h["value"] for h in response["headers"] if h["name"].lower() == "set-cookie"][:2] == [
         "a=1; Path=/; HttpOnly",
         "b=2",
     ]
@@ -299,3 +310,35 @@ def test_readers_take_a_byte_order_mark_browser_header_shapes_and_sort_by_start(
         read(path)
     with pytest.raises(RecordingError, match="cannot be read"):
         read(tmp_path / "missing.har")
+
+
+@pytest.mark.parametrize(
+    ("date", "iso"),
+    [
+        ("Wed, 21 Oct 2026 07:28:00 GMT", "2026-10-21T07:28:00.000Z"),  # RFC 1123
+        ("Wednesday, 21-Oct-26 07:28:00 GMT", "2026-10-21T07:28:00.000Z"),  # RFC 850
+        ("Wed Oct 21 07:28:00 2026", "2026-10-21T07:28:00.000Z"),  # asctime
+        ("21 October 1999 7:8:9", "1999-10-21T07:08:09.000Z"),
+        ("Sat, 29 Feb 2025 00:00:00 GMT", None),  # not a day of that month
+        ("Wed, 21 Oct 1600 07:28:00 GMT", None),  # before 1601
+        ("Wed, 21 Oct 2026 24:00:00 GMT", None),
+        ("tomorrow", None),
+    ],
+)
+def test_a_cookie_date_is_read_as_browsers_read_it(date: str, iso: str | None) -> None:
+    assert cookie_date(date) == iso
+
+
+def test_a_line_that_is_not_an_entry_before_the_last_is_damage_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.har"
+    file = HarFile(path)
+    for n in range(4):
+        file.append({"startedDateTime": f"2026-12-01T00:00:0{n}.000Z", "n": n})
+    file.close()
+    lines = path.read_text().split("\n")
+    for damaged in (1, 3, 4):  # the first entry's line, one in the middle, the last one (the closing brackets follow)
+        cut = lines.copy()
+        cut[damaged] = cut[damaged][:10]  # cut off short: it does not even look like an entry
+        path.write_text("\n".join(cut))
+        with pytest.raises(RecordingError, match=rf"r.har: line {damaged + 1} is not a whole JSON object"):
+            read(path)

@@ -22,6 +22,7 @@ def call(
     **more: object,
 ) -> Call:
     headers = CIMultiDict([("Host", host), ("X-Amz-Cf-Id", str(more.pop("request_id", "id-1")))])
+    headers.extend(more.pop("headers", None) or {})  # type: ignore[arg-type]
     request = OriginRequest(method, "custom", host, "https", 443, path, query, headers)
     return Call.of(request, more.pop("body", None), Redactor.make(["token"]))  # type: ignore[arg-type]
 
@@ -131,3 +132,42 @@ def test_a_recorded_origin_request_is_the_live_one_it_was_recorded_from(
     live = Call.of(request, None, Redactor())
     recorded = Call.recorded({"method": "GET", "url": live.uri}, headers=False, body=False)
     assert recorded == live
+
+
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+XMLRPC = {"Content-Type": "text/xml", "User-Agent": "Python-xmlrpc/3.11"}
+CALL_XML = (
+    "<?xml version='1.0'?><methodCall><methodName>add</methodName><params>"
+    "<param><value><struct>{}</struct></value></param></params></methodCall>"
+)
+A, B = (f"<member><name>{name}</name><value><int>{n}</int></value></member>" for name, n in (("a", 1), ("b", 2)))
+A_B, B_A = A + B, B + A
+
+
+@pytest.mark.parametrize(
+    ("headers", "recorded", "live", "same"),
+    [
+        (JSON, b'{"a": 1, "b": [1, 2]}', b'{"b":[1,2],"a":1}', True),  # JSON compared as values
+        (JSON, b'{"a": 1, "b": [1, 2]}', b'{"a": 1, "b": [2, 1]}', False),
+        (JSON, b"not json", b"not json", True),  # falls back on the raw bytes
+        (JSON, b"not json", b"not  json", False),
+        (FORM, b"a=1&b=2&a=3", b"b=2&a=1&a=3", True),  # form pairs, each name's values in order (vcrpy's parse_qs)
+        (FORM, b"a=1&b=2&a=3", b"a=3&b=2&a=1", False),
+        (FORM, b"a=%41", b"a=A", True),
+        (XMLRPC, CALL_XML.format(A_B).encode(), CALL_XML.format(B_A).encode(), True),
+        (
+            XMLRPC,
+            *[CALL_XML.format("<member><name>d</name><value><base64>eA==</base64></value></member>").encode()] * 2,
+            True,
+        ),
+        ({}, b'{"a": 1, "b": 2}', b'{"b": 2, "a": 1}', False),  # no Content-Type: raw
+    ],
+)
+def test_body_is_vcrpys_the_body_read_by_content_type(
+    headers: dict[str, str], recorded: bytes, live: bytes, same: bool
+) -> None:
+    for on, expected in (("body", same), ("raw_body", recorded == live)):
+        index = Index(match_on([on]))
+        index.add(call(method="POST", body=recorded, headers=headers), "answer")
+        assert (index.find(call(method="POST", body=live, headers=headers)) is not None) == expected, on

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from edgeproxy.record.redact import REDACTED, Redactor, custom_header_names
+from edgeproxy.record.redact import REDACTED, Redactor, custom_header_names, redacted_parameters, unredacted
 from edgeproxy.testing import start
 
 SECRETS = {
@@ -27,30 +27,37 @@ def handler(event, context):
 
 async def test_no_secret_is_anywhere_in_the_file(tmp_path: Path) -> None:
     async def answer(request: web.Request) -> web.Response:
-        response = web.Response(text="ok")
+        response = web.Response(text="ok", status=302)
         response.headers["Set-Cookie"] = "session=SETCOOKIE-SECRET-7; Path=/"
+        response.headers["Location"] = "/next?token=LOCATION-SECRET-8&x=1"  # in the header, redirectURL and events
         return response
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
     (tmp_path / "switch.py").write_text(SWITCH_ORIGIN)
+    (tmp_path / "pass.py").write_text(
+        "def handler(event, context):\n    return event['Records'][0]['cf']['response']\n"
+    )
     recording = tmp_path / "r.har"
     proxy = await start(
         origin=app,
         origin_request=f"{tmp_path}/switch.py:handler",
+        viewer_response=f"{tmp_path}/pass.py:handler",
         recording=recording,
         record_mode="all",
         redact=["session", "token"],
     )
     try:
-        async with proxy.client.get("/p?token=QUERY-SECRET-5&other=kept", headers=SECRETS) as response:
-            assert response.status == 200
+        target = "/p?token=QUERY-SECRET-5&other=kept"
+        async with proxy.client.get(target, headers=SECRETS, allow_redirects=False) as response:
+            assert response.status == 302
     finally:
         await proxy.close()
     text = recording.read_text()
     secrets = ["AUTH-SECRET-1", "APIKEY-SECRET-2", "STS-SECRET-3", "COOKIE-SECRET-4", "QUERY-SECRET-5"]
-    for secret in [*secrets, "SWITCHED-SECRET-6", "SETCOOKIE-SECRET-7"]:
+    for secret in [*secrets, "SWITCHED-SECRET-6", "SETCOOKIE-SECRET-7", "LOCATION-SECRET-8"]:
         assert secret not in text, secret
+    assert f"/next?token={REDACTED}&x=1" in text
     assert "theme=dark" in text  # a cookie not named stays
     assert "other=kept" in text
     assert REDACTED in text
@@ -66,6 +73,7 @@ def test_names_values_cookies_and_queries() -> None:
     assert redactor.header("Accept", "*/*") == "*/*"
     assert redactor.query("token=abc&a=1&TOKEN=2&b") == f"token={REDACTED}&a=1&TOKEN={REDACTED}&b"
     assert redactor.url("http://x/p?token=1") == f"http://x/p?token={REDACTED}"
+    assert redactor.header("Location", "https://x/p?token=1&a=2#f") == f"https://x/p?token={REDACTED}&a=2#f"
     assert not Redactor.make(defaults=False).redacts_header("authorization")
 
 
@@ -103,3 +111,22 @@ def test_lambda_at_edge_events_and_the_custom_headers_they_carry() -> None:
     assert redacted["origin"]["custom"]["customHeaders"]["x-k"][0]["value"] == REDACTED
     assert request["querystring"] == "token=1"  # a copy: the event itself is left alone
     assert custom_header_names(event) == {"x-k"}
+
+
+def test_supplied_values_replace_redacted_ones_of_their_name_only() -> None:
+    recorded = [
+        ("Authorization", REDACTED),
+        ("X-Api-Key", REDACTED),
+        ("Cookie", f"theme=dark; session={REDACTED}; other={REDACTED}"),
+        ("X-Plain", "as recorded"),
+    ]
+    supplied = {"authorization": "Basic abc", "x-plain": "not this", "cookie": "session=s3cret; theme=light"}
+    headers, still = unredacted(recorded, supplied)
+    assert headers == [
+        ("Authorization", "Basic abc"),
+        ("X-Api-Key", REDACTED),
+        ("Cookie", f"theme=dark; session=s3cret; other={REDACTED}"),
+        ("X-Plain", "as recorded"),
+    ]
+    assert still == ["header X-Api-Key", "cookie other"]
+    assert redacted_parameters(f"a=1&token={REDACTED}&b") == ["query parameter token"]

@@ -23,6 +23,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy.record.har import read
+from edgeproxy.testing import start
 
 BIG = os.urandom(100 * 1024)
 GZIPPED = gzip.compress(b"a gzip body " * 500)
@@ -311,3 +312,26 @@ async def test_new_episodes_on_a_file_cut_short_rewrites_it_whole_and_replays_fr
     assert not rewritten.cut_short
     assert [entry["request"]["url"].rsplit("/", 1)[1] for entry in rewritten.entries] == ["count?n=1", "count?n=3"]
     assert not list(tmp_path.glob("*rewrite*"))  # noqa: ASYNC240 (a test, after the proxy has gone)
+
+
+async def test_match_on_body_reads_a_json_body_as_values(tmp_path: Path) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=f"got {await request.text()}")
+
+    app = web.Application()
+    app.router.add_post("/api", echo)
+    recording = tmp_path / "r.har"
+    json_type = {"Content-Type": "application/json"}
+    for mode, body, status in (
+        ("all", '{"a": 1, "b": [1, 2]}', 200),
+        ("none", '{"b":[1,2],  "a":1}', 200),  # the same values: answered from the recording
+        ("none", '{"a": 1, "b": [2, 1]}', 502),
+    ):
+        proxy = await start(origin=app, recording=recording, record_mode=mode, match_on=["method", "path", "body"])
+        try:
+            async with proxy.client.post("/api", data=body, headers=json_type) as response:
+                assert response.status == status, (mode, body)
+                if status == 200:
+                    assert await response.text() == 'got {"a": 1, "b": [1, 2]}'
+        finally:
+            await proxy.close()
