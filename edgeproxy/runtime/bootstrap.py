@@ -18,7 +18,9 @@ The wire: frames of a 4-byte big-endian length (of what follows), a 1-byte kind 
   is the event's ``part`` (request or response) unchanged: the peak RSS; ``E`` the handler failed (``/error``): the
   peak RSS, a newline, Lambda's error JSON.
 
-Usage: ``python bootstrap.py REQUEST_FD RESPONSE_FD HANDLER_FILE HANDLER_NAME``. The proxy runs it through
+Usage: ``python bootstrap.py REQUEST_FD RESPONSE_FD HANDLER_FILE HANDLER_NAME [MODULE]``: ``MODULE`` is the
+handler's module as Lambda would import it from its task root (``pkg.app`` for a file in a package ``pkg``; the
+file's name by default). The proxy runs it through
 :data:`LAUNCHER` instead (``python -c LAUNCHER bootstrap.py REQUEST_FD ...``), which imports this file as a module:
 its compiled form is then cached (``__pycache__``, per interpreter version) instead of compiled at every cold start,
 as a script would be.
@@ -48,7 +50,7 @@ LAUNCHER = (
 )
 BOOTSTRAP = os.path.abspath(__file__)
 REQUEST_FD = RESPONSE_FD = -1
-HANDLER_FILE = HANDLER_NAME = ""
+HANDLER_FILE = HANDLER_NAME = MODULE = ""
 MAXRSS_UNIT = 1024 if sys.platform == "darwin" else 1  # ru_maxrss: kB on Linux, bytes on macOS
 
 
@@ -270,12 +272,33 @@ class LoggingImport:
 
 
 def load_handler() -> Any:
-    """The init phase: import the handler's module by its file; the handler, or ``None`` after reporting why not
-    (Lambda's errors: lambda-runtime-facts §2.7)."""
-    module_name = os.path.splitext(os.path.basename(HANDLER_FILE))[0]
+    """The init phase: import the handler's module; the handler, or ``None`` after reporting why not (Lambda's
+    errors: lambda-runtime-facts §2.7)."""
+    module_name = MODULE
     if module_name in sys.builtin_module_names:
         init_error("Runtime.BuiltInModuleConflict", f"Cannot use built-in module {module_name} as a handler module")
         return None
+    try:
+        module = import_module(module_name)
+    except SyntaxError as exc:
+        init_error("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}", exc)
+        return None
+    except ImportError as exc:
+        init_error("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}", exc)
+        return None
+    except Exception as exc:
+        init_error(type(exc).__name__, str(exc), exc)
+        return None
+    return _handler_of(module, module_name)
+
+
+def import_module(module_name: str) -> Any:
+    """The handler's module: in a package, imported by its name from the task root, as Lambda's runtime imports it
+    (so that its relative imports work); else loaded from its file, whatever a module of that name already loaded
+    here (this file's own json, say)."""
+    if "." in module_name:
+        __import__(module_name)
+        return sys.modules[module_name]
     # What importlib.util.spec_from_file_location and module_from_spec do, without importlib.util's own imports.
     from importlib.machinery import ModuleSpec, SourceFileLoader
 
@@ -286,18 +309,12 @@ def load_handler() -> Any:
     module.__loader__ = loader
     module.__file__ = HANDLER_FILE
     module.__package__ = ""
-    try:
-        sys.modules[module_name] = module
-        loader.exec_module(module)
-    except SyntaxError as exc:
-        init_error("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}", exc)
-        return None
-    except ImportError as exc:
-        init_error("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}", exc)
-        return None
-    except Exception as exc:
-        init_error(type(exc).__name__, str(exc), exc)
-        return None
+    sys.modules[module_name] = module
+    loader.exec_module(module)
+    return module
+
+
+def _handler_of(module: Any, module_name: str) -> Any:
     handler = getattr(module, HANDLER_NAME, None)
     if handler is None:
         init_error("Runtime.HandlerNotFound", f"Handler '{HANDLER_NAME}' missing on module '{module_name}'")
@@ -366,13 +383,17 @@ def invoke(call: Invoker, payload: bytes) -> None:
 
 
 def main(argv: list[str]) -> None:
-    global REQUEST_FD, RESPONSE_FD, HANDLER_FILE, HANDLER_NAME
+    global REQUEST_FD, RESPONSE_FD, HANDLER_FILE, HANDLER_NAME, MODULE
     REQUEST_FD, RESPONSE_FD, HANDLER_FILE, HANDLER_NAME = int(argv[0]), int(argv[1]), argv[2], argv[3]
+    MODULE = argv[4] if len(argv) > 4 else os.path.splitext(os.path.basename(HANDLER_FILE))[0]
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     os.environ.setdefault("AWS_EXECUTION_ENV", "AWS_Lambda_python" + version)
     send(b"S", json.dumps({"runtime": "python:" + version, "version": sys.version.split()[0]}).encode())
     # Like /var/task: the function's folder is first on the import path (not this file's, which Python put there).
-    sys.path[0] = os.path.dirname(HANDLER_FILE)
+    task_root = os.path.dirname(HANDLER_FILE)
+    for _ in range(MODULE.count(".")):  # above the module's packages
+        task_root = os.path.dirname(task_root)
+    sys.path[0] = task_root
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each line reaches the log as printed
     if "logging" in sys.modules:  # imported already (by a sitecustomize, say)

@@ -87,6 +87,18 @@ def parse_ref(ref: str, base_dir: Path) -> Reference:
     return Reference(python, function, "python", ref)
 
 
+def python_module(path: Path) -> tuple[Path, str]:
+    """Where a Python handler's file is imported from, as Lambda's runtime imports it from its task root, and under
+    what name: its folder and its name; for a file in a package (folders holding an ``__init__.py``), the folder
+    above the outermost package and the dotted name (``pkg/app.py``: ``pkg.app``, so that ``from . import util``
+    and ``from pkg import util`` work as they do on Lambda)."""
+    root, names = path.parent, [path.stem]
+    while (root / "__init__.py").is_file() and root.parent != root:
+        names.insert(0, root.name)
+        root = root.parent
+    return root, ".".join(names)
+
+
 def log_stream_name(version: str = FUNCTION_VERSION) -> str:
     """A log stream name as Lambda makes one for each environment: ``2026/12/01/[1]<32 hex>``."""
     return f"{time.strftime('%Y/%m/%d')}/[{version}]{uuid.uuid4().hex}"
@@ -119,6 +131,10 @@ class Function:
     mtime: float = field(init=False, default=0.0)
     # One log stream per warm instance, as in Lambda (an environment of its own has its own).
     log_stream_name: str = field(init=False, default_factory=log_stream_name)
+    # Its environments' task root (their working directory, first on the import path) and, for Python, the module
+    # the handler's file is imported as there (python_module).
+    task_root: Path | None = field(init=False, default=None)
+    module: str = field(init=False, default="")
 
     @classmethod
     def resolve(cls, ref: str, base_dir: Path, **settings: Any) -> Function:
@@ -136,6 +152,10 @@ class Function:
         )
         function._check_exists()
         function.mtime = reference.path.stat().st_mtime
+        if function.language == "python":
+            function.task_root, function.module = python_module(reference.path)
+        else:
+            function.task_root, function.module = reference.path.parent, reference.path.stem
         return function
 
     @classmethod

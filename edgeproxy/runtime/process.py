@@ -617,8 +617,8 @@ class _Pool:
         self.count = 0  # environments starting, idle or busy
         self.generation = 0
         self.memory_bytes = function.memory * 1024 * 1024
-        assert function.path is not None
-        self.task_root = str(function.path.parent)
+        assert function.task_root is not None
+        self.task_root = str(function.task_root)
         self.environ = self._environ()
 
     def _environ(self) -> dict[str, str]:
@@ -663,7 +663,7 @@ class _Pool:
         prefix = [SETPRIV, "--pdeathsig", "KILL"] if SETPRIV else []
         fds = [str(request_fd), str(response_fd), str(function.path), function.attribute]
         if function.language == "python":
-            return [*prefix, function.interpreter, "-c", LAUNCHER, str(PYTHON_BOOTSTRAP), *fds]
+            return [*prefix, function.interpreter, "-c", LAUNCHER, str(PYTHON_BOOTSTRAP), *fds, function.module]
         flags = []
         options = self.environ.get("NODE_OPTIONS", "")
         if "max-old-space-size" not in options and "max-semi-space-size" not in options:

@@ -439,6 +439,46 @@ async def test_lambdas_environment_variables_and_task_root(
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[1\][0-9a-f]{32}", seen["stream"])
 
 
+PACKAGED = """
+import json, os, sys
+from . import util
+from pkg.util import VALUE
+def handler(event, context):
+    with open("settings.json") as settings:  # the task root is the working directory
+        found = json.load(settings)
+    seen = {"value": VALUE, "same": util.VALUE, "module": __name__, "settings": found, "cwd": os.getcwd(),
+            "root": os.environ["LAMBDA_TASK_ROOT"], "path0": sys.path[0]}
+    return {"status": "200", "body": json.dumps(seen)}
+"""
+
+
+@pytest.mark.parametrize("ref", ["pkg/app.handler", "pkg.app.handler", "pkg/app.py:handler"])
+async def test_a_handler_in_a_package_is_imported_as_lambdas_runtime_imports_it(
+    ref: str, proxy: ProxyFactory, origin: Origin, tmp_path: Path
+) -> None:
+    # awslambdaric imports importlib.import_module("pkg/app".replace("/", ".")) from the task root: a handler in a
+    # package is the module pkg.app, whose relative and absolute imports of its package work, and the task root is
+    # the folder above the package.
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "util.py").write_text("VALUE = 'from the package'\n")
+    write(package, "app.py", PACKAGED)
+    (tmp_path / "settings.json").write_text('{"at": "the task root"}')
+    client = await serve(proxy, tmp_path, origin, {"viewer-request": {"handler": ref}})
+    response = await client.get("/")
+    assert response.status == 200, await response.text()
+    assert json.loads(await response.text()) == {
+        "value": "from the package",
+        "same": "from the package",
+        "module": "pkg.app",
+        "settings": {"at": "the task root"},
+        "cwd": str(tmp_path),
+        "root": str(tmp_path),
+        "path0": str(tmp_path),
+    }
+
+
 @pytest.fixture
 def function_venv(tmp_path: Path) -> Path:
     """``fn/.venv``: a virtualenv of the function's own, with a module the proxy's environment does not have (and
