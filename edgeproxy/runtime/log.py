@@ -111,8 +111,9 @@ class InvocationLog:
     def line(self, text: str) -> None:
         """A line of Lambda's own (``START``, ``END``, ``REPORT``, ``Task timed out...``), after the output so far
         (a line left open ends here, as Lambda's log has it); never left out."""
-        self.flush()
-        self._settle()
+        if self.pending or self.raw_pending or self.tail:  # (three per invocation: the common case costs no call)
+            self.flush()
+            self._settle()
         self.lines.append(f"{self.prefix} {text}")
 
     def emit(self, level: int = logging.INFO) -> None:
