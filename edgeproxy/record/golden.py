@@ -149,6 +149,11 @@ class _Exchanges(Observer):
         else:
             self._by_id[exchange.id] = exchange
 
+    def sending(self) -> None:
+        """A request is about to be sent: an ALB exchange still here is of a request whose response was never read
+        (the client failed), and is not this one's."""
+        self._in_order.clear()
+
     def of(self, headers: CIMultiDict[str]) -> Exchange | None:
         """The exchange of a response read whole, or ``None`` when there was none: the proxy's HTTP parser rejected
         the request (its error page is all the viewer got). An exchange is done before the last bytes of its
@@ -451,6 +456,7 @@ async def _one(
             "its request was recorded with redacted values, and was sent with them as '[REDACTED]': "
             f"{', '.join(redacted)}; give the real ones with --header 'NAME: VALUE' (replay(headers=...) in Python)"
         )
+    exchanges.sending()
     try:
         async with session.request(method, url, headers=headers, data=body, allow_redirects=False) as response:
             data = await response.read()

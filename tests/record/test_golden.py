@@ -21,10 +21,12 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import replay
-from edgeproxy.record.golden import REJECTED_NOTE, _shares, decoder
+from edgeproxy.exchange import Exchange, ViewerRequest
+from edgeproxy.record.golden import REJECTED_NOTE, _Exchanges, _shares, decoder
 from edgeproxy.record.har import RecordingError, read
 from edgeproxy.testing import start
 
@@ -143,6 +145,24 @@ async def test_a_browsers_har_replays_against_a_live_origin_and_reports_a_status
     assert "status: recorded 200, replayed 404" in [str(difference) for difference in logo.differences]
     assert "header x-cache: recorded 'Hit from cloudfront', replayed 'Error from cloudfront'" in str(report)
     assert report.summary() == "replay: 1 same, 1 differ"
+
+
+def test_an_alb_exchange_whose_response_was_never_read_is_not_handed_to_the_next_entry() -> None:
+    # ALB responses carry no request id: exchanges are taken in order, one request at a time. One left behind by a
+    # request whose client failed belongs to no later entry.
+    def alb_exchange(path: str) -> Exchange:
+        viewer = ViewerRequest("192.0.2.1", "GET", path, "", CIMultiDict(), None)
+        return Exchange(f"Root=1-{path}", "alb", viewer)
+
+    exchanges = _Exchanges()
+    exchanges.sending()
+    exchanges.exchange_done(alb_exchange("/failed"))  # its client then failed: nobody took it
+    exchanges.sending()
+    exchanges.exchange_done(alb_exchange("/next"))
+    taken = exchanges.of(CIMultiDict())
+    assert taken is not None
+    assert taken.viewer.uri == "/next"
+    assert exchanges.of(CIMultiDict()) is None
 
 
 def test_a_browsers_har_needs_origin_from_live(tmp_path: Path) -> None:
