@@ -206,7 +206,7 @@ class Pipeline:
         self.distribution = distribution
         self.runtime = runtime
         self.origin = origin
-        self.via = via
+        self.via = via  # for an HTTP/1.1 viewer (via_for)
         self.strictness = strictness
         self.observers = observers if observers is not None else Observers()
         self.cache = Cache(distribution.cache_size, clock or time.monotonic)
@@ -223,6 +223,11 @@ class Pipeline:
         )
         if any(behavior.policies.cloudfront_headers for behavior in distribution.all_behaviors()):
             viewer.preload()  # ISO 3166's tables, now rather than in a request
+
+    def via_for(self, http_version: str) -> str:
+        """CloudFront's ``Via`` hop for a viewer of ``http_version``: it begins with the viewer's HTTP version (§4.2;
+        AWS's sample origin-request event has ``2.0 <hash>.cloudfront.net (CloudFront)``), ``1.0`` for HTTP/1.0."""
+        return self.via if http_version == "1.1" else f"{http_version} {self.via.partition(' ')[2]}"
 
     async def run(self, exchange: Exchange, behavior: Behavior, stack: AsyncExitStack) -> None:
         """Take ``exchange`` through the stages: its ``outcome`` is set, or its ``error``."""
@@ -361,7 +366,7 @@ class Pipeline:
             flow.request,
             flow.behavior.origin,
             client_ip=flow.exchange.viewer.client_ip,
-            via=self.via,
+            via=self.via_for(flow.exchange.viewer.http_version),
             policies=flow.policies,
             added=added,
         )

@@ -173,7 +173,7 @@ def _error_response(error: ViewerError, request_id: str, pipeline: Pipeline, deb
 async def _write(
     request: web.Request, outcome: Outcome, exchange: Exchange, pipeline: Pipeline, observers: Observers, debug: bool
 ) -> web.StreamResponse:
-    _as_sent(outcome, exchange.id, pipeline.distribution.pop, pipeline.via)
+    _as_sent(outcome, exchange.id, pipeline.distribution.pop, pipeline.via_for(exchange.viewer.http_version))
     response = web.StreamResponse(status=outcome.status, reason=outcome.reason or None, headers=outcome.headers)
     if outcome.status == 413:
         response.force_close()  # §5.3: over a request limit CloudFront also closes the connection

@@ -106,6 +106,20 @@ async def test_cloudfront_headers_on_every_response(origin: Origin, proxy: Proxy
     assert ok.headers["Server"] != "CloudFront"  # the origin's own Server goes through
 
 
+async def test_via_names_the_viewers_http_version(origin: Origin, proxy: ProxyFactory) -> None:
+    # "<viewer http version> <hash>.cloudfront.net (CloudFront)", to the viewer and toward the origin (AWS's sample
+    # origin-request event has "2.0 ..." for an HTTP/2 viewer).
+    client = await proxy(origin=origin.url)
+    url = client.make_url("/a")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(b"GET /a HTTP/1.0\r\nHost: x\r\n\r\n")
+    response = await reader.read()
+    writer.close()
+    head = response.partition(b"\r\n\r\n")[0].decode()
+    assert re.search(r"\r\nVia: 1\.0 [0-9a-f]{32}\.cloudfront\.net \(CloudFront\)\r\n", head + "\r\n"), head
+    assert re.fullmatch(r"1\.0 [0-9a-f]{32}\.cloudfront\.net \(CloudFront\)", origin.last.header("Via")[0])
+
+
 def test_error_page_is_cloudfronts() -> None:
     page = error_page(502, "The Lambda function result failed validation.", "rid==").decode("iso-8859-1")
     assert "<TITLE>ERROR: The request could not be satisfied</TITLE>" in page
