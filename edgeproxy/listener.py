@@ -95,11 +95,12 @@ class ViewerProtocol(web_protocol.RequestHandler):
     def data_received(self, data: bytes) -> None:
         queued = len(self._messages)
         super().data_received(data)
-        if self._body is not None:
+        if self._body is not None and not self._body.is_eof():
             self._body_heard = self._loop.time()
         elif len(self._messages) > queued and not (body := self._messages[-1][1]).is_eof():
             self._body, self._body_heard = body, self._loop.time()  # a request whose body is still to come
-            self._body_timer = self._loop.call_later(self._body_timeout, self._body_too_slow)
+            if self._body_timer is None:  # (one still armed for an earlier body watches this one from now)
+                self._body_timer = self._loop.call_later(self._body_timeout, self._body_too_slow)
         if not self._waiting_for_a_request():
             if self._head_timer is not None:  # the head is whole: the request is in hand
                 self._head_timer.cancel()
