@@ -232,8 +232,8 @@ def _error_outcome(status: int) -> Outcome:
     return Outcome(status, None, headers, error_page(status), generated=True)
 
 
-def _check_request(request: web.Request, path: str) -> None:
-    """What the load balancer refuses before any invocation (§7.3)."""
+def _check_request(request: web.Request, path: str, size: int) -> None:
+    """What the load balancer refuses before any invocation (§7.3); ``size`` is that of its header lines."""
     if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
         raise AlbError(400, None, "an HTTP/0.9 request")
     if not serving.is_path(path):
@@ -242,7 +242,6 @@ def _check_request(request: web.Request, path: str) -> None:
         raise AlbError(405, None, "the load balancer does not allow TRACE")
     if "websocket" in request.headers.get("Upgrade", "").lower():
         raise AlbError(400, "LambdaWebsocketNotSupported", "a WebSocket upgrade to a Lambda target")
-    size = header_bytes(request.raw_headers)
     if size > MAX_HEADER_BYTES:
         raise AlbError(400, None, f"the request headers are {size} bytes (limit {MAX_HEADER_BYTES})")
     for name, value in request.raw_headers:
@@ -340,7 +339,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     target = request.app[TARGET]
     observers = target.observers
     group = target.group
-    trace = trace_header(request.headers.get("X-Amzn-Trace-Id"), header_bytes(request.raw_headers))
+    size = header_bytes(request.raw_headers)
+    trace = trace_header(request.headers.get("X-Amzn-Trace-Id"), size)
     path, querystring = serving.request_target(request)
     viewer = ViewerRequest(
         client_ip=request.remote or "127.0.0.1",
@@ -356,7 +356,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     exchange = Exchange(trace, "alb", viewer)
     try:
         try:
-            _check_request(request, path)
+            _check_request(request, path, size)
             body = await _read_body(request)
             if observers.wants_bodies:
                 exchange.request_body = bytearray(body)
