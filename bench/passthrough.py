@@ -456,8 +456,13 @@ def verify(servers: list[Server]) -> list[str]:
     for edgeproxy in (
         server for server in servers if server.name.startswith("edgeproxy") and server.name != "edgeproxy-bare"
     ):
-        log = edgeproxy.log.read_text(errors="replace")
-        missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
+        deadline = time.monotonic() + 2.0  # the log is written once per loop iteration: the last lines may be due
+        while True:
+            log = edgeproxy.log.read_text(errors="replace")
+            missing = [trigger for trigger in TRIGGERS if not re.search(rf"\b{trigger}\] START RequestId", log)]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         if missing:
             warnings.append(f"{edgeproxy.name}'s log does not show the {', '.join(missing)} handler(s) running")
     return warnings
