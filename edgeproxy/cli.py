@@ -8,6 +8,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from aiohttp import web
+from yarl import URL
 
 from edgeproxy import alb, config, record, testing, workers
 from edgeproxy.admin import admin_app
@@ -32,7 +34,7 @@ from edgeproxy.listener import Timeouts, serve_until_stopped
 from edgeproxy.record import golden
 from edgeproxy.rules import Strictness
 from edgeproxy.server import Options, create_app
-from edgeproxy.triggers import TRIGGERS, Trigger
+from edgeproxy.triggers import DEFAULT_MEMORY, LAMBDA_MAX_MEMORY, LAMBDA_MAX_TIMEOUT, TRIGGERS, Trigger
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,8 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     balancer.add_argument("--multi-value-headers", action="store_true", help="the target group's multi-value mode")
     balancer.add_argument("--target-group-arn", metavar="ARN", help="requestContext.elb.targetGroupArn in events")
-    balancer.add_argument("--timeout", type=float, help="the function's timeout in seconds (default: Lambda's 3)")
-    balancer.add_argument("--memory", type=int, default=128, help="the function's memory in MB")
+    balancer.add_argument(
+        "--timeout", type=_lambda_timeout, help="the function's timeout in seconds, up to 900 (default: Lambda's 3)"
+    )
+    balancer.add_argument(
+        "--memory", type=_memory_size, default=128, help="the function's memory in MB, 128-10240 (default 128)"
+    )
     _add_server_options(balancer)
     _recording_flags(balancer)
 
@@ -147,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("ref", metavar="REF", help="handler: file.py:function, file.mjs:handler or module.function")
     invoke.add_argument("--event", required=True, help="event JSON file, or - for standard input")
     invoke.add_argument(
-        "--timeout", type=float, help="seconds (default: 5 at viewer triggers, 30 at origin triggers, 3 for ALB)"
+        "--timeout", type=_seconds, help="seconds (default: 5 at viewer triggers, 30 at origin triggers, 3 for ALB)"
     )
     invoke.add_argument("--lenient", action="store_true", help="report rule violations as warnings")
     _isolation_flag(invoke)
@@ -195,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     """What ``serve`` and ``alb`` share: where to listen, the viewer connection timeouts, reloading and logging."""
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=_port, default=8080, help="the port to listen on (0: a free one; default 8080)")
     parser.add_argument(
         "--reload", action="store_true", help="reload handlers (restart their environments) when their source changes"
     )
@@ -217,7 +223,7 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--admin-port",
-        type=int,
+        type=_port,
         metavar="PORT",
         help="also serve the admin listener on this port of the same host: the inspector at /, the cache's "
         "listing, invalidations; with --workers, worker i's on PORT+i (a free port each for 0)",
@@ -279,8 +285,30 @@ def _processes(text: str) -> int:
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _lambda_timeout(text: str) -> float:
+    value = _seconds(text)
+    if value > LAMBDA_MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r}: a Lambda function's timeout is at most {LAMBDA_MAX_TIMEOUT:g} s")
+    return value
+
+
+def _memory_size(text: str) -> int:
+    value = int(text)
+    if not DEFAULT_MEMORY <= value <= LAMBDA_MAX_MEMORY:
+        sizes = f"{DEFAULT_MEMORY}-{LAMBDA_MAX_MEMORY}"
+        raise argparse.ArgumentTypeError(f"{text!r}: a Lambda function's memory is {sizes} MB")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535; 0 picks a free one)")
     return value
 
 
@@ -523,7 +551,14 @@ def _serve(served: Distribution | TargetGroup, args: argparse.Namespace) -> int:
 
     def worker(slot: workers.Worker) -> int:
         session = record.open_for(served, settings) if settings is not None else None
-        return _run(_application(served, args, session), args, loop_factory, session, slot)
+        try:
+            application = _application(served, args, session)
+        except ConfigError as error:  # a handler that does not load: the parent says it once, not each worker
+            if session is not None:
+                session.close()
+            slot.refuse(f"configuration error: {error}")
+            return 2
+        return _run(application, args, loop_factory, session, slot)
 
     try:
         code = workers.run(args.workers, args.host, args.port, worker)
@@ -645,8 +680,19 @@ def invalidate(args: argparse.Namespace) -> int:
     return code
 
 
+def _is_http_url(text: str) -> bool:
+    try:
+        url = URL(text)
+        return url.scheme in ("http", "https") and bool(url.raw_host) and url.explicit_port != 0
+    except ValueError:  # yarl's: a port that is not a number, an unclosed [IPv6 address...
+        return False
+
+
 def _invalidate_at(admin: str, paths: list[str]) -> int:
     url = admin.rstrip("/") + "/invalidations"
+    if not _is_http_url(url):
+        print(f"edgeproxy: invalidate: --admin {admin!r} is not an http:// URL (as serve prints it)", file=sys.stderr)
+        return 2
     request = urllib.request.Request(
         url, data=json.dumps({"paths": paths}).encode(), headers={"Content-Type": "application/json"}
     )
@@ -671,7 +717,7 @@ def invoke(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text(encoding="utf-8")
         event = json.loads(text)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         print(f"edgeproxy: cannot read event {args.event}: {exc}", file=sys.stderr)
         return 2
     try:

@@ -8,7 +8,9 @@ resolved later, when the runtime loads them, and reported the same way.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import os
 import re
 import shutil
@@ -25,6 +27,7 @@ from yarl import URL
 
 from edgeproxy import policies, viewer
 from edgeproxy.errors import ConfigError
+from edgeproxy.headers import forbidden_in_field
 from edgeproxy.policies import LEGACY, Policies
 from edgeproxy.triggers import FACTS
 from edgeproxy.triggers import TRIGGERS as TRIGGERS  # re-exported: the config API names its triggers
@@ -52,6 +55,11 @@ DEFAULT_DOMAIN_NAME = "d111111abcdef8.cloudfront.net"
 DEFAULT_DISTRIBUTION_ID = "EDFDVBD6EXAMPLE"
 DEFAULT_POP = "IAD89-C1"
 DEFAULT_METHODS = frozenset({"GET", "HEAD"})
+ALLOWED_METHOD_SETS = (
+    DEFAULT_METHODS,
+    frozenset({"GET", "HEAD", "OPTIONS"}),
+    frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}),
+)
 # Which of CloudFront's documented read-only lists applies at viewer-response (reference §3.4, §10.5).
 ViewerResponseReadOnly = Literal["current", "2021"]
 CLOUDFRONT_TABLES = (
@@ -203,8 +211,9 @@ class Behavior:
 @dataclass(frozen=True)
 class CustomErrorResponse:
     """One ``[[custom_error_responses]]`` entry (§5.6): for origin status ``error_code``, the page at
-    ``response_page_path`` (fetched through the behavior its path matches) is sent with ``response_code`` (the
-    origin's status when not given), and the error is cached for at least ``error_caching_min_ttl`` seconds."""
+    ``response_page_path`` (fetched through the behavior its path matches) is sent with ``response_code`` (a config
+    file gives both or neither, as CloudFront's API requires; the origin's status when not given), and the error is
+    cached for at least ``error_caching_min_ttl`` seconds."""
 
     error_code: int
     response_page_path: str | None = None
@@ -300,11 +309,6 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     if error.validator == "enum" and key.endswith("isolation"):
         problem = f"{error.instance!r} is not 'process' (environments of their own) or 'thread' (in the proxy)"
         return key, problem
-    if error.validator == "enum" and key.endswith("allowed_methods"):
-        return key, (
-            'CloudFront allows only ["GET", "HEAD"], ["GET", "HEAD", "OPTIONS"] or '
-            '["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]'
-        )
     if error.validator == "pattern" and key.endswith("path_pattern"):
         return key, (
             f"{error.instance!r} is not a valid path pattern (allowed characters: "
@@ -359,10 +363,23 @@ def _validate(raw: Mapping[str, Any], source: str) -> None:
                 "an [alb] config describes an ALB target group and cannot also have the CloudFront tables "
                 f"({', '.join(CLOUDFRONT_TABLES)}); use one file for each",
             )
+    if (where := _not_finite(raw, [])) is not None:  # TOML has nan and inf, which pass any schema bound
+        raise ConfigError(source, _key_path(where), "nan and inf are not numbers edgeproxy or CloudFront accept")
     error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(raw))
     if error is not None:
         key, problem = _describe(error)
         raise ConfigError(source, key, problem)
+
+
+def _not_finite(value: Any, where: list[str | int]) -> list[str | int] | None:
+    """Where in a parsed TOML document a float is nan or infinite, or ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if (found := _not_finite(item, [*where, key])) is not None:
+            return found
+    return None
 
 
 def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Distribution:
@@ -402,6 +419,13 @@ def from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: Path) -> Dist
         }
         allowed_methods = frozenset(spec.get("allowed_methods", DEFAULT_METHODS))
         cached_methods = frozenset(spec.get("cached_methods", DEFAULT_METHODS))
+        # AllowedMethods and CachedMethods are sets (Quantity 2, 3 or 7; 2 or 3): any order, as AWS's own examples.
+        if allowed_methods not in ALLOWED_METHOD_SETS:
+            problem = "CloudFront allows only GET, HEAD; GET, HEAD, OPTIONS; or those with PUT, POST, PATCH, DELETE"
+            raise ConfigError(source, f"{key}.allowed_methods", f"{sorted(allowed_methods)}: {problem}")
+        if cached_methods not in ALLOWED_METHOD_SETS[:2]:
+            problem = "CloudFront caches only GET, HEAD; or GET, HEAD, OPTIONS"
+            raise ConfigError(source, f"{key}.cached_methods", f"{sorted(cached_methods)}: {problem}")
         if not cached_methods <= allowed_methods:
             problem = "OPTIONS can be cached only where it is allowed (allowed_methods)"
             raise ConfigError(source, f"{key}.cached_methods", problem)
@@ -454,8 +478,13 @@ def _custom_error_responses(raw: Sequence[Mapping[str, Any]], *, source: str) ->
         code = spec["error_code"]
         if code in responses:
             raise ConfigError(source, f"{key}.error_code", f"error code {code} already has a custom error response")
+        # CustomErrorResponse: "If you specify a value for ResponsePagePath, you must also specify a value for
+        # ResponseCode" (CloudFront's API reference; CloudFront refuses one without the other).
         if "response_code" in spec and "response_page_path" not in spec:
             raise ConfigError(source, f"{key}.response_code", "a response_code goes with a response_page_path")
+        if "response_page_path" in spec and "response_code" not in spec:
+            problem = "a response_page_path goes with a response_code (the status sent with the page)"
+            raise ConfigError(source, f"{key}.response_code", problem)
         responses[code] = CustomErrorResponse(
             error_code=code,
             response_page_path=spec.get("response_page_path"),
@@ -465,8 +494,44 @@ def _custom_error_responses(raw: Sequence[Mapping[str, Any]], *, source: str) ->
     return responses
 
 
+# "Custom headers that CloudFront can't add to origin requests" (add-origin-custom-headers), and its prefixes.
+CUSTOM_HEADER_DENIED = frozenset(
+    name.lower()
+    for name in (
+        "Cache-Control", "Connection", "Content-Length", "Cookie", "Host", "If-Match", "If-Modified-Since",
+        "If-None-Match", "If-Range", "If-Unmodified-Since", "Max-Forwards", "Pragma", "Proxy-Authorization",
+        "Proxy-Connection", "Range", "Request-Range", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Via",
+        "X-Real-Ip",
+    )
+)  # fmt: skip
+CUSTOM_HEADER_DENIED_PREFIXES = ("x-amz-", "x-edge-")
+CUSTOM_HEADERS_TOTAL = 10_240  # characters of all names and values together (CloudFront's quota)
+
+
+def custom_header_problem(name: str, value: str) -> str | None:
+    """Why CloudFront would refuse an origin custom header, or ``None``."""
+    lower = name.lower()
+    if lower in CUSTOM_HEADER_DENIED or lower.startswith(CUSTOM_HEADER_DENIED_PREFIXES):
+        return f"CloudFront cannot add {name!r} to origin requests (add-origin-custom-headers, the denylist)"
+    if (character := forbidden_in_field(value)) is not None:
+        return f"the value {value!r} holds {character}, which no header value may"
+    return None
+
+
+def _custom_headers(raw: Mapping[str, str], *, source: str, key: str) -> tuple[tuple[str, str], ...]:
+    for name, value in raw.items():
+        if problem := custom_header_problem(name, value):
+            raise ConfigError(source, f"{key}.{name}", problem)
+    if (total := sum(len(name) + len(value) for name, value in raw.items())) > CUSTOM_HEADERS_TOTAL:
+        problem = f"the names and values add up to {total} characters; CloudFront allows {CUSTOM_HEADERS_TOTAL}"
+        raise ConfigError(source, key, problem)
+    return tuple(raw.items())
+
+
 def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: Path) -> Origin:
-    custom_headers = tuple((key, value) for key, value in spec.get("custom_headers", {}).items())
+    custom_headers = _custom_headers(
+        spec.get("custom_headers", {}), source=source, key=f"origins.{name}.custom_headers"
+    )
     if "directory" in spec:
         directory = (base_dir / spec["directory"]).resolve()
         if not directory.is_dir():
@@ -481,15 +546,18 @@ def _build_origin(name: str, spec: Mapping[str, Any], *, source: str, base_dir: 
     if "bucket" in spec:
         problem = "bucket names the S3 bucket a folder origin (directory = ...) stands for; an HTTP origin has a url"
         raise ConfigError(source, f"origins.{name}.bucket", problem)
-    return custom_origin_from_url(
-        name,
-        spec["url"],
-        read_timeout=spec.get("read_timeout", 30.0),
-        keepalive_timeout=spec.get("keepalive_timeout", 5.0),
-        custom_headers=custom_headers,
-        connection_attempts=spec.get("connection_attempts", 3),
-        connection_timeout=spec.get("connection_timeout", 10.0),
-    )
+    try:
+        return custom_origin_from_url(
+            name,
+            spec["url"],
+            read_timeout=spec.get("read_timeout", 30.0),
+            keepalive_timeout=spec.get("keepalive_timeout", 5.0),
+            custom_headers=custom_headers,
+            connection_attempts=spec.get("connection_attempts", 3),
+            connection_timeout=spec.get("connection_timeout", 10.0),
+        )
+    except ValueError as exc:
+        raise ConfigError(source, f"origins.{name}.url", str(exc)) from None
 
 
 HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
@@ -546,24 +614,54 @@ def custom_origin_from_url(
     connection_attempts: int = 3,
     connection_timeout: float = 10.0,
 ) -> CustomOrigin:
-    """An HTTP origin from a URL whose path is the origin path (``http://127.0.0.1:3000/prod``)."""
-    parsed = URL(url)
+    """An HTTP origin from a URL whose path is the origin path (``http://127.0.0.1:3000/prod``). Raises
+    ``ValueError`` saying what CloudFront would refuse in it."""
+    try:
+        parsed = URL(url)
+        port = parsed.explicit_port
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.raw_host:
         raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    if problem := _origin_url_problem(url, parsed, port):
+        raise ValueError(f"{url!r}: {problem}")
     return CustomOrigin(
         name=name,
         protocol=parsed.scheme,
         # The DNS name, as CloudFront holds an origin's domain name (and sends it as the Host header): an
         # internationalised name in its IDNA (xn--) form, not decoded (yarl's URL.host decodes it).
         domain_name=parsed.raw_host,
-        port=parsed.port or (443 if parsed.scheme == "https" else 80),
-        path=parsed.raw_path.rstrip("/"),
+        port=port if port is not None else 443 if parsed.scheme == "https" else 80,
+        path="" if parsed.raw_path == "/" else parsed.raw_path,
         read_timeout=float(read_timeout),
         keepalive_timeout=float(keepalive_timeout),
         custom_headers=custom_headers,
         connection_attempts=connection_attempts,
         connection_timeout=float(connection_timeout),
     )
+
+
+def _origin_url_problem(url: str, parsed: URL, port: int | None) -> str | None:
+    """What CloudFront would refuse in an origin given as a URL: its domain name, port and origin path."""
+    host = parsed.raw_host or ""
+    try:
+        ipaddress.ip_address(host)  # CloudFront wants a domain name; an address is allowed here, for local origins
+    except ValueError:
+        if not HOST_NAME.fullmatch(host) or any(
+            label.startswith("-") or label.endswith("-") for label in host.split(".")
+        ):
+            return f"{host!r} is not a domain name (labels of letters, digits and hyphens, at most 63 each)"
+    # CloudFront's origin ports are 80, 443 and 1024-65535; any other is allowed here, for local origins (and the
+    # ports that are known to have nothing listening, which tests use).
+    if port == 0:
+        return "port 0 is no port"
+    if parsed.raw_user is not None or parsed.raw_password is not None:
+        return "an origin URL holds no user or password (CloudFront sends none; use custom_headers)"
+    if parsed.raw_query_string or parsed.raw_fragment or "?" in url or "#" in url:
+        return "an origin URL holds no query or fragment (only a path: the origin path)"
+    if parsed.raw_path not in ("", "/") and parsed.raw_path.endswith("/"):
+        return f"the origin path {parsed.raw_path!r} ends with '/' (CloudFront: begin with '/', do not end with one)"
+    return None
 
 
 def interpreter(value: str, *, source: str, key: str, base_dir: Path) -> str:

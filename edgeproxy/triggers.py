@@ -82,7 +82,9 @@ LEGACY_VIEWER_RESPONSE_READ_ONLY = frozenset(
 
 # §7.5: an ALB target runs for its function's own timeout; Lambda's default is 3 s, its maximum 900 s.
 ALB_DEFAULT_TIMEOUT = 3.0
+LAMBDA_MAX_TIMEOUT = 900.0
 DEFAULT_MEMORY = 128
+LAMBDA_MAX_MEMORY = 10240  # MB; Lambda's memory sizes are 128-10240
 
 
 def default_timeout(source: Source) -> float:

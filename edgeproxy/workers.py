@@ -46,12 +46,14 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 @dataclass(frozen=True)
 class Worker:
     """What a worker is told: which one it is (0-based ``index`` of ``count``), the port to listen on (resolved,
-    when 0 was asked for), and ``announce``, to call with its URL and its admin listener's once it listens."""
+    when 0 was asked for), and ``announce``, to call with its URL and its admin listener's once it listens, or
+    ``refuse``, to call instead with why it cannot serve (a configuration error, which the parent prints once)."""
 
     index: int
     count: int
     port: int
     announce: Callable[[URL, URL | None], None]
+    refuse: Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ def reserve(host: str, port: int) -> socket.socket:
 def run(count: int, host: str, port: int, serve: Callable[[Worker], int]) -> int:
     """Fork ``count`` workers, each running ``serve`` with its :class:`Worker`; print the URL once they all listen,
     then wait for them. SIGTERM or SIGINT to this process is passed on to every worker as SIGTERM (each drains its
-    requests and exits); a worker that exits on its own stops the others. Returns 0 when all stopped as asked, 1 when
-    one failed to start or died."""
+    requests and exits); a worker that exits on its own stops the others. Returns 0 when all stopped as asked, 2 when
+    they refused the configuration (said once), 1 when one failed to start otherwise or died."""
     held = reserve(host, port)
     port = held.getsockname()[1]
     parent = os.getpid()
@@ -98,7 +100,8 @@ def run(count: int, host: str, port: int, serve: Callable[[Worker], int]) -> int
             for fd in (*pipes, read_end):
                 os.close(fd)
             held.close()
-            worker = Worker(index, count, port, _announcer(write_end))
+            announce, refuse = _announcer(write_end)
+            worker = Worker(index, count, port, announce, refuse)
             os._exit(as_child(functools.partial(serve, worker), parent))
         os.close(write_end)
         pids.append(pid)
@@ -114,10 +117,17 @@ def run(count: int, host: str, port: int, serve: Callable[[Worker], int]) -> int
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     code = 0
     try:
-        started = [_read_announcement(pid, fd) for pid, fd in zip(pids, pipes, strict=True)]
+        answers = [_read_announcement(pid, fd) for pid, fd in zip(pids, pipes, strict=True)]
         held_open.pop().close()
-        if all(started) and not stopping:
-            ready = [each for each in started if each is not None]
+        started = [each for each in answers if isinstance(each, Started)]
+        refusals = list(dict.fromkeys(each for each in answers if isinstance(each, str)))
+        if refusals and not stopping:
+            for refusal in refusals:  # the same configuration error from every worker is said once
+                print(f"edgeproxy: {refusal}", file=sys.stderr)
+            stopping, code = True, 2
+            _signal_all(pids)
+        elif len(started) == count and not stopping:
+            ready = started
             print(f"edgeproxy listening on {ready[0].url}", flush=True)
             for number, each in enumerate(ready, 1):  # each worker's inspector sees only its own exchanges
                 if each.admin is not None:
@@ -175,23 +185,38 @@ def _signal_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGTERM)
 
 
-def _announcer(fd: int) -> Callable[[URL, URL | None], None]:
-    def announce(url: URL, admin: URL | None) -> None:
-        os.write(fd, f"{url} {admin or '-'}\n".encode())
+REFUSED = "!"  # the start of a worker's line that says why it does not serve, instead of where it does
+
+
+def _announcer(fd: int) -> tuple[Callable[[URL, URL | None], None], Callable[[str], None]]:
+    def say(line: str) -> None:
+        data = line.encode(errors="replace")
+        while data:
+            data = data[os.write(fd, data) :]
         os.close(fd)
 
-    return announce
+    def announce(url: URL, admin: URL | None) -> None:
+        say(f"{url} {admin or '-'}\n")
+
+    def refuse(why: str) -> None:
+        say(REFUSED + why.replace("\n", "\x00") + "\n")
+
+    return announce, refuse
 
 
-def _read_announcement(pid: int, fd: int) -> Started | None:
-    """The line a worker writes once it listens; ``None`` if it exited first (its end of the pipe closed)."""
+def _read_announcement(pid: int, fd: int) -> Started | str | None:
+    """The line a worker writes once it listens, or why it refused to serve; ``None`` if it exited first (its end of
+    the pipe closed)."""
     data = b""
     while not data.endswith(b"\n"):
         chunk = os.read(fd, 4096)
         if not chunk:
             return None
         data += chunk
-    url, admin = data.decode().split()
+    text = data.decode(errors="replace")
+    if text.startswith(REFUSED):
+        return text.removeprefix(REFUSED).rstrip("\n").replace("\x00", "\n")
+    url, admin = text.split()
     return Started(pid, url, None if admin == "-" else admin)
 
 

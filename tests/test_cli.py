@@ -502,3 +502,39 @@ def test_the_log_is_written_once_per_loop_iteration_and_at_once_off_the_loop() -
         assert lines.count("END 4") == 1
     finally:
         log.removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["serve", "--origin", ".", "--port", "99999"], "argument --port: '99999' is not a TCP port"),
+        (["serve", "--origin", ".", "--port", "-1"], "argument --port: '-1' is not a TCP port"),
+        (["serve", "--origin", ".", "--admin-port", "70000"], "argument --admin-port: '70000' is not a TCP port"),
+        (["alb", "--target", "a.handler", "--timeout", "-3"], "argument --timeout: '-3' is not a positive number"),
+        (["alb", "--target", "a.handler", "--timeout", "nan"], "argument --timeout: 'nan' is not a positive number"),
+        (["alb", "--target", "a.handler", "--timeout", "901"], "timeout is at most 900 s"),
+        (["alb", "--target", "a.handler", "--memory", "0"], "argument --memory: '0': a Lambda function's memory is"),
+        (["alb", "--target", "a.handler", "--memory", "99999"], "memory is 128-10240 MB"),
+        (["invoke", "a.py:handler", "--event", "-", "--timeout", "0"], "argument --timeout: '0' is not a positive"),
+        (["invalidate", "--admin", "notaurl", "/a"], "--admin 'notaurl' is not an http:// URL"),
+        (["invalidate", "--admin", "http://127.0.0.1:abc", "/a"], "is not an http:// URL"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(args: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code: int | str | None
+    try:
+        code = main(args)
+    except SystemExit as exited:  # argparse's own errors exit from parse_args
+        code = exited.code
+    assert code == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.splitlines()) == 1, captured.err
+    assert line in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_invoke_with_an_event_file_that_is_not_utf8_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "e.json").write_bytes(b"\xff\xfe")
+    (tmp_path / "h.py").write_text(PASS)
+    assert main(["invoke", f"{tmp_path / 'h.py'}:handler", "--event", str(tmp_path / "e.json")]) == 2
+    assert "cannot read event" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -497,3 +498,85 @@ def test_alb_flags(tmp_path: Path) -> None:
     assert group.health_check.enabled is False
     with pytest.raises(ConfigError, match="--target-group-arn"):
         config.target_group_from_flags("app.py:handler", target_group_arn="arn:aws:elasticloadbalancing:bad")
+
+
+def _one_origin(tmp_path: Path, origin: str, behavior: str = "") -> Path:
+    return write(tmp_path, f'[origins.app]\n{origin}\n[default_behavior]\norigin = "app"\n{behavior}')
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:abc", "is not a URL"),
+        ("http://127.0.0.1:99999", "is not a URL"),
+        ("http://[::1:3000", "is not a URL"),
+        ("http://127.0.0.1:0", "port 0 is no port"),
+        ("http://exa mple.com", "is not a domain name"),
+        ("http://-bad-.example.com", "is not a domain name"),
+        ("http://" + "a" * 64 + ".example", "is not a domain name"),
+        ("http://user:pw@127.0.0.1:3000", "no user or password"),
+        ("http://127.0.0.1:3000/prod/", "ends with '/'"),
+    ],
+)
+def test_an_origin_url_cloudfront_would_refuse_is_named(tmp_path: Path, url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=r"edgeproxy\.toml: origins\.app\.url: .*" + re.escape(problem)):
+        config.load(_one_origin(tmp_path, f'url = "{url}"'))
+
+
+def test_origin_urls_cloudfront_takes(tmp_path: Path) -> None:
+    for url, port, path in [
+        ("http://127.0.0.1:3000/", 3000, ""),
+        ("https://[::1]:8443/prod", 8443, "/prod"),
+        ("http://xn--bcher-kva.example", 80, ""),
+        ("https://api.example.com/v1/stage", 443, "/v1/stage"),
+    ]:
+        origin = config.load(_one_origin(tmp_path, f'url = "{url}"')).default_behavior.origin
+        assert isinstance(origin, CustomOrigin)
+        assert (origin.port, origin.path) == (port, path)
+
+
+def test_an_origin_flag_with_a_query_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"--origin: .*no query or fragment"):
+        config.from_flags("http://127.0.0.1:3000?x=1#f", {})
+
+
+@pytest.mark.parametrize(
+    ("headers", "key", "problem"),
+    [
+        ('{ Host = "evil.example" }', "custom_headers.Host", "CloudFront cannot add 'Host'"),
+        ('{ Cache-Control = "no-cache" }', "custom_headers.Cache-Control", "cannot add"),
+        ('{ X-Amz-Date = "x" }', "custom_headers.X-Amz-Date", "cannot add"),
+        ('{ x-edge-thing = "x" }', "custom_headers.x-edge-thing", "cannot add"),
+        ('{ x-a = "a\\r\\nInjected: yes" }', "custom_headers.x-a", "holds '\\r'"),
+    ],
+)
+def test_origin_custom_headers_cloudfront_cannot_add_are_named(
+    tmp_path: Path, headers: str, key: str, problem: str
+) -> None:
+    text = f'url = "http://127.0.0.1:3000"\ncustom_headers = {headers}'
+    with pytest.raises(ConfigError, match=re.escape(f"origins.app.{key}: ") + ".*" + re.escape(problem)):
+        config.load(_one_origin(tmp_path, text))
+
+
+def test_allowed_and_cached_methods_are_sets_in_any_order(tmp_path: Path) -> None:
+    methods = 'allowed_methods = ["HEAD", "GET", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]\n'
+    methods += 'cached_methods = ["HEAD", "GET"]\n'
+    behavior = config.load(_one_origin(tmp_path, 'url = "http://127.0.0.1:3000"', methods)).default_behavior
+    assert behavior.allowed_methods == frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"})
+    assert behavior.cached_methods == frozenset({"GET", "HEAD"})
+    for line, key in [
+        ('allowed_methods = ["GET", "POST"]', "allowed_methods"),
+        ('cached_methods = ["GET", "HEAD", "PUT"]', "cached_methods"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(f"default_behavior.{key}: ")):
+            config.load(_one_origin(tmp_path, 'url = "http://127.0.0.1:3000"', line))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_nan_and_inf_are_named_wherever_they_are(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, VALID.replace('id = "E123"', f'id = "E123"\nidle_reclaim = {value}'))
+    with pytest.raises(ConfigError, match=r"distribution\.idle_reclaim: nan and inf are not numbers"):
+        config.load(path)
+    path.write_text('[alb]\ntarget = "app.handler"\nidle_reclaim = nan\n')
+    with pytest.raises(ConfigError, match=r"alb\.idle_reclaim: nan and inf"):
+        config.load_any(path)

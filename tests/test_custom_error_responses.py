@@ -69,14 +69,22 @@ async def test_a_404_gets_the_page_with_the_response_code_without_viewer_request
     assert scripted.paths() == ["/missing", "/errors/404.html"]
 
 
-async def test_without_a_response_code_the_origins_status_goes_with_the_page(
+async def test_a_response_code_of_the_origins_status_goes_with_the_page(
     scripted: ScriptedOrigin, proxy: ProxyFactory, tmp_path: Path, clock: Clock
 ) -> None:
     scripted.answer("/missing", status=404)
     scripted.answer("/errors/404.html", body=b"page")
-    client = await serve(proxy, tmp_path, clock, config(scripted.url, scripted.url, errors=NOT_FOUND_PAGE))
+    errors = NOT_FOUND_PAGE + "response_code = 404\n"
+    client = await serve(proxy, tmp_path, clock, config(scripted.url, scripted.url, errors=errors))
     response = await client.get("/missing")
     assert (response.status, response.reason, await response.read()) == (404, "Not Found", b"page")
+
+
+def test_a_page_without_a_response_code_is_refused_as_cloudfront_refuses_it(tmp_path: Path) -> None:
+    # CustomErrorResponse: "If you specify a value for ResponsePagePath, you must also specify a value for
+    # ResponseCode."
+    with pytest.raises(ConfigError, match=r"custom_error_responses\[0\]\.response_code: a response_page_path goes"):
+        distribution_from(tmp_path, config("http://127.0.0.1:1", "http://127.0.0.1:1", errors=NOT_FOUND_PAGE))
 
 
 async def test_a_page_that_cannot_be_fetched_gives_its_origins_status(
@@ -121,7 +129,7 @@ async def test_a_custom_error_response_needs_its_page_for_a_response_code(tmp_pa
     errors = "[[custom_error_responses]]\nerror_code = 404\nresponse_code = 200\n"
     with pytest.raises(ConfigError, match="a response_code goes with a response_page_path"):
         distribution_from(tmp_path, config("http://a", "http://b", errors=errors))
-    twice = NOT_FOUND_PAGE * 2
+    twice = (NOT_FOUND_PAGE + "response_code = 200\n") * 2
     with pytest.raises(ConfigError, match="already has a custom error response"):
         distribution_from(tmp_path, config("http://a", "http://b", errors=twice))
     with pytest.raises(ConfigError) as raised:
@@ -168,7 +176,9 @@ async def test_a_viewer_revalidating_a_custom_error_page_gets_the_whole_page(
 async def test_a_viewer_revalidating_the_page_of_an_unreachable_origin_gets_the_whole_page(
     proxy: ProxyFactory, tmp_path: Path, clock: Clock, unused_tcp_port: int
 ) -> None:
-    errors = '[[custom_error_responses]]\nerror_code = 502\nresponse_page_path = "/errors/502.html"\n'
+    errors = (
+        '[[custom_error_responses]]\nerror_code = 502\nresponse_page_path = "/errors/502.html"\nresponse_code = 502\n'
+    )
     client = await serve(
         proxy, tmp_path, clock, folder_pages(f"http://127.0.0.1:{unused_tcp_port}", tmp_path, errors=errors)
     )

@@ -227,3 +227,20 @@ def test_serve_on_either_event_loop_with_its_header_timeout(loop: str, tmp_path:
             assert slow.recv(100) == b""
         served.process.send_signal(signal.SIGTERM)
         assert served.process.wait(timeout=20) == 0
+
+
+def test_a_handler_that_does_not_load_is_one_configuration_error_for_all_workers(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "h.py").write_text("def handler(event, context):\n    return None\n")
+    command = [sys.executable, "-m", "edgeproxy.cli", "serve", "--origin", "site", "--port", "0", "--workers", "2"]
+    command += ["--viewer-request", "h.py:nope"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("edgeproxy: configuration error")]
+    assert errors == [
+        "edgeproxy: configuration error: command line: --viewer-request: "
+        f"{str(tmp_path / 'h.py')!r} has no function 'nope' (Runtime.HandlerNotFound: Handler 'nope' missing on "
+        "module 'h')"
+    ]
+    assert "Traceback (most recent call last):\n  File" not in done.stderr.replace("[h] ", "")
+    assert "edgeproxy/" not in done.stderr  # none of edgeproxy's own frames
