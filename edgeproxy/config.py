@@ -840,6 +840,9 @@ def target_group_from_mapping(raw: Mapping[str, Any], *, source: str, base_dir: 
     )
     if any(not 200 <= code <= 499 for pair in parse_matcher(health_check.matcher) for code in pair):
         raise ConfigError(source, "alb.health_check.matcher", "Lambda targets accept success codes from 200 to 499")
+    if any(low > high for low, high in parse_matcher(health_check.matcher)):
+        problem = f"{health_check.matcher!r}: a range of success codes goes from low to high (200-299)"
+        raise ConfigError(source, "alb.health_check.matcher", problem)
     # The ELB API refuses a timeout that is not shorter than the interval (hence the Lambda defaults, 30 s and 35 s).
     if health_check.timeout >= health_check.interval:
         problem = "the health check timeout must be smaller than the interval"

@@ -471,6 +471,7 @@ def test_alb_config_is_not_a_distribution(tmp_path: Path) -> None:
         ),
         ('[alb]\ntarget = "a.h"\nhealth_check = { matcher = "200-599" }\n', "alb.health_check.matcher", "200 to 499"),
         ('[alb]\ntarget = "a.h"\nhealth_check = { matcher = "ok" }\n', "alb.health_check.matcher", "does not match"),
+        ('[alb]\ntarget = "a.h"\nhealth_check = { matcher = "299-200" }\n', "alb.health_check.matcher", "low to high"),
         ('[alb]\ntarget = "a.h"\nhealth_check = { path = "ping" }\n', "alb.health_check.path", "does not match"),
         ('[alb]\ntarget = "a.h"\nhealth_check = { timeout = 40 }\n', "alb.health_check.timeout", "smaller than"),
         ('[alb]\ntarget = "a.h"\ntimeout = 901\n', "alb.timeout", "greater than"),
