@@ -321,7 +321,37 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         )
     if error.validator == "pattern" and key.endswith(".url"):
         return key, f"{error.instance!r} is not an http:// or https:// URL without query or fragment"
+    expected: Any = error.validator_value
+    given: Any = error.instance
+    if error.validator == "type":  # in TOML's words: true, not Python's True
+        wanted = [str(each) for each in (expected if isinstance(expected, list) else [expected])]
+        return key, f"{_toml(given)} is not {' or '.join(_TYPE_WORDS.get(each, each) for each in wanted)}"
+    if error.validator == "maxProperties":
+        return key, f"at most {expected} entries (CloudFront's quota); there are {len(given)}"
+    if error.validator == "minLength" and error.validator_value == 1:
+        return key, "must not be empty"
     return key, error.message
+
+
+_TYPE_WORDS = {
+    "number": "a number",
+    "integer": "a whole number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a table",
+    "array": "a list",
+}
+
+
+def _toml(value: Any) -> str:
+    """``value`` as a TOML file spells it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def load(path: str | Path) -> Distribution:

@@ -25,7 +25,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from pytest_aiohttp import AiohttpServer
 
-from edgeproxy import EdgeProxyFactory, config, rules
+from edgeproxy import EdgeProxyFactory, config, rules, testing
 from edgeproxy.config import Behavior, Distribution
 from edgeproxy.events import alb as alb_events
 from edgeproxy.triggers import TRIGGERS, Trigger
@@ -595,3 +595,88 @@ async def test_a_head_aiohttp_refuses_to_write_is_the_modes_502_whatever_runner_
         x_cache = "Error" if validation_misses_it else "LambdaValidationError"
         assert response.headers["X-Cache"] == f"{x_cache} from cloudfront"
     assert ("internal error writing the response" in caplog.text) == validation_misses_it
+
+
+# -- handlers that break the runtime's own plumbing (found by an adversarial review) ----------------------------------
+
+STOP_ITERATION = """
+def handler(event, context):
+    request = event["Records"][0]["cf"]["request"]
+    if request["uri"] == "/bad":
+        next(iter([]))  # StopIteration, which an asyncio future refuses
+    return request
+"""
+STR_RAISES = """
+class Odd(Exception):
+    def __str__(self):
+        raise RuntimeError("no str")
+
+def handler(event, context):
+    raise Odd()
+"""
+DEEP_RESULT = """
+def handler(event, context):
+    extra = level = {}
+    for _ in range(1500):
+        level["a"] = {}
+        level = level["a"]
+    return {"status": "200", "body": "ok", "extra": extra}
+"""
+
+
+async def test_a_thread_handler_raising_stop_iteration_is_503_at_once_and_others_go_on(
+    origin: Origin, edgeproxy: EdgeProxyFactory, write_handler: HandlerWriter
+) -> None:
+    proxy = await edgeproxy(origin=origin.url, viewer_request=write_handler("stop", STOP_ITERATION), isolation="thread")
+
+    async def get(path: str) -> tuple[int, str]:
+        async with proxy.client.get(path) as response:
+            await response.read()
+            return response.status, response.headers["X-Cache"]
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answers = await asyncio.gather(*(get("/bad" if n % 3 == 0 else "/good") for n in range(12)))
+    assert loop.time() - started < 4  # not the viewer-request timeout (5 s)
+    for n, answer in enumerate(answers):
+        expected = (503, "LambdaExecutionError from cloudfront") if n % 3 == 0 else (200, "Miss from cloudfront")
+        assert answer == expected, (n, answer)
+    errors = [invocation.error.reason for invocation in proxy.invocations if invocation.error is not None]
+    assert len(errors) == 4
+    assert all("raised StopIteration" in reason for reason in errors), errors
+
+
+async def test_a_handler_exception_whose_str_raises_is_its_503(
+    origin: Origin, edgeproxy: EdgeProxyFactory, write_handler: HandlerWriter
+) -> None:
+    proxy = await edgeproxy(origin=origin.url, viewer_request=write_handler("odd", STR_RAISES), isolation="thread")
+    async with proxy.client.get("/x") as response:
+        assert (response.status, response.headers["X-Cache"]) == (503, "LambdaExecutionError from cloudfront")
+    [invocation] = proxy.invocations
+    assert invocation.error is not None
+    assert "raised Odd (its message could not be made" in invocation.error.reason
+
+
+async def test_a_result_nested_past_the_json_decoders_is_a_marshal_error_at_once(
+    origin: Origin, edgeproxy: EdgeProxyFactory, write_handler: HandlerWriter
+) -> None:
+    proxy = await edgeproxy(origin=origin.url, viewer_request=write_handler("deep", DEEP_RESULT))
+    loop = asyncio.get_running_loop()
+    for _ in range(2):  # the environment answers the next invocation too
+        started = loop.time()
+        async with proxy.client.get("/x") as response:
+            assert response.status in (502, 503)
+            assert response.headers["Server"] == "CloudFront"
+        assert loop.time() - started < 4  # not the 5 s timeout
+    errors = [invocation.error.reason for invocation in proxy.invocations if invocation.error is not None]
+    assert len(errors) == 2
+    assert all("Runtime.MarshalError" in reason and "timed out" not in reason for reason in errors), errors
+
+
+@pytest.mark.parametrize("statement", ["import sys\nsys.exit(0)", "import sys\nsys.exit(3)", "raise KeyboardInterrupt"])
+async def test_a_thread_module_that_exits_at_import_is_a_configuration_error(
+    statement: str, origin: Origin, tmp_path: Path
+) -> None:
+    (tmp_path / "leaves.py").write_text(statement + "\ndef handler(event, context):\n    return None\n")
+    with pytest.raises(config.ConfigError, match=r"--viewer-request: importing .*leaves\.py' failed: "):
+        await testing.start(origin=origin.url, viewer_request=f"{tmp_path / 'leaves.py'}:handler", isolation="thread")

@@ -296,7 +296,7 @@ class Runtime:
                     handler_traceback = user_traceback(exc)
                     log.line(f"{aws_request_id} {handler_traceback}")
                     raise FunctionError(
-                        "unhandled", f"{where} raised {type(exc).__name__}: {exc}", handler_traceback=handler_traceback
+                        "unhandled", f"{where} raised {_described(exc)}", handler_traceback=handler_traceback
                     ) from None
                 finally:
                     log.line(f"END RequestId: {aws_request_id}")
@@ -360,6 +360,14 @@ def _report(request_id: str, elapsed: float, memory: int, log: InvocationLog, ti
     if init_ms is not None:
         line += f"\tInit Duration: {init_ms:.2f} ms"
     return line
+
+
+def _described(exc: BaseException) -> str:
+    """``Name: message`` of a handler's exception, even one whose ``__str__`` raises."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:
+        return f"{type(exc).__name__} (its message could not be made: its __str__ raised)"
 
 
 def _exit_sentence(status: str) -> str:

@@ -217,7 +217,7 @@ class Function:
             sys.path.insert(0, folder)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() or KeyboardInterrupt at import fail the import, not the proxy
             raise HandlerLoadError(
                 f"importing {str(self.path)!r} failed: {type(exc).__name__}: {exc}\n{user_traceback(exc)}"
             ) from exc

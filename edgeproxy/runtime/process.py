@@ -127,6 +127,13 @@ class _Call:
     abandoned: bool = False  # nobody waits for its answer any more (the viewer went away)
 
 
+def _decoded(body: memoryview) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # what orjson refuses (NaN, an integer past 64 bits) json takes
+        return json.loads(bytes(body))
+
+
 class Environment:
     """One execution environment: a child process running the function's bootstrap.
 
@@ -261,12 +268,19 @@ class Environment:
             call.future.set_result(UNCHANGED)
         elif kind == RESULT:
             try:
-                value = orjson.loads(body)
-            except orjson.JSONDecodeError:  # what orjson refuses (NaN, an integer past 64 bits) json takes
-                value = json.loads(bytes(body))
+                value = _decoded(body)
+            except (ValueError, RecursionError) as exc:  # nested past what the decoders take, or not JSON at all
+                reason = f"Unable to read the response: {exc or type(exc).__name__}"
+                call.future.set_exception(HandlerFailed("Runtime.MarshalError", reason, []))
+                return
             call.future.set_result(Marshalled(value, len(body)))
         else:
-            record = json.loads(bytes(body))
+            try:
+                record = _decoded(body)
+            except (ValueError, RecursionError):
+                record = {"errorType": "Runtime.Unknown", "errorMessage": "its error could not be read"}
+            if not isinstance(record, dict):
+                record = {"errorType": "Runtime.Unknown", "errorMessage": repr(record)[:1000]}
             stack = record.get("stackTrace", record.get("trace", []))
             call.future.set_exception(
                 HandlerFailed(

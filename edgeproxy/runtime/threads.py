@@ -40,7 +40,8 @@ SLOW_STEP_SECONDS = 1.0
 
 class Raised(Exception):
     """A ``BaseException`` that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``, a
-    ``CancelledError`` of the handler's own...), raised by a handler, on its way back to the runtime. Set on a future
+    ``CancelledError`` of the handler's own...), or a ``StopIteration``, raised by a handler, on its way back to the
+    runtime. Set on a future
     as it is, asyncio would re-raise ``KeyboardInterrupt`` out of the event loop, and ``GeneratorExit`` would close
     the awaiting coroutines."""
 
@@ -75,6 +76,8 @@ class _Inbox:
                 continue
             if ok:
                 future.set_result(value)
+            elif isinstance(value, StopIteration):  # a Future refuses it (PEP 479): the handler's crash all the same
+                future.set_exception(Raised(value))
             else:
                 future.set_exception(value)
 
