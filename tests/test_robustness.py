@@ -27,6 +27,7 @@ from pytest_aiohttp import AiohttpServer
 
 from edgeproxy import EdgeProxyFactory, config, rules, testing
 from edgeproxy.config import Behavior, Distribution
+from edgeproxy.errors import ConfigError
 from edgeproxy.events import alb as alb_events
 from edgeproxy.triggers import TRIGGERS, Trigger
 from tests.conftest import (
@@ -678,5 +679,5 @@ async def test_a_thread_module_that_exits_at_import_is_a_configuration_error(
     statement: str, origin: Origin, tmp_path: Path
 ) -> None:
     (tmp_path / "leaves.py").write_text(statement + "\ndef handler(event, context):\n    return None\n")
-    with pytest.raises(config.ConfigError, match=r"--viewer-request: importing .*leaves\.py' failed: "):
+    with pytest.raises(ConfigError, match=r"--viewer-request: importing .*leaves\.py' failed: "):
         await testing.start(origin=origin.url, viewer_request=f"{tmp_path / 'leaves.py'}:handler", isolation="thread")
