@@ -37,8 +37,17 @@ def application(handle: Handler, *, max_line_size: int, max_headers: int) -> web
             "auto_decompress": False,
         },
     )
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=_expect)
     return app
+
+
+async def _expect(request: web.Request) -> None:
+    """``Expect: 100-continue`` gets its interim 100 (aiohttp's own handling); any other expectation is ignored and
+    the request served, where aiohttp would answer its own 417 page (RFC 9110 §10.1.1 allows either; neither AWS
+    service documents one)."""
+    if request.version == (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # (aiohttp's own handler does this: the body has not started)
 
 
 def _every_target(handle: Handler) -> Middleware:

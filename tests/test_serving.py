@@ -67,6 +67,31 @@ async def test_every_request_target_gets_the_services_answer_not_aiohttps(
         assert origin.last.raw_path in ("/", "/?a=1")
 
 
+@pytest.mark.parametrize("mode", ["cloudfront", "alb"])
+async def test_an_expectation_other_than_100_continue_is_ignored_not_aiohttps_417(
+    mode: str, origin: Origin, edgeproxy: EdgeProxyFactory
+) -> None:
+    if mode == "alb":
+        proxy = await edgeproxy(alb_target=lambda event, context: {"statusCode": 200, "body": event["body"]})
+    else:
+        proxy = await edgeproxy(origin=origin.url)
+    assert proxy.url.host is not None
+    assert proxy.url.port is not None
+    for expect, interim in [(b"foo", b""), (b"100-continue", b"HTTP/1.1 100 Continue\r\n\r\n")]:
+        reader, writer = await asyncio.open_connection(proxy.url.host, proxy.url.port)
+        writer.write(b"POST /e HTTP/1.1\r\nHost: x\r\nExpect: " + expect + b"\r\nContent-Length: 2\r\n")
+        writer.write(b"Connection: close\r\n\r\n")
+        if interim:
+            assert await reader.readexactly(len(interim)) == interim
+        writer.write(b"hi")
+        response = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        assert response.startswith(b"HTTP/1.1 200 "), response[:200]
+        assert b"Unknown Expect" not in response
+        assert response.endswith(b"aGk=") if mode == "alb" else origin.last.body == b"hi"  # (the ALB's base64)
+
+
 async def test_the_parser_limits_are_the_applications(origin: Origin) -> None:
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text=str(len(request.raw_headers)))
