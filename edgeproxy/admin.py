@@ -11,7 +11,8 @@ running proxy and look into it. It answers JSON:
 :func:`admin_app` builds it from the running proxy's application (CloudFront or ALB mode: an ALB has no cache, and
 says so), with the proxy's application, its observers and its cache reachable under :data:`PROXY`,
 :data:`OBSERVERS` and :data:`CACHE`. More pages add their routes to :data:`ROUTES` (or to the application
-:func:`admin_app` returns). A failure in a route is a JSON 500 and one logged traceback, never aiohttp's page.
+:func:`admin_app` returns). A failure in a route is a JSON 500 and one logged traceback, an unknown path or method a
+JSON 404 or 405: never aiohttp's page.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def create_invalidation(request: web.Request) -> web.Response:
     cache = _cache_of(request)
     try:
         body: Any = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the decoder takes
         return _problem('the body is JSON: {"paths": ["/images/*"]}')
     paths = body.get("paths") if isinstance(body, dict) else None
     if not isinstance(paths, list) or not paths or not all(isinstance(path, str) for path in paths):
@@ -94,8 +95,11 @@ def _problem(message: str) -> web.Response:
 async def _json_errors(request: web.Request, handler: serving.Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:  # an unknown path, a method a path does not take...: JSON, not aiohttp's page
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": f"{exc.status} {exc.reason}"}, status=exc.status, headers=headers)
     except Exception:
         log.exception("admin %s %s: internal error", request.method, request.path)
         return web.json_response({"error": "internal error in edgeproxy (see its log)"}, status=500)

@@ -720,6 +720,9 @@ def invoke(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         print(f"edgeproxy: cannot read event {args.event}: {exc}", file=sys.stderr)
         return 2
+    except RecursionError:
+        print(f"edgeproxy: cannot read event {args.event}: nested too deeply for JSON", file=sys.stderr)
+        return 2
     try:
         result = asyncio.run(
             testing.ainvoke(

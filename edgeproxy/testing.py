@@ -331,6 +331,11 @@ def _trigger_of(event: Any) -> Trigger:
         ) from None
     if event_type not in config.TRIGGERS:
         raise ValueError(f"not a Lambda@Edge event type: {event_type!r}")
+    cf = event["Records"][0]["cf"]
+    parts = ("request", "response") if event_type in RESPONSE_TRIGGERS else ("request",)
+    for part in parts:
+        if not isinstance(cf.get(part), dict) or not isinstance(cf[part].get("headers", {}), dict):
+            raise ValueError(f"a {event_type} event's Records[0].cf.{part} is an object with a headers object")
     return cast(Trigger, event_type)
 
 

@@ -68,6 +68,7 @@ async def test_the_admin_app_lists_the_cache_and_invalidates(
         ("not json", "the body is JSON"),
         ('{"paths": []}', "one or more"),
         ('{"paths": ["images/a.png"]}', "starts with '/'"),
+        ("[" * 100_000 + "]" * 100_000, "the body is JSON"),  # nested past the decoder: not its traceback
     ],
 )
 async def test_a_bad_invalidation_is_a_400_saying_why(
@@ -78,6 +79,18 @@ async def test_a_bad_invalidation_is_a_400_saying_why(
     response = await control.post("/invalidations", data=body)
     assert response.status == 400
     assert problem in (await response.json())["error"]
+
+
+async def test_unknown_paths_and_methods_are_json_not_aiohttps_pages(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    app = create_app(distribution_from(tmp_path, cached_toml("http://127.0.0.1:1")))
+    control = await aiohttp_client(admin.admin_app(app))
+    missing = await control.get("/nonexistent")
+    assert (missing.status, await missing.json()) == (404, {"error": "404 Not Found"})
+    wrong = await control.delete("/cache")
+    assert (wrong.status, await wrong.json()) == (405, {"error": "405 Method Not Allowed"})
+    assert "GET" in wrong.headers["Allow"]
 
 
 async def test_an_alb_has_no_cache(aiohttp_client: AiohttpClient, write_handler: HandlerWriter) -> None:

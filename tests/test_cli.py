@@ -538,3 +538,22 @@ def test_invoke_with_an_event_file_that_is_not_utf8_exits_2(tmp_path: Path, caps
     (tmp_path / "h.py").write_text(PASS)
     assert main(["invoke", f"{tmp_path / 'h.py'}:handler", "--event", str(tmp_path / "e.json")]) == 2
     assert "cannot read event" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("event", "line"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply for JSON"),
+        ('{"Records":[{"cf":{"config":{"eventType":"viewer-request"},"request":5}}]}', "cf.request is an object"),
+        ('{"Records":[{"cf":{"config":{"eventType":"origin-response"},"request":{}}}]}', "cf.response is an object"),
+    ],
+)
+def test_invoke_with_a_malformed_event_exits_2_with_one_line(
+    event: str, line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "e.json").write_text(event)
+    (tmp_path / "h.py").write_text(PASS)
+    assert main(["invoke", f"{tmp_path / 'h.py'}:handler", "--event", str(tmp_path / "e.json")]) == 2
+    err = capsys.readouterr().err
+    assert line in err
+    assert "Traceback" not in err
