@@ -667,3 +667,23 @@ async def test_the_pytest_fixture_takes_a_node_reference(edgeproxy: EdgeProxyFac
         assert (response.status, response.headers["X-Node"]) == (200, "yes")
     [invocation] = proxy.invocations_for(response)
     assert invocation.handler.endswith("headers.mjs:handler")
+
+
+FLOODING = """
+export const handler = async (event) => {
+  const line = 'y'.repeat(600);
+  for (let i = 0; i < 100000; i++) console.log(`line ${i} ${line}`);  // 60 MB, more than its 128 MB can queue
+  return event.Records[0].cf.request;
+};
+"""
+
+
+async def test_a_handler_logging_more_than_its_memory_size_gets_its_answer(
+    proxy: ProxyFactory, origin: Origin, tmp_path: Path
+) -> None:
+    # Lambda's Node.js runtime writes each console line at once (fs.writeSync); queued on process.stdout, these
+    # lines grew the process past its memory size, and it was killed as out of memory.
+    write(tmp_path, "flooding.mjs", FLOODING)
+    client = await serve(proxy, tmp_path, origin, "origin-request", "flooding.mjs:handler", memory=128)
+    response = await client.get("/x")
+    assert (response.status, response.headers["X-Cache"]) == (200, "Miss from cloudfront")

@@ -38,11 +38,11 @@ function send(kind, payload = '') {
   if (header.length + body.length >= 65536) writeAll(body);
 }
 
-function writeAll(buffer) {
+function writeAll(buffer, fd = responseFd) {
   let offset = 0;
   while (offset < buffer.length) {
     try {
-      offset += fs.writeSync(responseFd, buffer, offset);
+      offset += fs.writeSync(fd, buffer, offset);
     } catch (error) {
       if (error.code !== 'EAGAIN') throw error;
       Atomics.wait(sleeper, 0, 0, 1);
@@ -116,7 +116,14 @@ function patchConsole() {
   const methods = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
   const make = (level) => (message, ...params) => {
     if (LEVELS[level] < minimum && level !== 'FATAL') return;
-    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId}\t${level}\t${format(message, ...params)}\n`);
+    const line = `${new Date().toISOString()}\t${currentRequestId}\t${level}\t${format(message, ...params)}\n`;
+    // Written at once, as Lambda's runtime writes its log lines (fs.writeSync): through process.stdout a chatty
+    // handler queues its lines in memory faster than the pipe drains, and runs out of its memory size.
+    try {
+      writeAll(Buffer.from(line, 'utf8'), 1);
+    } catch {
+      // its standard output is closed: the line goes nowhere, as a write to a closed stream does
+    }
   };
   for (const [method, level] of Object.entries(methods)) console[method] = make(level);
   console.fatal = make('FATAL');
