@@ -186,6 +186,7 @@ async def test_a_results_own_equality_never_runs(tmp_path: Path, runtime: Runtim
         ("index.mjs", "(for example 'index.mjs:handler' or 'index.handler')"),
         ("index.js:handler", "index.js' does not exist"),
         ("app.cjs:handler", "app.cjs' does not exist"),
+        ("public/index.html:handler", "a handler's file is a .py (Python) or .js, .mjs, .cjs (Node.js) file, not 'in"),
         (
             "missing.handler",
             "missing.py' does not exist (nor, for Node.js, missing, missing.js, missing.mjs or missing",

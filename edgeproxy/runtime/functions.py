@@ -63,6 +63,9 @@ def parse_ref(ref: str, base_dir: Path) -> Reference:
     named_file = file_part if colon else ref
     if colon and function and file_part:
         path = (base_dir / file_part).resolve()
+        if path.suffix not in (PYTHON_SUFFIX, *NODE_SUFFIXES):
+            kinds = f"{PYTHON_SUFFIX} (Python) or {', '.join(NODE_SUFFIXES)} (Node.js)"
+            raise HandlerLoadError(f"{ref!r}: a handler's file is a {kinds} file, not {path.name!r}")
         return Reference(path, function, _language_of(path), f"{path.stem}.{function}")
     if colon or ref.endswith((PYTHON_SUFFIX, *NODE_SUFFIXES)):
         stem = Path(named_file).stem
