@@ -30,7 +30,7 @@ from edgeproxy.errors import AlbError, ConfigError, FunctionError, ViewerBodyTim
 from edgeproxy.events import alb as alb_events
 from edgeproxy.exchange import Exchange, Invocation, Observer, Observers, Outcome, ViewerRequest
 from edgeproxy.headers import SET_BY_ALB
-from edgeproxy.listener import REJECT, TIMEOUTS, Timeouts
+from edgeproxy.listener import HEAD_TIMEOUT_ANSWER, REJECT, TIMEOUTS, Timeouts
 from edgeproxy.runtime import Function, Runtime
 from edgeproxy.runtime.marshal import copy_json, json_bytes
 
@@ -232,6 +232,14 @@ def _error_outcome(status: int) -> Outcome:
     return Outcome(status, None, headers, error_page(status), generated=True)
 
 
+def _raw_error(status: int) -> bytes:
+    """The load balancer's error response as bytes on the wire (for a connection with no request to answer)."""
+    body = error_page(status)
+    head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nServer: {SERVER}\r\nDate: {formatdate(usegmt=True)}\r\n"
+    head += f"Content-Type: text/html\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    return head.encode() + body
+
+
 def _check_request(request: web.Request, path: str, size: int) -> None:
     """What the load balancer refuses before any invocation (§7.3); ``size`` is that of its header lines."""
     if request.version < HttpVersion10:  # aiohttp parses "GET /" as HTTP/0.9, which has no headers, no Host
@@ -426,6 +434,8 @@ def create_app(
     app[serving.OBSERVERS] = target.observers
     app[REJECT] = lambda status, reason: serving.as_response(_error_outcome(status))  # the parser refused it
     app[TIMEOUTS] = Timeouts(idle=IDLE_TIMEOUT)
+    # "HTTP 408: The client did not send data before the idle timeout period expired": a stalled head too.
+    app[HEAD_TIMEOUT_ANSWER] = lambda: _raw_error(408)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks = []

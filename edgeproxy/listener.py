@@ -2,7 +2,8 @@
 connections, and with one log line where aiohttp would log a traceback for what is not the proxy's fault.
 
 * A request head must arrive whole within ``header_timeout`` of its first byte (60 s by default, as nginx's
-  ``client_header_timeout`` and Node.js's ``headersTimeout``); a slower one (slowloris) has its connection closed.
+  ``client_header_timeout`` and Node.js's ``headersTimeout``); a slower one (slowloris) has its connection closed,
+  after the mode's :data:`HEAD_TIMEOUT_ANSWER` if it has one (the load balancer's 408).
 * A keep-alive connection that sends no byte of a next request within ``idle_timeout`` is closed (aiohttp's own
   keep-alive timer, which also runs from the moment a connection is accepted).
 * A request body that stops coming for ``idle_timeout`` is cut short: whatever reads it gets
@@ -44,6 +45,9 @@ log = logging.getLogger("edgeproxy")
 # What a mode answers a request it refuses before any routing: (status, reason for the log) -> its error page.
 Reject = Callable[[int, str], web.StreamResponse]
 REJECT: web.AppKey[Reject] = web.AppKey("reject")
+# What a mode sends a viewer whose request head stalled past the header timeout, before closing (the whole message,
+# bytes: there is no request to answer); a mode without one closes the connection silently.
+HEAD_TIMEOUT_ANSWER: web.AppKey[Callable[[], bytes]] = web.AppKey("head_timeout_answer")
 ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"  # asyncio's message for EMFILE and the like
 ACCEPT_WARNING_INTERVAL = 60.0
 
@@ -71,12 +75,29 @@ def _one_line(text: str, limit: int = 300) -> str:
 class ViewerProtocol(web_protocol.RequestHandler):
     """aiohttp's request handler with the header deadline and the quieter error handling described above."""
 
-    __slots__ = ("_body", "_body_heard", "_body_timeout", "_body_timer", "_head_timer", "_header_timeout", "_reject")
+    __slots__ = (
+        "_body",
+        "_body_heard",
+        "_body_timeout",
+        "_body_timer",
+        "_head_timeout_answer",
+        "_head_timer",
+        "_header_timeout",
+        "_reject",
+    )
 
     def __init__(
-        self, manager: web.Server, *, header_timeout: float, body_timeout: float, reject: Reject | None, **kwargs: Any
+        self,
+        manager: web.Server,
+        *,
+        header_timeout: float,
+        body_timeout: float,
+        reject: Reject | None,
+        head_timeout_answer: Callable[[], bytes] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
+        self._head_timeout_answer = head_timeout_answer
         self._header_timeout = header_timeout
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timeout = body_timeout
@@ -114,11 +135,15 @@ class ViewerProtocol(web_protocol.RequestHandler):
     def _head_too_slow(self) -> None:
         self._head_timer = None
         if self._waiting_for_a_request() and self.transport is not None:
+            answered = "" if self._head_timeout_answer is None else "answered 408, "
             log.warning(
-                "- %s: request head not received whole within %g s; connection closed",
+                "- %s: request head not received whole within %g s; %sconnection closed",
                 _peer(self.transport),
                 self._header_timeout,
+                answered,
             )
+            if self._head_timeout_answer is not None:
+                self.transport.write(self._head_timeout_answer())
             self.force_close()
 
     def _body_too_slow(self) -> None:
@@ -220,6 +245,7 @@ class ViewerSite(web.BaseSite):
         assert isinstance(runner, web.AppRunner)
         assert server is not None
         reject = runner.app.get(REJECT)
+        head_timeout_answer = runner.app.get(HEAD_TIMEOUT_ANSWER)
         # What aiohttp's Server passes its handlers (the application's handler_args, the runner's options), with the
         # idle timeout as aiohttp's keep-alive timeout.
         kwargs = {**server._kwargs, "keepalive_timeout": self._timeouts.idle}
@@ -227,7 +253,13 @@ class ViewerSite(web.BaseSite):
         def connection() -> ViewerProtocol:
             timeouts = self._timeouts
             return ViewerProtocol(
-                server, loop=loop, header_timeout=timeouts.header, body_timeout=timeouts.idle, reject=reject, **kwargs
+                server,
+                loop=loop,
+                header_timeout=timeouts.header,
+                body_timeout=timeouts.idle,
+                reject=reject,
+                head_timeout_answer=head_timeout_answer,
+                **kwargs,
             )
 
         self._server = await loop.create_server(

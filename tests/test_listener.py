@@ -83,6 +83,8 @@ async def test_a_request_head_must_arrive_whole_within_the_header_timeout(
     head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n\r\n"
     pause = 0.05 if in_time else 0.3  # a byte every pause: 0.2 s in all, or well past the 0.6 s deadline
     parts = [head[:4], head[4:16], head[16:30], head[30:]]
+    if mode == "alb" and not in_time:  # it stalls (and writes nothing more, to read the answer)
+        parts = parts[:2]
     try:
         with contextlib.suppress(ConnectionError):  # in the slow case, the proxy closes before the last parts
             for part in parts:
@@ -92,7 +94,13 @@ async def test_a_request_head_must_arrive_whole_within_the_header_timeout(
         if in_time:
             status_line, _ = await _response(reader)
             assert status_line.startswith(b"HTTP/1.1 200")
-        else:
+        elif mode == "alb":  # "HTTP 408: The client did not send data before the idle timeout period expired"
+            answer = await asyncio.wait_for(reader.read(), 10)
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\nServer: awselb/2.0\r\n"), answer
+            assert b"Connection: close\r\n" in answer
+            assert answer.endswith(b"<center><h1>408 Request Timeout</h1></center>\r\n</body>\r\n</html>\r\n")
+            assert "request head not received whole within 0.6 s; answered 408, connection closed" in caplog.text
+        else:  # CloudFront documents no answer: the connection is closed
             assert await _closed_without_a_response(reader)
             assert "request head not received whole within 0.6 s; connection closed" in caplog.text
     finally:
