@@ -272,6 +272,18 @@ async def test_all_viewer_forwards_the_viewers_host(origin: Origin, proxy: Proxy
     assert origin.last.header("Host") == ["www.example.com"]
 
 
+async def test_a_body_keeps_its_content_length_whatever_the_policies_forward(
+    origin: Origin, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    # Framing, not a header a policy selects: without it the origin got the body chunked.
+    toml = behavior_toml(origin.url, cache='"CachingOptimized"')
+    client = await proxy(distribution_from(tmp_path, toml))
+    assert (await client.post("/form", data=b"hello")).status == 200
+    assert origin.last.header("Content-Length") == ["5"]
+    assert origin.last.header("Transfer-Encoding") == []
+    assert origin.last.body == b"hello"
+
+
 async def test_a_behavior_without_policies_forwards_everything_as_before(origin: Origin, proxy: ProxyFactory) -> None:
     client = await proxy(origin=origin.url)
     assert (await client.get("/page?b=2", headers=VIEWER_HEADERS)).status == 200

@@ -268,7 +268,8 @@ def toward_origin(
             skipped = name in ("cookie", "accept-encoding") or name in CLOUDFRONT_HEADERS or name in replaced
             if skipped or is_removed_toward_origin(name) or name in SET_TOWARD_ORIGIN:
                 continue
-            if policies.forwards_header(name):
+            # A body's length is its framing, not a header a policy selects: without it the body went chunked.
+            if name == "content-length" or policies.forwards_header(name):
                 headers += [(wire_name(name, entry), entry["value"]) for entry in entries]
         cookie = select_cookies([entry["value"] for entry in viewer_headers.get("cookie", ())], policies.cookies)
         if cookie is not None:
