@@ -8,6 +8,7 @@ entries added, removed or changed; uri, querystring, status, body...), and the b
 
 from __future__ import annotations
 
+import base64
 import re
 import shlex
 from typing import Any
@@ -209,25 +210,41 @@ def _values(entries: Any) -> list[Any]:
 
 
 def curl(exchange: Exchange) -> str:
-    """The viewer's request as a curl command line, sent to the proxy it was sent to (its own ``Host`` kept)."""
+    """The viewer's request as a curl command line that sends it again as it was, to the proxy it was sent to (its
+    own ``Host`` kept): the method (``--head`` for HEAD, which has no body to wait for), the path as it is
+    (``--path-as-is``, ``--globoff``), every header in order with its repeats (an empty one as ``Name;``), none of
+    curl's own (``User-Agent``, ``Accept``, ``Expect``, ``Content-Type`` switched off where the viewer sent none),
+    and the body byte for byte (``--data-raw``, where ``@`` means nothing; a body that is not text through base64)."""
     viewer = exchange.viewer
     host = viewer.headers.get("Host")
     local = viewer.local_address
     address = f"{local[0]}:{local[1]}" if local is not None else (host or "localhost")
     url = f"http://{address}{viewer.uri}" + (f"?{viewer.querystring}" if viewer.querystring else "")
-    words = ["curl", "-i"]
-    if viewer.method != "GET" or exchange.request_body:
+    body = bytes(exchange.request_body or b"")
+    words = ["curl", "-i", "--path-as-is", "--globoff"]
+    if viewer.method == "HEAD":
+        words.append("--head")
+    elif viewer.method != "GET" or body:
         words += ["-X", viewer.method]
+    sent = {name.lower() for name in viewer.headers}
     for name, value in viewer.headers.items():
-        if name.lower() not in _NOT_CURL or (name.lower() == "host" and value != address):
-            words += ["-H", f"{name}: {value}"]
-    if exchange.request_body:
+        lower = name.lower()
+        if lower not in _NOT_CURL or (lower == "host" and value != address):
+            words += ["-H", f"{name}: {value}" if value else f"{name};"]
+    curls_own = ["user-agent", "accept"] + (["content-type", "expect"] if body else [])
+    words += [word for own in curls_own if own not in sent for word in ("-H", f"{_CURL_NAMES[own]}:")]
+    prefix = ""
+    if body:
         try:
-            words += ["--data-binary", bytes(exchange.request_body).decode("utf-8")]
-        except UnicodeDecodeError:
-            words += ["--data-binary", "@request-body.bin"]  # not text: save the body there first
+            words += ["--data-raw", body.decode("utf-8")]
+        except UnicodeDecodeError:  # bytes a shell word cannot hold: decoded on the way in
+            prefix = f"printf %s {base64.b64encode(body).decode()} | base64 -d | "
+            words += ["--data-binary", "@-"]
     words.append(url)
-    return " ".join(shlex.quote(word) for word in words)
+    return prefix + " ".join(shlex.quote(word) for word in words)
+
+
+_CURL_NAMES = {"user-agent": "User-Agent", "accept": "Accept", "content-type": "Content-Type", "expect": "Expect"}
 
 
 def _error_name(error: ViewerError | AlbError) -> str:
