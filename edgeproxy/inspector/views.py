@@ -32,6 +32,7 @@ STAGES = (
 )
 # The field a broken rule names at the head of its reason: request.uri, response.headers['x-a'][0].value, ...
 RULE_FIELD = re.compile(r"((?:request|response)(?:\.[A-Za-z_]+|\[(?:'[^']*'|\"[^\"]*\"|\d+)\])+)")
+_NAMED_HEADER = re.compile(r"^: [^']*\bheader '([^']+)'")
 _NOT_CURL = frozenset({"host", "content-length", "connection", "transfer-encoding"})
 
 
@@ -164,7 +165,13 @@ def _named_field(reason: str) -> str | None:
     """The field as the reason names it (``response.headers['x-a'][0].value``), after ``<handler> at <trigger>:``."""
     _, _, detail = reason.partition(": ")
     match = RULE_FIELD.match(detail or reason)
-    return None if match is None else match.group(1)
+    if match is None:
+        return None
+    field = match.group(1)
+    # "response.headers: changed read-only header 'host'": the rule is about that one header's entry
+    if field.endswith(".headers") and (named := _NAMED_HEADER.search(detail[match.end() :])) is not None:
+        return f"{field}['{named.group(1).lower()}']"
+    return field
 
 
 def changes(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:

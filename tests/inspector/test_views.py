@@ -135,7 +135,9 @@ async def test_a_broken_rule_is_shown_at_its_field(tmp_path: Path) -> None:
         ("f.py:h at viewer-request: request.uri must be a string starting with '/', got 'x'", "uri"),
         ("f.py:h at origin-response: response.status must be a string from '200' to '599', got 'x'", "status"),
         ("f.py:h at origin-request: request.origin.custom.port must be 80, 443 or 1024-65535", "origin.custom.port"),
-        ("f.py:h at viewer-response: response.headers: added disallowed header 'x-cache'", "headers"),
+        ("f.py:h at viewer-response: response.headers: added disallowed header 'x-cache'", "headers['x-cache']"),
+        ("f.py:h at viewer-request: request.headers: changed read-only header 'host'", "headers['host']"),
+        ("f.py:h at origin-request: request.headers: deleted read-only header 'Via'", "headers['via']"),
         ("f.py:h at viewer-request: a response trigger must return a response object with a 'status'", None),
     ],
 )
