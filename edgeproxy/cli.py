@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         "--origin-from",
         choices=("recording", "live"),
         help="answer origin requests from the recording (the default when it holds origin exchanges) or send them "
-        "to the live origin (a browser's HAR)",
+        "to the live origin (required for a recording without them, such as a browser's HAR)",
     )
     replaying.add_argument(
         "--ignore-header", action="append", default=[], metavar="NAME", help="a header never compared (repeatable)"
@@ -734,6 +734,12 @@ def invoke(args: argparse.Namespace) -> int:
                 isolation=args.isolation,
             )
         )
+    except ConfigError as error:
+        if error.source != testing.AINVOKE:
+            raise
+        # the handler does not load: named as the command line names it, not as the testing API does
+        print(f"edgeproxy: configuration error: command line: {args.ref}: {error.problem}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"edgeproxy: {args.event}: {exc}", file=sys.stderr)
         return 2

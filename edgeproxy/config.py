@@ -760,21 +760,28 @@ def from_flags(
     base_dir: Path | None = None,
     cache_policy: str | Mapping[str, Any] | None = None,
     origin_request_policy: str | Mapping[str, Any] | None = None,
+    source: str = "command line",
 ) -> Distribution:
     """The distribution ``edgeproxy serve --origin URL --viewer-request REF ...`` describes: one origin, one
     default behavior allowing every method, with the policies given (as a config names them: see
-    :func:`edgeproxy.policies.for_behavior`). ``origin`` is an http(s) URL or a local folder (S3-style)."""
+    :func:`edgeproxy.policies.for_behavior`). ``origin`` is an http(s) URL or a local folder (S3-style). An error
+    names a flag (``--viewer-request``) from the ``"command line"``, or else an argument (``viewer_request``) of
+    ``source`` (the testing API's ``start()``)."""
     base = (base_dir or Path.cwd()).resolve()
-    source = "command line"
+    flags = source == "command line"
+
+    def named(argument: str) -> str:
+        return f"--{argument.replace('_', '-')}" if flags else argument.replace("-", "_")
+
     if origin.startswith(("http://", "https://")):
         try:
             built: Origin = custom_origin_from_url("origin", origin)
         except ValueError as exc:
-            raise ConfigError(source, "--origin", str(exc)) from None
+            raise ConfigError(source, named("origin"), str(exc)) from None
     else:
         directory = (base / origin).resolve()
         if not directory.is_dir():
-            raise ConfigError(source, "--origin", f"{origin!r} is neither an http(s) URL nor a directory")
+            raise ConfigError(source, named("origin"), f"{origin!r} is neither an http(s) URL nor a directory")
         built = DirectoryOrigin(name="origin", directory=directory)
     if cache_policy is not None or origin_request_policy is not None:
         # The policies as a config file would give them, checked by the same schema (a name, or an inline table).
@@ -794,7 +801,7 @@ def from_flags(
             handler=ref,
             base_dir=base,
             source=source,
-            key=f"--{trigger}",
+            key=named(trigger),
             include_body=include_body and FACTS[trigger].include_body,
             timeout=timeout,
         )

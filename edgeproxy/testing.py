@@ -46,6 +46,7 @@ from edgeproxy.triggers import FACTS, ORIGIN_TRIGGERS, REQUEST_TRIGGERS, RESPONS
 
 log = logging.getLogger("edgeproxy")
 
+AINVOKE = "edgeproxy.testing.ainvoke()"  # how a ConfigError of ainvoke() names where the handler came from
 CLIENT_IP = "203.0.113.10"  # TEST-NET-3: a documentation address
 CLOUDFRONT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
 ORIGIN_URL = "https://origin.example.com"
@@ -294,7 +295,7 @@ async def ainvoke(
         association = Association(
             handler,
             (base_dir or Path.cwd()).resolve(),
-            "edgeproxy.testing",
+            AINVOKE,
             "handler",
             timeout=timeout,
             memory=memory,
@@ -514,7 +515,9 @@ async def start(
     if config_file is not None:
         loaded = config.load_any(Path(config_file))
     elif alb_target is not None:
-        association = Association(alb_target, Path.cwd(), "edgeproxy.testing", "alb_target", timeout=target_timeout)
+        association = Association(
+            alb_target, Path.cwd(), "edgeproxy.testing.start()", "alb_target", timeout=target_timeout
+        )
         loaded = TargetGroup(target=association, multi_value_headers=multi_value_headers, arn=target_group_arn)
     else:
         if isinstance(origin, web.Application):
@@ -527,14 +530,20 @@ async def start(
             "viewer-response": viewer_response,
         }
         functions = {trigger: handler for trigger, handler in given.items() if handler is not None}
-        loaded = config.from_flags(
-            str(origin),
-            functions,
-            include_body=include_body,
-            timeouts=timeouts,
-            cache_policy=cache_policy,
-            origin_request_policy=origin_request_policy,
-        )
+        try:
+            loaded = config.from_flags(
+                str(origin),
+                functions,
+                include_body=include_body,
+                timeouts=timeouts,
+                cache_policy=cache_policy,
+                origin_request_policy=origin_request_policy,
+                source="edgeproxy.testing.start()",
+            )
+        except BaseException:  # the origin it started for them is closed
+            if origin_listener is not None:
+                await origin_listener.close()
+            raise
     session = None
     try:
         if isinstance(loaded, Distribution) and viewer_response_read_only is not None:

@@ -557,3 +557,17 @@ def test_invoke_with_a_malformed_event_exits_2_with_one_line(
     err = capsys.readouterr().err
     assert line in err
     assert "Traceback" not in err
+
+
+def test_invoke_with_a_handler_that_does_not_load_names_it_as_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    event = subprocess.run(
+        [sys.executable, "-m", "edgeproxy.cli", "events", "viewer-request"], capture_output=True, text=True, check=True
+    ).stdout
+    (tmp_path / "e.json").write_text(event)
+    assert main(["invoke", "nope.py:handler", "--event", "e.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgeproxy: configuration error: command line: nope.py:handler: handler file "), err
+    assert "edgeproxy.testing" not in err

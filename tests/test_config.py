@@ -117,7 +117,7 @@ def test_valid_config_builds_typed_distribution(tmp_path: Path) -> None:
         (
             lambda t: t.replace("timeout = 3", 'timeout = "3"'),
             "behaviors[0].functions.origin-request.timeout",
-            "is not of type 'number'",
+            "is not a number",
         ),
         (
             lambda t: t.replace('viewer-response = "functions.headers.handler"', "viewer-response = 3"),
@@ -253,7 +253,7 @@ def test_a_folder_origin_stands_for_a_bucket(tmp_path: Path, name: str, setting:
         ("site", 'bucket = "a..b"', "origins.site.bucket", "no two adjacent periods"),
         ("site", 'bucket = "192.168.5.4"', "origins.site.bucket", "not an IP address"),
         ("site", 'bucket = "xn--bucket"', "origins.site.bucket", "does not start with xn--"),
-        ("site", "bucket = 3", "origins.site.bucket", "3 is not of type 'string'"),
+        ("site", "bucket = 3", "origins.site.bucket", "3 is not a string"),
         ("my_site", "", "origins.my_site", "defaults to the origin's name lower-cased, 'my_site', but a bucket name"),
         ("my_site", "", "origins.my_site", 'set bucket = "..."'),
     ],
@@ -305,7 +305,7 @@ def test_resolve_table_maps_host_names_to_local_urls(tmp_path: Path) -> None:
         ('"x.example" = "http://127.0.0.1:9000?a=1"', 'resolve."x.example"', "only a host and port (no path"),
         ('"x.example" = "ftp://127.0.0.1"', 'resolve."x.example"', "is not an http:// or https:// URL"),
         ('"x.example" = "public"', 'resolve."x.example"', "a folder is a folder origin (directory = ...)"),
-        ('"x.example" = 9000', "resolve.x.example", "9000 is not of type 'string'"),
+        ('"x.example" = 9000', "resolve.x.example", "9000 is not a string"),
         (
             '"site.s3.amazonaws.com" = "http://127.0.0.1:9000"',
             'resolve."site.s3.amazonaws.com"',

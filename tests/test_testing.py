@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import re
 from pathlib import Path
@@ -23,7 +24,7 @@ from edgeproxy import (
     start,
 )
 from edgeproxy.config import TRIGGERS, Trigger
-from edgeproxy.errors import EventArgumentError
+from edgeproxy.errors import ConfigError, EventArgumentError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "events"
 
@@ -338,3 +339,12 @@ async def test_start_alb_target_records_invocations() -> None:
         assert invocation.error is None
     finally:
         await proxy.close()
+
+
+async def test_a_bad_argument_names_the_argument_and_closes_the_origin_it_started(tmp_path: Path) -> None:
+    app = web.Application()
+    with pytest.raises(ConfigError, match=r"^edgeproxy\.testing\.start\(\): viewer_request: handler file"):
+        await start(origin=app, viewer_request=str(tmp_path / "nope.py") + ":handler")
+    with pytest.raises(ConfigError, match=r"default_behavior\.cache_policy"):
+        await start(origin=app, cache_policy="NoSuchPolicy")
+    gc.collect()  # an origin listener left open would warn here (ResourceWarning, an error under this suite)
