@@ -190,10 +190,13 @@ class AlbError(EdgeProxyError):
     explanation for the log: which handler, which field, which limit.
     """
 
-    def __init__(self, status: int, error_reason: str | None, reason: str) -> None:
+    def __init__(
+        self, status: int, error_reason: str | None, reason: str, *, handler_traceback: str | None = None
+    ) -> None:
         self.status = status
         self.error_reason = error_reason
         self.reason = reason
+        self.handler_traceback = handler_traceback  # a crash of the target, cut to the handler's own frames
         super().__init__(reason)
 
     @classmethod
@@ -202,4 +205,5 @@ class AlbError(EdgeProxyError):
         502 ``LambdaUnhandled`` otherwise. A timeout has no code of its own there; Lambda reports it to the invoker as
         an unhandled function error (Sandbox.Timedout), so it is LambdaUnhandled too (inferred), and so is a result
         the runtime cannot marshal (Runtime.MarshalError is a function error)."""
-        return cls(502, "LambdaThrottling" if error.kind == "throttled" else "LambdaUnhandled", error.reason)
+        name = "LambdaThrottling" if error.kind == "throttled" else "LambdaUnhandled"
+        return cls(502, name, error.reason, handler_traceback=error.handler_traceback)

@@ -147,7 +147,7 @@ def error_view(error: ViewerError | AlbError) -> dict[str, Any]:
     if isinstance(error, LambdaValidationError):
         view["field"] = rule_field(error.reason)
         view["field_path"] = _named_field(error.reason)
-    if isinstance(error, LambdaExecutionError) and error.handler_traceback:
+    if isinstance(error, LambdaExecutionError | AlbError) and error.handler_traceback:
         view["traceback"] = error.handler_traceback
     return view
 

@@ -236,3 +236,20 @@ async def test_detail_is_the_har_entry_unredacted_with_the_page_s_additions(tmp_
     assert detail["har"]["response"]["content"]["text"] == "hello"
     assert [item["trigger"] for item in detail["invocations"]] == ["viewer-request", "origin-response"]
     assert detail["bodies_cut"] == []
+
+
+async def test_an_alb_target_crash_shows_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "target.py").write_text("def handler(event, context):\n    raise ValueError('alb target crash')\n")
+    proxy = await testing.start(alb_target=f"{tmp_path / 'target.py'}:handler")
+    collect = Collect()
+    proxy.observe(collect)
+    try:
+        async with proxy.client.get("/crash") as response:
+            assert response.status == 502
+    finally:
+        await proxy.close()
+    [exchange] = collect.done
+    [view] = views.detail(exchange)["invocations"]
+    assert view["error"]["name"] == "LambdaUnhandled"
+    assert "Traceback (most recent call last):" in view["error"]["traceback"]
+    assert "ValueError: alb target crash" in view["error"]["traceback"]
