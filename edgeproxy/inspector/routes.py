@@ -21,9 +21,9 @@ import orjson
 from aiohttp import web
 
 from edgeproxy import __version__
-from edgeproxy.exchange import Exchange, Observers
+from edgeproxy.exchange import Observers
 from edgeproxy.inspector import views
-from edgeproxy.inspector.ring import PUSH_INTERVAL, Ring, Signal
+from edgeproxy.inspector.ring import BODY_LIMIT, PUSH_INTERVAL, Kept, Ring, Signal
 from edgeproxy.record.har import CREATOR, entry
 from edgeproxy.record.redact import Redactor
 
@@ -82,18 +82,23 @@ async def one_as_har(request: web.Request) -> web.Response:
     kept = request.app[RING].get(request.match_info["id"])
     if kept is None:
         raise web.HTTPNotFound(text='{"error": "not in the ring (any more)"}', content_type="application/json")
-    return _har([kept.exchange], f"edgeproxy-{kept.seq}.har")
+    return _har([kept], f"edgeproxy-{kept.seq}.har")
 
 
 async def ring_as_har(request: web.Request) -> web.Response:
     ring = request.app[RING]
-    exchanges = [kept.exchange for kept in reversed(list(ring))]  # oldest first, as recorded
-    return _har(exchanges, "edgeproxy-inspector.har")
+    return _har(list(reversed(list(ring))), "edgeproxy-inspector.har")  # oldest first, as recorded
 
 
-def _har(exchanges: list[Exchange], filename: str) -> web.Response:
+def _har(kept: list[Kept], filename: str) -> web.Response:
     redactor = Redactor.make()
-    entries = [entry(exchange, redactor) for exchange in exchanges]
+    entries = []
+    for each in kept:
+        written = entry(each.exchange, redactor)
+        if each.cut:  # the ring keeps the first BODY_LIMIT bytes of a body: the sizes here are of what it kept
+            cut = ", ".join(sorted(each.cut))
+            written["comment"] = f"bodies cut at {BODY_LIMIT} bytes by edgeproxy's inspector: {cut}"
+        entries.append(written)
     document = {"log": {"version": "1.2", "creator": CREATOR, "pages": [], "entries": entries}}
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     return web.Response(body=_dumps(document), content_type="application/json", headers=headers)

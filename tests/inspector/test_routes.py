@@ -11,7 +11,9 @@ from typing import Any
 
 import aiohttp
 import jsonschema
+import pytest
 
+from edgeproxy.inspector import ring as ring_module
 from tests.inspector.harness import Inspected, InspectedFactory
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "fixtures" / "har" / "har-1.2.schema.json").read_text())
@@ -89,6 +91,26 @@ async def test_the_whole_ring_downloads_as_har_oldest_first(inspected: Inspected
         document = json.loads(await har.read())
     jsonschema.validate(document, SCHEMA)
     assert [entry["request"]["url"].rsplit("?", 1)[1] for entry in document["log"]["entries"]] == ["n=0", "n=1", "n=2"]
+
+
+async def test_a_har_entry_says_which_bodies_the_ring_cut(
+    inspected: InspectedFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ring_module, "BODY_LIMIT", 1000)
+    (tmp_path / "big.bin").write_bytes(b"x" * 5000)
+    setup = await inspected(origin=str(tmp_path))
+    async with setup.ring.watch(), setup.proxy.client.get("/big.bin") as response:
+        assert await response.read() == b"x" * 5000
+    [kept] = list(setup.ring)
+    async with (
+        aiohttp.ClientSession() as admin,
+        admin.get(setup.admin / "api" / "exchanges" / kept.exchange.id / "har") as har,
+    ):
+        document = json.loads(await har.read())
+    jsonschema.validate(document, SCHEMA)
+    [entry] = document["log"]["entries"]
+    assert entry["comment"].startswith("bodies cut at ")
+    assert entry["comment"].endswith(" bytes by edgeproxy's inspector: origin_body, viewer_body")
 
 
 async def test_an_exchange_no_longer_in_the_ring_is_a_404(inspected: InspectedFactory, tmp_path: Path) -> None:

@@ -278,7 +278,7 @@ function bodyPreview(content) {
   const base64 = content.encoding === "base64" || content._encoding === "base64";
   const size = content.size ?? content.text.length;
   if (base64) return element("p", { class: "note", text: `body: ${size} bytes, not text (base64 in the HAR download)` });
-  const text = content.text.length > 65536 ? content.text.slice(0, 65536) + "\n… (cut here; the HAR has all of it)" : content.text;
+  const text = content.text.length > 65536 ? content.text.slice(0, 65536) + "\n… (cut here, at 64 KB; the HAR download holds up to 1 MB of each body)" : content.text;
   return element("pre", { class: "body-preview", text });
 }
 
