@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -319,3 +320,22 @@ async def test_a_crash_shows_the_handler_s_traceback(
     await expect(traceback).to_contain_text("in helper")
     await expect(traceback).to_contain_text("KeyError: 'no-such-key'")
     await page.screenshot(path=tmp_path / "crash.png")
+
+
+async def test_an_open_exchange_that_leaves_the_ring_says_so(
+    browser: Browser, inspected: InspectedFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    setup = await inspected(ring_size=3, origin=str(tmp_path))
+    page = await _page(browser, setup)
+    assert await _get(setup, "/a.txt?first") == 200
+    await page.locator("#list tbody tr", has_text="/a.txt?first").click()
+    await expect(page.locator(".detail h2")).to_contain_text("GET /a.txt?first")
+    await expect(page.locator(".detail .actions a.har")).to_have_attribute("href", re.compile(r"/har$"))
+    await expect(page.locator(".evicted-note")).to_have_count(0)
+    for n in range(3):
+        assert await _get(setup, f"/a.txt?n={n}") == 200
+    await expect(page.locator(".evicted-note")).to_contain_text("has left the ring")
+    await expect(page.locator(".detail h2")).to_contain_text("GET /a.txt?first")  # what was shown stays
+    assert await page.locator(".detail .actions a.har").get_attribute("href") is None
+    await page.screenshot(path=tmp_path / "evicted.png")

@@ -66,15 +66,28 @@ function renderList() {
       element("td", { text: row.method }),
       element("td", { class: "path", title: row.path, text: row.path }),
       element("td", { class: `status status-${String(status).charAt(0)}`, text: status }),
-      element("td", { class: "x-cache", text: row.x_cache ?? (row.mode === "alb" ? "(ALB)" : "") }),
+      element("td", { class: "x-cache", title: row.x_cache, text: row.x_cache ?? (row.mode === "alb" ? "(ALB)" : "") }),
       element("td", { class: "num", text: row.ms.toFixed(1) }),
-      element("td", { text: row.behavior ?? "" }));
+      element("td", { class: "behavior", title: row.behavior, text: row.behavior ?? "" }));
     if (row.error) tr.title = row.error;
     rows.append(tr);
   }
   body.replaceChildren(rows);
+  markEvicted();
   $("#empty").hidden = state.exchanges.length > 0;
   $("#count").textContent = `${shown.length} of ${state.exchanges.length} (ring of ${state.size})`;
+}
+
+// The open exchange fell out of the ring: say so, and take its download away (the server has it no more).
+function markEvicted() {
+  const pane = $("#detail-pane");
+  const open = $(".detail", pane);
+  if (!state.selected || !open || open.classList.contains("evicted")) return;
+  if (state.exchanges.some((row) => row.id === state.selected)) return;
+  open.classList.add("evicted");
+  const har = $(".actions a.har", open);
+  if (har) { har.removeAttribute("href"); har.setAttribute("aria-disabled", "true"); }
+  open.prepend(element("p", { class: "evicted-note", text: "This exchange has left the ring: what is shown stays, but its HAR download is gone." }));
 }
 
 $("#list tbody").addEventListener("click", (event) => {
@@ -139,7 +152,7 @@ function renderWaterfall(rows, invocations) {
   for (const row of rows) {
     if (row.skipped) {
       cells.push(element("div", { class: "stage skipped-name", text: row.stage }),
-        element("div", { class: "skipped", "data-stage": row.stage, text: `skipped: ${row.skipped}` }));
+        element("div", { class: "skipped", "data-stage": row.stage, title: `skipped: ${row.skipped}`, text: `skipped: ${row.skipped}` }));
       continue;
     }
     const kind = row.stage === "origin" ? "kind-origin" : row.stage === "response" ? "kind-response"
