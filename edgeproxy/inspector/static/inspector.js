@@ -174,7 +174,7 @@ function renderInvocation(item) {
   const box = element("section", { class: "trigger", "data-trigger": item.trigger },
     element("div", { class: "head" },
       element("span", { class: "name", text: item.trigger === "alb" ? "ALB target" : item.trigger }),
-      element("span", { class: "handler", text: item.handler }),
+      element("span", { class: "handler", title: item.handler, text: item.handler }),
       element("span", { class: "ms", text: `at ${item.start_ms.toFixed(2)} ms, took ${item.ms.toFixed(2)} ms` })));
   const body = element("div", { class: "body" });
   if (item.error) body.append(errorBox(item.error, item.error.field_path ? element("div", { class: "field", text: `the rule broken at ${item.error.field_path}` }) : null));
