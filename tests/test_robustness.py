@@ -679,5 +679,5 @@ async def test_a_thread_module_that_exits_at_import_is_a_configuration_error(
     statement: str, origin: Origin, tmp_path: Path
 ) -> None:
     (tmp_path / "leaves.py").write_text(statement + "\ndef handler(event, context):\n    return None\n")
-    with pytest.raises(ConfigError, match=r"--viewer-request: importing .*leaves\.py' failed: "):
+    with pytest.raises(ConfigError, match=r"viewer_request: importing .*leaves\.py' failed: "):
         await testing.start(origin=origin.url, viewer_request=f"{tmp_path / 'leaves.py'}:handler", isolation="thread")
