@@ -681,3 +681,46 @@ async def test_a_thread_module_that_exits_at_import_is_a_configuration_error(
     (tmp_path / "leaves.py").write_text(statement + "\ndef handler(event, context):\n    return None\n")
     with pytest.raises(ConfigError, match=r"viewer_request: importing .*leaves\.py' failed: "):
         await testing.start(origin=origin.url, viewer_request=f"{tmp_path / 'leaves.py'}:handler", isolation="thread")
+
+
+ESCAPES = """
+import os, time
+
+def handler(event, context):
+    child = os.fork()
+    if child == 0:  # the handler's child leaves the environment's process group and session
+        os.setsid()
+        time.sleep(60)
+        os._exit(0)
+    with open(os.environ["ESCAPED_PID_FILE"], "w") as out:
+        out.write(str(child))
+    return event["Records"][0]["cf"]["request"]
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie waits for init to reap it: it is dead
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux's /proc")
+async def test_a_handlers_child_that_left_its_session_dies_with_its_environment(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_handler: HandlerWriter
+) -> None:
+    monkeypatch.setenv("ESCAPED_PID_FILE", str(tmp_path / "escaped.pid"))
+    proxy = await testing.start(origin=origin.url, viewer_request=write_handler("escapes", ESCAPES))
+    try:
+        async with proxy.client.get("/x") as response:
+            assert response.status == 200
+        escaped = int((tmp_path / "escaped.pid").read_text())
+        assert _alive(escaped)
+    finally:
+        await proxy.close()
+    for _ in range(50):
+        if not _alive(escaped):
+            break
+        await asyncio.sleep(0.1)
+    assert not _alive(escaped)

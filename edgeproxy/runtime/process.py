@@ -556,8 +556,7 @@ class Environment:
             self.state = "dead"
             self.pool.discard(self)
         if not self.reaped:  # once reaped, its pid may be another process's
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+            _kill_tree(self.pid)
 
     def reap_now(self) -> None:
         """Kill and reap it, blocking (when the executor closes)."""
@@ -766,6 +765,37 @@ class _Lease:
         self.pool.release(environment)
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL an environment's process group (its handler's children too), and the descendants that left the group
+    (a child that called ``setsid()``): found first, through /proc's list of each process's children."""
+    escaped = _descendants(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for each in escaped:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(each, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (Linux's /proc/PID/task/TID/children; none found elsewhere)."""
+    found: list[int] = []
+    waiting = [pid]
+    while waiting and len(found) < 10_000:
+        parent = waiting.pop()
+        try:
+            tasks = list((PROC / str(parent) / "task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            waiting += children
+    return found
+
+
 Processes = dict[int, tuple[subprocess.Popen[bytes], list[int]]]  # pid -> the process and the proxy's ends of its pipes
 _LEFT_OVER: list[Processes] = []  # the processes of every executor still around, for the exit
 
@@ -774,8 +804,7 @@ def _stop(processes: Processes) -> None:
     """Kill and reap processes, and close their pipes: for an executor nobody closed, when it is collected or the
     proxy exits (no environment outlives the proxy, nor stays a zombie)."""
     for pid in list(processes):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        _kill_tree(pid)
     for process, fds in list(processes.values()):
         process.wait()
         for fd in fds:
