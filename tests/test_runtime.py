@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from edgeproxy import testing
 from edgeproxy.errors import ConfigError, FunctionError
 from edgeproxy.runtime import Runtime, new_request_id
 from tests.conftest import association
@@ -229,3 +232,36 @@ def test_request_ids_are_random_version_4_uuids() -> None:
     for text in ids:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+STREAM = """
+import json, os
+
+def handler(event, context):
+    # (thread isolation runs in the proxy's process, which has no Lambda variables of its own)
+    stream = context.log_stream_name
+    seen = {"stream": stream, "env": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", stream)}
+    if "requestContext" in event:
+        return {"statusCode": 200, "body": json.dumps(seen)}
+    return {"status": "200", "body": json.dumps(seen)}
+"""
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+async def test_the_log_stream_names_the_version_and_the_utc_date(
+    isolation: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: a local date is tomorrow's for most of the day
+    time.tzset()
+    try:
+        (tmp_path / "stream.py").write_text(STREAM)
+        ref = f"{tmp_path / 'stream.py'}:handler"
+        today = time.strftime("%Y/%m/%d", time.gmtime())
+        edge = await testing.ainvoke(ref, testing.cloudfront_event("viewer-request", "/"), isolation=isolation)  # type: ignore[arg-type]
+        alb = await testing.ainvoke(ref, testing.alb_event("/"), isolation=isolation)  # type: ignore[arg-type]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    for result, version in ((json.loads(edge["body"]), "[1]"), (json.loads(alb["body"]), "[$LATEST]")):
+        for name in (result["stream"], result["env"]):
+            assert name.startswith(f"{today}/{version}"), (name, today)

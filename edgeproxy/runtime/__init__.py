@@ -31,7 +31,7 @@ from edgeproxy.config import DEFAULT_IDLE_RECLAIM, Association, HandlerRef, Isol
 from edgeproxy.errors import ConfigError, FunctionError, HandlerLoadError
 from edgeproxy.runtime.context import ContextData
 from edgeproxy.runtime.deadline import Deadline
-from edgeproxy.runtime.functions import FUNCTION_VERSION, Function, parse_ref
+from edgeproxy.runtime.functions import FUNCTION_VERSION, Function, log_stream_name, parse_ref
 from edgeproxy.runtime.log import InvocationLog, user_traceback
 from edgeproxy.runtime.marshal import MarshalError, marshalled
 from edgeproxy.runtime.process import ProcessExecutor
@@ -185,6 +185,7 @@ class Runtime:
             if not isinstance(handler, str):
                 function = Function.of(handler)
                 function.edge = edge
+                function.log_stream_name = log_stream_name(edge)
                 return function
             settings = {"memory": association.memory, "concurrency": association.concurrency, "edge": edge}
             function = Function.resolve(handler, association.base_dir, **settings)

@@ -102,9 +102,11 @@ def python_module(path: Path) -> tuple[Path, str]:
     return root, ".".join(names)
 
 
-def log_stream_name(version: str = FUNCTION_VERSION) -> str:
-    """A log stream name as Lambda makes one for each environment: ``2026/12/01/[1]<32 hex>``."""
-    return f"{time.strftime('%Y/%m/%d')}/[{version}]{uuid.uuid4().hex}"
+def log_stream_name(edge: bool = True) -> str:
+    """A log stream name as Lambda makes one for each environment, dated in UTC and naming the version it runs:
+    ``2026/12/01/[1]<32 hex>`` at the edge (a numbered version), ``2026/12/01/[$LATEST]<32 hex>`` behind an ALB."""
+    version = FUNCTION_VERSION if edge else "$LATEST"
+    return f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{uuid.uuid4().hex}"
 
 
 @dataclass(eq=False)  # one function is one object: its environments are keyed by it
@@ -133,11 +135,14 @@ class Function:
     is_async: bool = field(init=False)
     mtime: float = field(init=False, default=0.0)
     # One log stream per warm instance, as in Lambda (an environment of its own has its own).
-    log_stream_name: str = field(init=False, default_factory=log_stream_name)
+    log_stream_name: str = field(init=False, default="")
     # Its environments' task root (their working directory, first on the import path) and, for Python, the module
     # the handler's file is imported as there (python_module).
     task_root: Path | None = field(init=False, default=None)
     module: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.log_stream_name = log_stream_name(self.edge)
 
     @classmethod
     def resolve(cls, ref: str, base_dir: Path, **settings: Any) -> Function:

@@ -175,7 +175,7 @@ class Environment:
                 stderr=output_w,
                 pass_fds=(request_r, response_w),
                 cwd=pool.task_root,
-                env={**pool.environ, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name()},
+                env={**pool.environ, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(pool.function.edge)},
                 process_group=0,
             )
         except OSError:
