@@ -92,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_lambda_timeout, help="the function's timeout in seconds, up to 900 (default: Lambda's 3)"
     )
     balancer.add_argument(
-        "--memory", type=_memory_size, default=128, help="the function's memory in MB, 128-10240 (default 128)"
+        "--memory",
+        type=_memory_size,
+        default=DEFAULT_MEMORY,
+        help=f"the function's memory in MB, 128-10240 (default {DEFAULT_MEMORY})",
     )
     _add_server_options(balancer)
     _recording_flags(balancer)

@@ -28,6 +28,18 @@ async def test_absolute_form_request_target_uses_path_only(origin: Origin, proxy
     assert origin.last.raw_path == "/v1/page?a=%2F"
 
 
+async def _serving(mode: str, origin: Origin, edgeproxy: EdgeProxyFactory, *, echoing: str) -> tuple[str, int]:
+    """A proxy in ``mode`` (CloudFront in front of ``origin``, or an ALB whose target answers the event's
+    ``echoing`` field), and where it listens."""
+    if mode == "alb":
+        proxy = await edgeproxy(alb_target=lambda event, context: {"statusCode": 200, "body": event[echoing]})
+    else:
+        proxy = await edgeproxy(origin=origin.url)
+    assert proxy.url.host is not None
+    assert proxy.url.port is not None
+    return proxy.url.host, proxy.url.port
+
+
 async def _raw(host: str, port: int, target: bytes) -> bytes:
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(target + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -50,13 +62,8 @@ async def test_every_request_target_gets_the_services_answer_not_aiohttps(
     mode: str, request_line: bytes, status: bytes, origin: Origin, edgeproxy: EdgeProxyFactory
 ) -> None:
     # aiohttp's router only matches targets beginning with "/": the others got its own 404 page.
-    if mode == "alb":
-        proxy = await edgeproxy(alb_target=lambda event, context: {"statusCode": 200, "body": event["path"]})
-    else:
-        proxy = await edgeproxy(origin=origin.url)
-    assert proxy.url.host is not None
-    assert proxy.url.port is not None
-    response = await _raw(proxy.url.host, proxy.url.port, request_line)
+    host, port = await _serving(mode, origin, edgeproxy, echoing="path")
+    response = await _raw(host, port, request_line)
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 " + status)
     assert (b"Server: awselb/2.0" if mode == "alb" else b"X-Amz-Cf-Id: ") in head
@@ -71,14 +78,9 @@ async def test_every_request_target_gets_the_services_answer_not_aiohttps(
 async def test_an_expectation_other_than_100_continue_is_ignored_not_aiohttps_417(
     mode: str, origin: Origin, edgeproxy: EdgeProxyFactory
 ) -> None:
-    if mode == "alb":
-        proxy = await edgeproxy(alb_target=lambda event, context: {"statusCode": 200, "body": event["body"]})
-    else:
-        proxy = await edgeproxy(origin=origin.url)
-    assert proxy.url.host is not None
-    assert proxy.url.port is not None
+    host, port = await _serving(mode, origin, edgeproxy, echoing="body")
     for expect, interim in [(b"foo", b""), (b"100-continue", b"HTTP/1.1 100 Continue\r\n\r\n")]:
-        reader, writer = await asyncio.open_connection(proxy.url.host, proxy.url.port)
+        reader, writer = await asyncio.open_connection(host, port)
         writer.write(b"POST /e HTTP/1.1\r\nHost: x\r\nExpect: " + expect + b"\r\nContent-Length: 2\r\n")
         writer.write(b"Connection: close\r\n\r\n")
         if interim:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from yarl import URL
@@ -35,3 +36,13 @@ async def start_inspected(
     listener = await Listener.start(admin)
     running.append((proxy, listener))
     return Inspected(proxy, listener.url, admin[RING])
+
+
+async def with_a_cut_body(inspected: InspectedFactory, tmp_path: Path) -> Inspected:
+    """An inspected proxy (the ring's BODY_LIMIT patched down to 1000 bytes by the caller) whose ring holds one
+    exchange of a 5000-byte file: its origin and viewer bodies cut."""
+    (tmp_path / "big.bin").write_bytes(b"x" * 5000)
+    setup = await inspected(origin=str(tmp_path))
+    async with setup.ring.watch(), setup.proxy.client.get("/big.bin") as response:
+        assert await response.read() == b"x" * 5000
+    return setup

@@ -9,7 +9,7 @@ import pytest
 from edgeproxy import serving, testing
 from edgeproxy.exchange import Observers
 from edgeproxy.inspector import ring as ring_module
-from tests.inspector.harness import InspectedFactory
+from tests.inspector.harness import InspectedFactory, with_a_cut_body
 
 
 async def _get(proxy: testing.EdgeProxy, path: str) -> int:
@@ -54,10 +54,7 @@ async def test_long_bodies_are_cut_in_the_ring_not_for_the_proxy(
     inspected: InspectedFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ring_module, "BODY_LIMIT", 1000)
-    (tmp_path / "big.bin").write_bytes(b"x" * 5000)
-    setup = await inspected(origin=str(tmp_path))
-    async with setup.ring.watch(), setup.proxy.client.get("/big.bin") as response:
-        assert await response.read() == b"x" * 5000
+    setup = await with_a_cut_body(inspected, tmp_path)
     [kept] = list(setup.ring)
     assert kept.cut == frozenset({"origin_body", "viewer_body"})
     assert bytes(kept.exchange.viewer_body or b"") == b"x" * 1000

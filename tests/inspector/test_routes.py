@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from edgeproxy.inspector import ring as ring_module
-from tests.inspector.harness import Inspected, InspectedFactory
+from tests.inspector.harness import Inspected, InspectedFactory, with_a_cut_body
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "fixtures" / "har" / "har-1.2.schema.json").read_text())
 BROKEN = "def handler(event, context):\n    return {'status': 'x'}\n"
@@ -97,10 +97,7 @@ async def test_a_har_entry_says_which_bodies_the_ring_cut(
     inspected: InspectedFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ring_module, "BODY_LIMIT", 1000)
-    (tmp_path / "big.bin").write_bytes(b"x" * 5000)
-    setup = await inspected(origin=str(tmp_path))
-    async with setup.ring.watch(), setup.proxy.client.get("/big.bin") as response:
-        assert await response.read() == b"x" * 5000
+    setup = await with_a_cut_body(inspected, tmp_path)
     [kept] = list(setup.ring)
     async with (
         aiohttp.ClientSession() as admin,
